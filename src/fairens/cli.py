@@ -1,0 +1,66 @@
+"""The ``fairens`` command: report, and the commands of later stages."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .errors import FairensError
+
+
+def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``func``; on :class:`FairensError` print its one-line message and exit with 2."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FairensError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            sys.exit(2)
+    return wrapper
+
+
+def _report(args: argparse.Namespace) -> None:
+    from .report import summary_lines, write_report
+    analysis = write_report(args.run_dir, k=args.k, combine=args.combine,
+                            max_subsets=args.max_subsets, seed=args.seed)
+    print("\n".join(summary_lines(analysis)))
+    print(f"report: {args.run_dir.rstrip('/')}/report.md")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    from .fairness import COMBINES
+    parser = argparse.ArgumentParser(prog="fairens", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    report = commands.add_parser(
+        "report", help="(re)compute fairness.json and the reports of a run directory")
+    report.add_argument("run_dir", help="a folder holding test_groups.csv and predictions/")
+    report.add_argument("--k", type=_positive_int, default=3, help="bottom-k/top-k size (3)")
+    report.add_argument("--combine", choices=COMBINES, default="mean_prob")
+    report.add_argument("--max-subsets", type=_positive_int, default=64,
+                        help="subsets averaged per ensemble size on the curve (64)")
+    report.add_argument("--seed", type=int, default=None,
+                        help="draws curve subsets (default: the run's ensemble.seed, else 0)")
+    report.set_defaults(func=_report)
+    return parser
+
+
+@exit_on_error
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``fairens`` console script."""
+    args = build_parser().parse_args(argv)
+    args.func(args)

@@ -1,0 +1,11 @@
+"""Stage 1: datasets decoded into memory, their subgroups, batching and augmentation."""
+
+from . import digits as _digits  # noqa: F401  (registers the dataset)
+from .augment import augment_batch as augment_batch
+from .base import AugmentSpec as AugmentSpec
+from .base import ImageData as ImageData
+from .base import Split as Split
+from .loaders import batch_loader as batch_loader
+from .registry import list_datasets as list_datasets
+from .registry import load_dataset as load_dataset
+from .registry import register_dataset as register_dataset

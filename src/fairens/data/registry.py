@@ -1,0 +1,56 @@
+"""Datasets by name: ``data=<name>`` looks its loader up here."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import FairensError, unknown_name
+from .base import ImageData, make_long_tailed, resize
+
+Loader = Callable[..., ImageData]
+_DATASETS: dict[str, Loader] = {}
+
+
+def register_dataset(name: str) -> Callable[[Loader], Loader]:
+    """Decorator: make a loader available as ``data=<name>``.
+
+    A loader takes keyword-only options (its Hydra config keys) and returns the dataset at
+    its native resolution with a balanced or natural training split.
+    """
+    def add(loader: Loader) -> Loader:
+        _DATASETS[name] = loader
+        return loader
+    return add
+
+
+def list_datasets() -> list[str]:
+    """Names of every registered dataset, sorted."""
+    return sorted(_DATASETS)
+
+
+def load_dataset(name: str, *, seed: int = 0, imbalance_ratio: float = 1.0,
+                 image_size: int | None = None, **options: Any) -> ImageData:
+    """Load dataset ``name``, then make its training split long-tailed and resize it.
+
+    Args:
+        name: a registered dataset name.
+        seed: drives the splits and the long-tail subsampling (not the ensemble seeds:
+            every member sees the same data).
+        imbalance_ratio: largest over smallest training class size; 1 keeps the split.
+        image_size: side in pixels to resize every image to; None keeps the native size.
+        **options: the loader's own options (``root``, ``download``, ...).
+    """
+    if name not in _DATASETS:
+        raise unknown_name("data", name, _DATASETS)
+    loader = _DATASETS[name]
+    accepted = inspect.signature(loader).parameters
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        allowed = ", ".join(sorted({*accepted, "seed", "imbalance_ratio", "image_size"}))
+        raise FairensError(f"data={name} has no setting {', '.join(unknown)}; "
+                           f"its settings are {allowed}")
+    data = loader(seed=seed, **options) if "seed" in accepted else loader(**options)
+    data = make_long_tailed(data, float(imbalance_ratio), seed)
+    return data if image_size is None else resize(data, int(image_size))

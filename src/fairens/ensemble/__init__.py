@@ -1,0 +1,12 @@
+"""Stage 3: seed streams and the training of homogeneous ensemble members."""
+
+from .checkpoints import load_member as load_member
+from .module import MemberModule as MemberModule
+from .seeds import SOURCES as SOURCES
+from .seeds import MemberSeeds as MemberSeeds
+from .seeds import check_vary as check_vary
+from .seeds import member_seeds as member_seeds
+from .train import MemberResult as MemberResult
+from .train import Recipe as Recipe
+from .train import predict_logits as predict_logits
+from .train import train_member as train_member

@@ -1,0 +1,36 @@
+"""Saving and loading member checkpoints (weights and the configuration that rebuilds them)."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+
+from ..errors import bad_file
+from ..files import atomic_path
+from .module import MemberModule
+
+
+def save_member(trainer: pl.Trainer, path: Path) -> Path:
+    """Write the trained member's weights and hyper-parameters to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        trainer.save_checkpoint(tmp, weights_only=True)
+    return path
+
+
+def load_member(path: str | Path, map_location: str = "cpu") -> MemberModule:
+    """Rebuild a member from its checkpoint, reading it with ``weights_only=True``."""
+    path = Path(path)
+    if not path.is_file():
+        raise bad_file(path, "no such checkpoint")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        module = MemberModule(**checkpoint["hyper_parameters"])
+        module.load_state_dict(checkpoint["state_dict"])
+    except (RuntimeError, EOFError, OSError, KeyError, TypeError, pickle.UnpicklingError,
+            zipfile.BadZipFile) as exc:
+        raise bad_file(path, f"not a readable fairens member checkpoint ({exc})") from exc
+    return module.eval()

@@ -1,0 +1,93 @@
+"""The LightningModule that trains one ensemble member.
+
+It receives plain configuration (so checkpoints can rebuild it) and builds its network
+inside. Inputs arrive as uint8 batches; augmentation and normalisation happen here, on
+whole batches, on the training device.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from torch import nn
+
+from ..data import AugmentSpec, augment_batch
+from ..models import create_model
+
+# Scheduler options that take the number of optimizer steps; left null in the config,
+# they are filled in here once the trainer knows the data size.
+_TOTAL_STEPS_KEYS = ("total_steps", "T_max")
+
+
+class Normalize(nn.Module):
+    """uint8 or [0, 255] images to (x / 255 - mean) / std, per channel."""
+
+    def __init__(self, mean: list[float], std: list[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.float() / 255 - self.mean) / self.std
+
+
+class MemberModule(pl.LightningModule):
+    """One member: ``normalize`` then ``net``, trained with cross-entropy.
+
+    Args:
+        model: registry name of the network.
+        model_options: extra keyword arguments of the network's builder (e.g. ``width``).
+        num_classes, in_chans, img_size: what the network sees.
+        mean, std: per-channel normalisation of [0, 1] pixels.
+        optimizer: a Hydra ``_target_`` config of a ``torch.optim`` optimizer (no params).
+        scheduler: a Hydra ``_target_`` config of an LR scheduler stepped every batch, or None.
+        augment: ``{"pad": int, "flip": bool}``.
+        augmentation_seed: this member's augmentation stream.
+        label_smoothing: cross-entropy label smoothing.
+    """
+
+    def __init__(self, *, model: str, num_classes: int, in_chans: int, img_size: int,
+                 mean: list[float], std: list[float], optimizer: dict[str, Any],
+                 scheduler: dict[str, Any] | None = None, augment: dict[str, Any] | None = None,
+                 augmentation_seed: int = 0, label_smoothing: float = 0.0,
+                 model_options: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.normalize = Normalize(mean, std)
+        self.net = create_model(model, num_classes=num_classes, in_chans=in_chans,
+                                img_size=img_size, **(model_options or {}))
+        self.augment = AugmentSpec(**(augment or {}))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits [B, num_classes] of uint8 (or [0, 255] float) images [B, C, H, W]."""
+        return self.net(self.normalize(images))
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        images, labels, sample_ids = batch
+        images = augment_batch(images, sample_ids, seed=self.hparams.augmentation_seed,
+                               epoch=self.current_epoch, spec=self.augment)
+        loss = F.cross_entropy(self(images), labels,
+                               label_smoothing=self.hparams.label_smoothing)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=len(labels))
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        images, labels, _ = batch
+        accuracy = (self(images).argmax(dim=1) == labels).float().mean()
+        self.log("val_acc", accuracy, on_epoch=True, prog_bar=True, batch_size=len(labels))
+
+    def configure_optimizers(self) -> Any:
+        optimizer = instantiate(self.hparams.optimizer, params=list(self.parameters()))
+        if not self.hparams.scheduler:
+            return optimizer
+        options = {key: int(self.trainer.estimated_stepping_batches)
+                   for key in _TOTAL_STEPS_KEYS
+                   if key in self.hparams.scheduler and self.hparams.scheduler[key] is None}
+        scheduler = instantiate(self.hparams.scheduler, optimizer=optimizer, **options)
+        return {"optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,125 @@
+"""Training one member: seeds applied, Lightning fit, test logits, checkpoint."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+
+from ..data import ImageData, Split, batch_loader
+from ..errors import FairensError
+from .checkpoints import save_member
+from .module import MemberModule
+from .seeds import MemberSeeds
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How every member of a run is trained (identical for all members).
+
+    Attributes:
+        model: registry name; ``model_options`` go to its builder.
+        optimizer, scheduler: Hydra ``_target_`` configs (see :class:`MemberModule`).
+        batch_size: training batch size (evaluation uses the same).
+        trainer: a Hydra ``_target_`` config of the Lightning ``Trainer``.
+        label_smoothing: cross-entropy label smoothing.
+    """
+
+    model: str
+    optimizer: dict[str, Any]
+    trainer: dict[str, Any]
+    batch_size: int = 128
+    scheduler: dict[str, Any] | None = None
+    label_smoothing: float = 0.0
+    model_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MemberResult:
+    """What training one member produced."""
+
+    member: int
+    seeds: MemberSeeds
+    test_logits: np.ndarray  # float32 [N_test, C]
+    val_acc: float | None
+    epochs: int
+    seconds: float
+
+
+class _StopOnDivergence(pl.Callback):
+    """Stops a member whose training loss is no longer finite, naming it and its seeds."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        loss = trainer.callback_metrics.get("train_loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            raise FairensError(f"{self.label} diverged at epoch {trainer.current_epoch}: the "
+                               f"training loss is {float(loss)}; lower the learning rate "
+                               "(model.optimizer.lr) or check the data; it is not averaged "
+                               "into any ensemble")
+
+
+def build_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds) -> MemberModule:
+    """A fresh member whose weights are drawn from ``seeds.init`` only."""
+    mean, std = data.mean_std
+    torch.manual_seed(seeds.init)
+    module = MemberModule(
+        model=recipe.model, num_classes=len(data.classes), in_chans=data.channels,
+        img_size=data.image_size, mean=list(mean), std=list(std), optimizer=recipe.optimizer,
+        scheduler=recipe.scheduler, augment={"pad": data.augment.pad, "flip": data.augment.flip},
+        augmentation_seed=seeds.augmentation, label_smoothing=recipe.label_smoothing,
+        model_options=recipe.model_options)
+    torch.manual_seed(seeds.shared)
+    return module
+
+
+@torch.inference_mode()
+def predict_logits(module: torch.nn.Module, split: Split, batch_size: int = 512) -> np.ndarray:
+    """Logits float32 [N, C] of ``module`` (in eval mode) on every image of ``split``."""
+    module.eval()
+    device = next(module.parameters()).device
+    chunks = [module(images.to(device)).float().cpu() for images, _, _ in
+              batch_loader(split, batch_size)]
+    return torch.cat(chunks).numpy()
+
+
+def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member: int,
+                 label: str, checkpoint: Path, log_dir: Path | None = None,
+                 callbacks: list[pl.Callback] | None = None) -> MemberResult:
+    """Train one member with Lightning and return its test logits.
+
+    Args:
+        data: the run's dataset (the same for every member).
+        recipe: the run's training recipe.
+        seeds: this member's seeds; batch order and augmentation follow their own streams.
+        member: the member's index.
+        label: how messages name the member, e.g. ``member 3/10``.
+        checkpoint: where the trained weights are written (atomically).
+        log_dir: where Lightning's CSV logger writes the learning curves, or None.
+        callbacks: extra Lightning callbacks.
+    """
+    start = time.perf_counter()
+    module = build_member(data, recipe, seeds)
+    logger: Any = False
+    if log_dir is not None:
+        logger = pl.loggers.CSVLogger(save_dir=log_dir, name="", version=checkpoint.stem)
+    trainer = instantiate(recipe.trainer, logger=logger,
+                          callbacks=[_StopOnDivergence(label), *(callbacks or [])])
+    train = batch_loader(data.train, recipe.batch_size, shuffle_seed=seeds.batch_order,
+                         drop_last=True)
+    trainer.fit(module, train, batch_loader(data.val, recipe.batch_size))
+    val_acc = trainer.callback_metrics.get("val_acc")
+    save_member(trainer, checkpoint)
+    return MemberResult(
+        member=member, seeds=seeds, test_logits=predict_logits(module, data.test),
+        val_acc=None if val_acc is None else float(val_acc), epochs=trainer.current_epoch,
+        seconds=time.perf_counter() - start)

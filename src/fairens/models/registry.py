@@ -1,0 +1,98 @@
+"""One registry of architectures: ``model=<name>`` looks its spec up here.
+
+Everything other code needs to know about an architecture (how to build it, which input
+sizes it runs at, whether it has a deploy form) lives in its :class:`ModelSpec`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from ..errors import FairensError, unknown_name
+
+Builder = Callable[..., nn.Module]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build one architecture and what it accepts.
+
+    Attributes:
+        name: registry name (``model=<name>``).
+        build: ``build(num_classes=, in_chans=, img_size=, **options)`` returns the module.
+        family: what kind of network, for tables (``cnn``, ``vit``, ``hybrid``).
+        min_size: smallest input side in pixels the network runs at.
+        multiple: the input side must be a multiple of this.
+        fixed_size: whether the network is built for one input side (``img_size``) and
+            runs only at that side.
+        canonical_size: the ImageNet input side of its paper, for ``fairens zoo``.
+        deploy: turns a trained module into its inference form (re-parameterisation), or None.
+        paper_params: parameter count in its paper at the canonical setting, or None.
+    """
+
+    name: str
+    build: Builder
+    family: str
+    min_size: int = 1
+    multiple: int = 1
+    fixed_size: bool = False
+    canonical_size: int = 224
+    deploy: Callable[[nn.Module], nn.Module] | None = None
+    paper_params: float | None = None
+
+    def supports(self, size: int) -> bool:
+        """Whether the network trains at ``size`` x ``size`` inputs."""
+        return size >= self.min_size and size % self.multiple == 0
+
+    def smallest_size(self, size: int) -> int:
+        """The smallest supported side >= ``size``."""
+        side = max(size, self.min_size)
+        return -(-side // self.multiple) * self.multiple
+
+    def describe_sizes(self) -> str:
+        """The supported sides in words, for messages and tables."""
+        text = f">= {self.min_size}"
+        return text + (f" and a multiple of {self.multiple}" if self.multiple > 1 else "")
+
+    def check_size(self, size: int) -> None:
+        """Refuse a size the network cannot run at, naming the supported ones."""
+        if not self.supports(size):
+            raise FairensError(
+                f"model={self.name} cannot run at {size}x{size} inputs: it supports sides "
+                f"{self.describe_sizes()}; set data.image_size={self.smallest_size(size)} "
+                "to upsample the images")
+
+
+_MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add ``spec`` to the registry (a name can be registered once)."""
+    if spec.name in _MODELS:
+        raise ValueError(f"model {spec.name!r} is registered twice")
+    _MODELS[spec.name] = spec
+    return spec
+
+
+def list_models() -> list[str]:
+    """Every registered model name, sorted."""
+    return sorted(_MODELS)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The spec of model ``name``; an unknown name lists the known ones."""
+    if name not in _MODELS:
+        raise unknown_name("model", name, _MODELS)
+    return _MODELS[name]
+
+
+def create_model(name: str, *, num_classes: int, in_chans: int, img_size: int,
+                 **options: Any) -> nn.Module:
+    """Build model ``name`` with random weights for inputs [B, in_chans, img_size, img_size]."""
+    spec = get_spec(name)
+    spec.check_size(img_size)
+    return spec.build(num_classes=num_classes, in_chans=in_chans, img_size=img_size, **options)

@@ -1,0 +1,236 @@
+"""``python train.py``: train a run's members, then analyse it and write its report.
+
+Hydra composes the configuration; this module turns it into plain settings, checks every
+one of them before anything is written, and calls the stages in order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import re
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from .data import ImageData, load_dataset
+from .ensemble import MemberResult, MemberSeeds, Recipe, check_vary, member_seeds, train_member
+from .errors import FairensError, bad_setting
+from .files import write_json
+from .models import count_macs, count_params, create_model, get_spec
+from .report import summary_lines, write_report
+from .rundir import (
+    RUN_JSON,
+    member_name,
+    predictions_path,
+    save_predictions,
+    write_run_json,
+    write_test_groups,
+)
+
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
+_VERSIONED = ("fairens", "torch", "torchvision", "pytorch-lightning", "timm", "hydra-core",
+              "numpy", "onnx", "onnxruntime", "fairlearn", "scikit-learn")
+
+
+@dataclass(frozen=True)
+class EnsembleSettings:
+    """The ``ensemble.*`` settings, checked."""
+
+    size: int
+    seed: int
+    vary: tuple[str, ...]
+    k: int
+    members: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where a run's outputs go."""
+
+    name: str
+    results: Path
+    models: Path
+
+    def checkpoint(self, member: int) -> Path:
+        return self.models / f"{member_name(member)}.ckpt"
+
+    def member_json(self, member: int) -> Path:
+        return self.results / "members" / f"{member_name(member)}.json"
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def ensemble_settings(cfg: DictConfig) -> EnsembleSettings:
+    """Check ``cfg.ensemble``: sizes and seeds are integers, sources are known."""
+    size, seed, k = cfg.size, cfg.seed, cfg.k
+    if not _is_int(size) or size < 1:
+        raise bad_setting("ensemble.size", size, "a positive integer (the number of members)")
+    if not _is_int(seed) or seed < 0:
+        raise bad_setting("ensemble.seed", seed, "a non-negative integer")
+    if not _is_int(k) or k < 1:
+        raise bad_setting("ensemble.k", k, "a positive integer (size of the bottom-k and "
+                                           "top-k sets)")
+    vary = cfg.vary
+    vary = [vary] if isinstance(vary, str) else list(vary if vary is not None else [])
+    members = cfg.get("member")
+    members = list(range(size)) if members is None else (
+        [members] if _is_int(members) else list(members))
+    if not members or not all(_is_int(m) and 0 <= m < size for m in members):
+        raise bad_setting("ensemble.member", OmegaConf.to_container(cfg.member)
+                          if OmegaConf.is_config(cfg.member) else cfg.member,
+                          f"member indices from 0 to {size - 1} (ensemble.size={size}), "
+                          "or null for all")
+    return EnsembleSettings(size=int(size), seed=int(seed), vary=check_vary(vary), k=int(k),
+                            members=tuple(sorted(set(int(m) for m in members))))
+
+
+def run_paths(cfg: DictConfig) -> RunPaths:
+    """The run's folders under ``paths.results`` and ``paths.models``."""
+    name = str(cfg.run_name)
+    if not _RUN_NAME.match(name):
+        raise bad_setting("run_name", name, "letters, digits and . _ = + - (no path "
+                                            "separators), starting with a letter or digit")
+    return RunPaths(name, Path(cfg.paths.results) / name, Path(cfg.paths.models) / name)
+
+
+def _plain(cfg: Any) -> Any:
+    return OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else cfg
+
+
+def recipe_from(cfg: DictConfig) -> Recipe:
+    """The training recipe shared by every member."""
+    batch_size = cfg.data.get("batch_size", 128)
+    if not _is_int(batch_size) or batch_size < 1:
+        raise bad_setting("data.batch_size", batch_size, "a positive integer")
+    return Recipe(model=str(cfg.model.name), optimizer=_plain(cfg.model.optimizer),
+                  scheduler=_plain(cfg.model.get("scheduler")), trainer=_plain(cfg.trainer),
+                  batch_size=int(batch_size),
+                  label_smoothing=float(cfg.model.get("label_smoothing", 0.0)),
+                  model_options=_plain(cfg.model.get("options")) or {})
+
+
+def load_data(cfg: DictConfig) -> ImageData:
+    """The dataset named by ``data.name`` with its options."""
+    options = _plain(cfg.data)
+    name = options.pop("name")
+    options.pop("batch_size", None)
+    return load_dataset(name, **options)
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in _VERSIONED:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def _model_profile(recipe: Recipe, data: ImageData) -> dict[str, Any]:
+    network = create_model(recipe.model, num_classes=len(data.classes), in_chans=data.channels,
+                           img_size=data.image_size, **recipe.model_options)
+    shape = (1, data.channels, data.image_size, data.image_size)
+    return {"name": recipe.model, "options": recipe.model_options,
+            "input": list(shape[1:]), "params": count_params(network),
+            "macs": count_macs(network, shape)}
+
+
+def _run_meta(cfg: DictConfig, ens: EnsembleSettings, data: ImageData, recipe: Recipe,
+              name: str) -> dict[str, Any]:
+    seeds = [{"member": i, **member_seeds(ens.seed, ens.vary, i).as_dict()}
+             for i in range(ens.size)]
+    return {"run_name": name,
+            "ensemble": {"size": ens.size, "seed": ens.seed, "vary": list(ens.vary), "k": ens.k},
+            "seeds": seeds, "data": data.summary(), "model": _model_profile(recipe, data),
+            "config": _plain(cfg), "versions": _versions()}
+
+
+def _prepare_run(paths: RunPaths, meta: dict[str, Any], data: ImageData) -> None:
+    """Write run.json and test_groups.csv, or check that an existing run is the same one."""
+    existing = paths.results / RUN_JSON
+    if existing.is_file():
+        old = json.loads(existing.read_text(encoding="utf-8"))
+        same = ("ensemble", "data", "model")
+        changed = [key for key in same if old.get(key) != meta[key]]
+        if changed:
+            raise FairensError(
+                f"{existing} belongs to a run with other {', '.join(changed)} settings; "
+                "choose another run_name, or delete that run to start it again")
+        return
+    write_test_groups(paths.results, data.test_groups())
+    write_run_json(paths.results, meta)
+
+
+def _member_done(paths: RunPaths, member: int) -> bool:
+    return paths.checkpoint(member).is_file() and predictions_path(paths.results, member).is_file()
+
+
+def _member_line(label: str, seeds: MemberSeeds, result: MemberResult, test_acc: float) -> str:
+    val = "n/a" if result.val_acc is None else f"{result.val_acc:.4f}"
+    return (f"{label} {seeds.describe()} val_acc={val} test_acc={test_acc:.4f} "
+            f"({result.epochs} epochs, {result.seconds:.1f}s)")
+
+
+def _quiet_lightning() -> None:
+    for name in ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero",
+                 "pytorch_lightning.accelerators.cuda"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for message in (".*does not have many workers.*", ".*is smaller than the logging interval.*",
+                    ".*LeafSpec.*is deprecated.*"):
+        warnings.filterwarnings("ignore", message=message)
+
+
+def train(cfg: DictConfig) -> Path:
+    """Train the members of the run that ``cfg`` describes, then analyse and report it.
+
+    Every setting is checked before anything is written. Members whose checkpoint and
+    predictions exist already are skipped. The analysis runs once every member of the
+    run has predictions. Returns the run's results folder.
+    """
+    ens = ensemble_settings(cfg.ensemble)
+    paths = run_paths(cfg)
+    spec = get_spec(str(cfg.model.name))
+    recipe = recipe_from(cfg)
+    data = load_data(cfg)
+    spec.check_size(data.image_size)
+    if ens.k > len(data.classes):
+        raise bad_setting("ensemble.k", ens.k, f"an integer from 1 to {len(data.classes)}, "
+                                               f"the number of classes of data={data.name}")
+    _quiet_lightning()
+    _prepare_run(paths, _run_meta(cfg, ens, data, recipe, paths.name), data)
+    labels = data.test.labels.numpy()
+    for member in ens.members:
+        label = f"member {member + 1}/{ens.size}"
+        seeds = member_seeds(ens.seed, ens.vary, member)
+        if _member_done(paths, member):
+            print(f"{label} {seeds.describe()} already trained: skipped", flush=True)
+            continue
+        result = train_member(data, recipe, seeds, member=member, label=label,
+                              checkpoint=paths.checkpoint(member), log_dir=paths.results / "logs")
+        test_acc = float((result.test_logits.argmax(axis=1) == labels).mean())
+        save_predictions(paths.results, member, result.test_logits, data.test.sample_ids.numpy())
+        write_json(paths.member_json(member), {
+            "member": member, "seeds": seeds.as_dict(), "val_acc": result.val_acc,
+            "test_acc": test_acc, "epochs": result.epochs, "seconds": result.seconds,
+            "checkpoint": str(paths.checkpoint(member))})
+        print(_member_line(label, seeds, result, test_acc), flush=True)
+    missing = [m for m in range(ens.size) if not _member_done(paths, m)]
+    if missing:
+        print(f"{paths.results}: members {missing} still to train; the report is written "
+              "once every member has predictions", flush=True)
+        return paths.results
+    analysis = write_report(paths.results, k=ens.k, combine=str(cfg.report.combine),
+                            max_subsets=int(cfg.report.max_subsets), seed=ens.seed)
+    print("\n".join(summary_lines(analysis)))
+    print(f"report: {paths.results / 'report.md'}", flush=True)
+    return paths.results
