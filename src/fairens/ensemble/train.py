@@ -12,6 +12,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
+from pytorch_lightning.callbacks import TQDMProgressBar
 
 from ..data import ImageData, Split, batch_loader
 from ..errors import FairensError
@@ -53,17 +54,35 @@ class MemberResult:
     seconds: float
 
 
+class _MemberProgressBar(TQDMProgressBar):
+    """Lightning's progress bar, titled with the member and epoch instead of a logger version."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        super().on_train_epoch_start(trainer, *args)
+        self.train_progress_bar.set_description(
+            f"{self.label} epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
+
+
 class _StopOnDivergence(pl.Callback):
     """Stops a member whose training loss is no longer finite, naming it and its seeds."""
 
     def __init__(self, label: str) -> None:
         self.label = label
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        loss = trainer.callback_metrics.get("train_loss")
-        if loss is not None and not math.isfinite(float(loss)):
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: MemberModule) -> None:
+        loss = float(pl_module.mean_train_loss())
+        if not math.isfinite(loss):
             raise FairensError(f"{self.label} diverged at epoch {trainer.current_epoch}: the "
-                               f"training loss is {float(loss)}; lower the learning rate "
+                               f"training loss is {loss}; lower the learning rate "
                                "(model.optimizer.lr) or check the data; it is not averaged "
                                "into any ensemble")
 
@@ -112,8 +131,10 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
     logger: Any = False
     if log_dir is not None:
         logger = pl.loggers.CSVLogger(save_dir=log_dir, name="", version=checkpoint.stem)
-    trainer = instantiate(recipe.trainer, logger=logger,
-                          callbacks=[_StopOnDivergence(label), *(callbacks or [])])
+    callbacks = [_StopOnDivergence(label), *(callbacks or [])]
+    if recipe.trainer.get("enable_progress_bar", True):
+        callbacks.append(_MemberProgressBar(label))
+    trainer = instantiate(recipe.trainer, logger=logger, callbacks=callbacks)
     train = batch_loader(data.train, recipe.batch_size, shuffle_seed=seeds.batch_order,
                          drop_last=True)
     trainer.fit(module, train, batch_loader(data.val, recipe.batch_size))

@@ -13,9 +13,12 @@ def curve_subsets(n_members: int, size: int, max_subsets: int,
     """Subsets of ``size`` members of ``n_members``: all of them when there are at most
     ``max_subsets``, otherwise ``max_subsets`` distinct ones drawn at random from ``rng``.
 
+    Single members are always all taken, so that the curve starts exactly at the mean
+    single-member accuracy even when K > max_subsets.
+
     Returns int64 [S, size], each row ascending, rows in the order drawn.
     """
-    if math.comb(n_members, size) <= max_subsets:
+    if size == 1 or math.comb(n_members, size) <= max_subsets:
         return np.array(list(itertools.combinations(range(n_members), size)), dtype=np.int64)
     drawn: dict[tuple[int, ...], None] = {}
     while len(drawn) < max_subsets:

@@ -1,0 +1,53 @@
+"""Shared fixtures: tiny composed configs writing into temporary folders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from fairens.rundir import save_predictions, write_test_groups
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "configs"
+
+
+def compose_train(tmp_path: Path, *overrides: str) -> DictConfig:
+    """``configs/train.yaml`` with a tiny, quiet, CPU training and outputs under tmp_path."""
+    base = [f"paths.results={tmp_path}/results", f"paths.models={tmp_path}/models",
+            f"paths.export={tmp_path}/export", "run_name=test", "trainer.max_epochs=1",
+            "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", "ensemble.size=2"]
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        return compose(config_name="train", overrides=[*base, *overrides])
+
+
+@pytest.fixture
+def train_config(tmp_path: Path) -> Callable[..., DictConfig]:
+    """``train_config(*overrides)``: a composed tiny training config in a temp folder."""
+    return lambda *overrides: compose_train(tmp_path, *overrides)
+
+
+def output_files(root: Path) -> list[Path]:
+    """Every file under ``root`` (empty when it does not exist)."""
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def make_run(root: Path, n_members: int = 3, n: int = 12, n_classes: int = 4,
+             seed: int = 0) -> Path:
+    """A run directory holding only test_groups.csv and predictions/ (no run.json)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % n_classes
+    ids = np.arange(1000, 1000 + n)
+    write_test_groups(root, pd.DataFrame({
+        "sample_id": ids, "label": labels, "class": [f"c{c}" for c in labels],
+        "site": np.where(np.arange(n) % 3 == 0, "north", "south")}))
+    for member in range(n_members):
+        logits = rng.normal(size=(n, n_classes)) + 2 * np.eye(n_classes)[labels]
+        order = rng.permutation(n)  # another framework may write samples in any order
+        save_predictions(root, member, logits[order], ids[order])
+    return root

@@ -1,0 +1,47 @@
+"""The ``fairens`` command on run directories that hold only test_groups.csv and predictions/."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fairens.cli import main
+
+from conftest import make_run, output_files
+
+
+def test_report_on_a_foreign_run_directory(tmp_path: Path, capsys) -> None:
+    make_run(tmp_path, n_members=4)
+    main(["report", str(tmp_path), "--k", "2", "--max-subsets", "3"])
+    fairness = json.loads((tmp_path / "fairness.json").read_text())
+    assert fairness["members"] == 4 and fairness["k"] == 2 and fairness["seed"] == 0
+    assert fairness["groupings"]["class"]["curve"]["subsets"] == [4, 3, 3, 1]
+    assert set(fairness["groupings"]) == {"class", "site"}
+    title = (tmp_path / "report.md").read_text().splitlines()[0]
+    assert title == "# fairens report: " + tmp_path.name.replace("_", "\\_")
+    assert "report: " in capsys.readouterr().out
+
+
+def test_report_refusal_leaves_earlier_outputs_untouched(tmp_path: Path, capsys) -> None:
+    make_run(tmp_path)
+    main(["report", str(tmp_path)])
+    before = {p: p.read_bytes() for p in output_files(tmp_path)}
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(tmp_path), "--k", "9"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: k=9 is not allowed: an integer from 1 to 4, the number of classes in the test set")
+    assert before == {p: p.read_bytes() for p in output_files(tmp_path)}
+
+
+def test_console_script_exit_code(tmp_path: Path) -> None:
+    fairens = shutil.which("fairens")
+    assert fairens, "the fairens console script is installed"
+    done = subprocess.run([fairens, "report", str(tmp_path / "nowhere")], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: {tmp_path / 'nowhere'}: no such run directory"

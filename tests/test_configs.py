@@ -1,0 +1,65 @@
+"""Every config composes, and composes to the settings users rely on."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from fairens.data import list_datasets
+from fairens.models import list_models
+
+from conftest import CONFIGS
+
+GROUP_OPTIONS = [(group, p.stem) for group in ("data", "model", "trainer", "ensemble")
+                 for p in sorted((CONFIGS / group).glob("*.yaml"))]
+
+
+@pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS)
+def test_every_group_option_composes(train_config, group: str, option: str) -> None:
+    cfg = train_config(f"{group}={option}")
+    OmegaConf.resolve(cfg)
+    assert cfg.ensemble.size == 2
+    assert cfg.model.name in list_models()
+    assert cfg.data.name in list_datasets()
+
+
+EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes(train_config, experiment: str) -> None:
+    cfg = train_config(f"experiment={experiment}")
+    OmegaConf.resolve(cfg)
+    assert cfg.model.name in list_models()
+
+
+def test_defaults_are_the_documented_ones(train_config) -> None:
+    cfg = train_config()
+    assert (cfg.data.name, cfg.model.name) == ("digits", "small_cnn")
+    assert cfg.data.imbalance_ratio == 10
+    assert list(cfg.ensemble.vary) == ["init", "batch_order", "augmentation"]
+    assert (cfg.ensemble.seed, cfg.ensemble.k, cfg.ensemble.member) == (0, 3, None)
+    assert cfg.trainer.deterministic is True
+
+
+def test_settings_users_rely_on_exist(train_config) -> None:
+    cfg = train_config("ensemble.size=10")
+    absent = object()
+    for key in ("run_name", "ensemble.size", "ensemble.seed", "ensemble.vary", "ensemble.k",
+                "ensemble.member", "data.imbalance_ratio", "data.image_size",
+                "trainer.max_epochs", "paths.models", "paths.results", "paths.export"):
+        assert OmegaConf.select(cfg, key, default=absent) is not absent, key
+
+
+def test_every_dataset_and_model_has_a_config() -> None:
+    assert {p.stem for p in (CONFIGS / "data").glob("*.yaml")} >= set(list_datasets())
+    assert {p.stem for p in (CONFIGS / "model").glob("*.yaml")} >= set(list_models())
+
+
+def test_default_run_name_is_derived() -> None:
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["ensemble.size=4"],
+                      return_hydra_config=True)
+    name = cfg.run_name
+    assert name.startswith("digits_small_cnn_k4_")

@@ -1,0 +1,114 @@
+"""Tiny end-to-end trainings through the composed config, as ``python train.py`` runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fairens.data import load_dataset
+from fairens.ensemble import load_member, member_seeds
+from fairens.ensemble.train import build_member
+from fairens.pipeline import recipe_from, train
+
+from conftest import output_files
+
+FAST = ("trainer.limit_train_batches=3", "trainer.limit_val_batches=1")
+
+
+@pytest.fixture(scope="module")
+def two_member_run(tmp_path_factory) -> Path:
+    from conftest import compose_train
+    root = tmp_path_factory.mktemp("run")
+    train(compose_train(root))
+    return root
+
+
+def test_run_directory_follows_the_contract(two_member_run: Path) -> None:
+    results = two_member_run / "results" / "test"
+    groups = pd.read_csv(results / "test_groups.csv")
+    assert list(groups.columns) == ["sample_id", "label", "class", "train_frequency"]
+    assert len(groups) == 500 and groups["label"].value_counts().eq(50).all()
+    for member in (0, 1):
+        with np.load(results / "predictions" / f"member_{member:02d}.npz") as npz:
+            assert set(npz.files) == {"logits", "sample_id"}
+            assert npz["logits"].dtype == np.float32 and npz["logits"].shape == (500, 10)
+            assert npz["sample_id"].dtype == np.int64
+            assert npz["sample_id"].tolist() == groups["sample_id"].tolist()
+        assert (two_member_run / "models" / "test" / f"member_{member:02d}.ckpt").is_file()
+
+
+def test_run_json_records_config_seeds_versions_and_cost(two_member_run: Path) -> None:
+    meta = json.loads((two_member_run / "results" / "test" / "run.json").read_text())
+    assert meta["ensemble"] == {"size": 2, "seed": 0,
+                                "vary": ["init", "batch_order", "augmentation"], "k": 3}
+    assert [s["member"] for s in meta["seeds"]] == [0, 1]
+    assert meta["seeds"][1]["init"] == member_seeds(0, meta["ensemble"]["vary"], 1).init
+    assert meta["model"]["name"] == "small_cnn" and meta["model"]["params"] == 65834
+    assert meta["model"]["macs"] > 0 and meta["model"]["input"] == [1, 8, 8]
+    counts = meta["data"]["train_class_counts"]
+    assert counts[-1] == counts[0] // 10 and counts == sorted(counts, reverse=True)
+    assert {"torch", "pytorch-lightning", "hydra-core"} <= set(meta["versions"])
+    assert meta["config"]["trainer"]["max_epochs"] == 1
+
+
+def test_fairness_json_and_report_are_written(two_member_run: Path) -> None:
+    results = two_member_run / "results" / "test"
+    fairness = json.loads((results / "fairness.json").read_text())
+    assert fairness["members"] == 2 and set(fairness["groupings"]) == {"class", "train_frequency"}
+    assert fairness["groupings"]["train_frequency"]["groups"].keys() == {"minority", "majority"}
+    report = (results / "report.md").read_text()
+    assert "## Grouping `class`" in report and "| group | n | single (mean ± std, %)" in report
+
+
+def test_checkpoint_rebuilds_the_member(two_member_run: Path) -> None:
+    results = two_member_run / "results" / "test"
+    module = load_member(two_member_run / "models" / "test" / "member_01.ckpt")
+    data = load_dataset("digits", imbalance_ratio=10)
+    with torch.no_grad():
+        logits = module(data.test.images[:20]).numpy()
+    with np.load(results / "predictions" / "member_01.npz") as npz:
+        np.testing.assert_allclose(logits, npz["logits"][:20], rtol=1e-5, atol=1e-5)
+
+
+def test_rerun_skips_finished_members(two_member_run: Path, capsys) -> None:
+    from conftest import compose_train
+    before = {p: p.stat().st_mtime_ns for p in output_files(two_member_run / "models")}
+    train(compose_train(two_member_run))
+    assert capsys.readouterr().out.count("already trained: skipped") == 2
+    assert before == {p: p.stat().st_mtime_ns for p in output_files(two_member_run / "models")}
+
+
+def _predictions(root: Path, member: int) -> np.ndarray:
+    with np.load(root / "results" / "test" / "predictions" / f"member_{member:02d}.npz") as npz:
+        return npz["logits"]
+
+
+def test_vary_nothing_gives_bit_identical_members(train_config, tmp_path: Path) -> None:
+    train(train_config("ensemble.vary=[]", *FAST))
+    assert np.array_equal(_predictions(tmp_path, 0), _predictions(tmp_path, 1))
+
+
+def test_vary_batch_order_changes_only_the_order(train_config, tmp_path: Path) -> None:
+    cfg = train_config("ensemble.vary=[batch_order]", *FAST)
+    first, second = (member_seeds(0, ["batch_order"], m) for m in (0, 1))
+    data = load_dataset("digits", imbalance_ratio=10)
+    recipe = recipe_from(cfg)
+    weights = [build_member(data, recipe, s).state_dict() for s in (first, second)]
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+    assert first.augmentation == second.augmentation and first.batch_order != second.batch_order
+    train(cfg)
+    assert not np.array_equal(_predictions(tmp_path, 0), _predictions(tmp_path, 1))
+
+
+def test_member_setting_trains_only_the_listed_members(train_config, tmp_path: Path,
+                                                       capsys) -> None:
+    train(train_config("ensemble.member=[1]", *FAST))
+    results = tmp_path / "results" / "test"
+    assert [p.name for p in (results / "predictions").iterdir()] == ["member_01.npz"]
+    assert not (results / "fairness.json").exists()
+    assert "members [0] still to train" in capsys.readouterr().out
