@@ -33,7 +33,8 @@ BAD_SETTINGS = [
                               "(ensemble.size=2), or null for all"),
     ("model.name=resnet1000", "model='resnet1000' is not allowed: known names are resnet9, "
                               "small_cnn"),
-    ("data.name=mnist", "data='mnist' is not allowed: known names are digits"),
+    ("data.name=mnist", "data='mnist' is not allowed: known names are celeba, cifar10, "
+                        "cifar100, cifar10s, digits, imagefolder, manifest"),
     ("data.imbalance_ratio=0.5", "data.imbalance_ratio=0.5 is not allowed: a number >= 1 (1 keeps "
                                  "the split as is)"),
     ("+data.colour=red", "data=digits has no setting colour; its settings are image_size, "

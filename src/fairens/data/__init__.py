@@ -1,6 +1,10 @@
 """Stage 1: datasets decoded into memory, their subgroups, batching and augmentation."""
 
-from . import digits as _digits  # noqa: F401  (registers the dataset)
+# importing the loader modules registers their datasets
+from . import celeba as _celeba  # noqa: F401
+from . import cifar as _cifar  # noqa: F401
+from . import digits as _digits  # noqa: F401
+from . import folder as _folder  # noqa: F401
 from .augment import augment_batch as augment_batch
 from .base import AugmentSpec as AugmentSpec
 from .base import ImageData as ImageData

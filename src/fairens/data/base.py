@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from ..errors import bad_setting
+from ..errors import FairensError, bad_setting
 
 MINORITY, MAJORITY = "minority", "majority"
 
@@ -31,11 +31,17 @@ class AugmentSpec:
 
 @dataclass(frozen=True)
 class Split:
-    """One split: images uint8 [N, C, H, W], labels int64 [N], sample_ids int64 [N]."""
+    """One split: images uint8 [N, C, H, W], labels int64 [N], sample_ids int64 [N], and
+    ``attributes``, N rows with one string column per grouping other than ``class``."""
 
     images: torch.Tensor
     labels: torch.Tensor
     sample_ids: torch.Tensor
+    attributes: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    def __post_init__(self) -> None:
+        if self.attributes.empty and len(self.attributes) != len(self.labels):
+            object.__setattr__(self, "attributes", pd.DataFrame(index=range(len(self.labels))))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -43,7 +49,14 @@ class Split:
     def subset(self, index: np.ndarray | torch.Tensor) -> Split:
         """The samples at ``index``, in that order."""
         index = torch.as_tensor(index, dtype=torch.int64)
-        return Split(self.images[index], self.labels[index], self.sample_ids[index])
+        rows = self.attributes.iloc[index.numpy()].reset_index(drop=True)
+        return Split(self.images[index], self.labels[index], self.sample_ids[index], rows)
+
+    def with_attribute(self, name: str, values: np.ndarray | Sequence[str]) -> Split:
+        """A copy with one more attribute column (string values, one per sample)."""
+        attributes = self.attributes.copy()
+        attributes[name] = np.asarray(values, dtype=object).astype(str)
+        return replace(self, attributes=attributes)
 
     def class_counts(self, n_classes: int) -> np.ndarray:
         """Number of samples of each class, int64 [n_classes]."""
@@ -52,15 +65,13 @@ class Split:
 
 @dataclass(frozen=True)
 class ImageData:
-    """A dataset decoded into memory, with the subgroups of its test samples.
+    """A dataset decoded into memory, with the subgroups of its samples.
 
     Attributes:
         name: the dataset's registry name.
         classes: class names; label ``i`` is ``classes[i]``.
-        train, val, test: the splits.
+        train, val, test: the splits; their ``attributes`` hold the other groupings.
         augment: the training augmentation this content allows.
-        test_attributes: extra groupings of the test samples (one string column each,
-            aligned with ``test``), e.g. ``color`` or ``class&color``.
         minority: for groupings that declare them, the groups that are minorities.
         pair_ids: int64 [N_test] counterfactual pair of each test sample, or None.
     """
@@ -71,7 +82,6 @@ class ImageData:
     val: Split
     test: Split
     augment: AugmentSpec = AugmentSpec()
-    test_attributes: pd.DataFrame = field(default_factory=pd.DataFrame)
     minority: dict[str, tuple[str, ...]] = field(default_factory=dict)
     pair_ids: np.ndarray | None = None
 
@@ -83,12 +93,24 @@ class ImageData:
     def image_size(self) -> int:
         return int(self.train.images.shape[-1])
 
+    @property
+    def groupings(self) -> list[str]:
+        """Names of every grouping of the test samples, ``class`` first."""
+        return ["class", *self.test.attributes.columns]
+
     @cached_property
     def mean_std(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per-channel mean and std of the training images, scaled to [0, 1]."""
-        pixels = self.train.images.transpose(0, 1).reshape(self.channels, -1).double() / 255
-        std = pixels.std(dim=1).clamp_min(1e-3)
-        return tuple(pixels.mean(dim=1).tolist()), tuple(std.tolist())
+        total = torch.zeros(self.channels, dtype=torch.float64)
+        squares = torch.zeros(self.channels, dtype=torch.float64)
+        for chunk in self.train.images.split(4096):
+            pixels = chunk.transpose(0, 1).reshape(self.channels, -1).double() / 255
+            total += pixels.sum(dim=1)
+            squares += (pixels * pixels).sum(dim=1)
+        count = self.train.images[:, 0].numel()
+        mean = total / count
+        std = (squares / count - mean * mean).clamp_min(1e-6).sqrt()
+        return tuple(mean.tolist()), tuple(std.tolist())
 
     def test_groups(self) -> pd.DataFrame:
         """The rows of ``test_groups.csv``: sample_id, label, [pair_id], class, groupings."""
@@ -97,8 +119,8 @@ class ImageData:
         if self.pair_ids is not None:
             frame["pair_id"] = self.pair_ids
         frame["class"] = np.asarray(self.classes, dtype=object)[labels]
-        for column in self.test_attributes.columns:
-            frame[column] = self.test_attributes[column].astype(str).to_numpy()
+        for column in self.test.attributes.columns:
+            frame[column] = self.test.attributes[column].astype(str).to_numpy()
         return frame
 
     def summary(self) -> dict:
@@ -108,7 +130,7 @@ class ImageData:
                 "image_size": self.image_size, "n_train": len(self.train),
                 "n_val": len(self.val), "n_test": len(self.test),
                 "train_class_counts": self.train.class_counts(n).tolist(),
-                "groupings": ["class", *self.test_attributes.columns],
+                "groupings": self.groupings,
                 "minority": {k: list(v) for k, v in self.minority.items()}}
 
 
@@ -122,10 +144,31 @@ def stratified_split(labels: np.ndarray, sizes: Sequence[int],
     parts: list[list[np.ndarray]] = [[] for _ in range(len(sizes) + 1)]
     for c in np.unique(labels):
         index = rng.permutation(np.flatnonzero(labels == c))
-        cuts = np.cumsum(sizes)
-        for part, chunk in zip(parts, np.split(index, cuts), strict=True):
+        for part, chunk in zip(parts, np.split(index, np.cumsum(sizes)), strict=True):
             part.append(chunk)
     return [np.sort(np.concatenate(p)) for p in parts]
+
+
+def split_off_validation(train: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """(train, val): a stratified ``fraction`` of every class moves to validation."""
+    if not 0 < fraction < 1:
+        raise bad_setting("data.val_fraction", fraction, "a number between 0 and 1 (exclusive)")
+    labels = train.labels.numpy()
+    rng = np.random.default_rng([seed, 0x7A1])
+    val = []
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        val.append(members[:max(1, round(fraction * len(members)))] if len(members) > 1 else [])
+    val_index = np.sort(np.concatenate(val)).astype(np.int64)
+    keep = np.setdiff1d(np.arange(len(labels)), val_index)
+    return train.subset(keep), train.subset(val_index)
+
+
+def with_intersection(split: Split, classes: Sequence[str], attribute: str) -> Split:
+    """Add the grouping ``class&<attribute>``, e.g. ``airplane&gray``."""
+    names = np.asarray(classes, dtype=object)[split.labels.numpy()]
+    values = names + "&" + split.attributes[attribute].to_numpy(dtype=object)
+    return split.with_attribute(f"class&{attribute}", values)
 
 
 def long_tail_counts(available: np.ndarray, ratio: float) -> np.ndarray:
@@ -144,9 +187,9 @@ def make_long_tailed(data: ImageData, ratio: float, seed: int) -> ImageData:
     """Subsample the training split to a long tail and add the ``train_frequency`` grouping.
 
     Minority classes are those whose training count is below the median class count.
-    Validation and test splits are left as they are.
+    Validation and test splits keep their size.
     """
-    if not ratio >= 1:
+    if not isinstance(ratio, int | float) or not ratio >= 1:
         raise bad_setting("data.imbalance_ratio", ratio, "a number >= 1 (1 keeps the split as is)")
     if ratio == 1:
         return data
@@ -157,24 +200,50 @@ def make_long_tailed(data: ImageData, ratio: float, seed: int) -> ImageData:
     keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:counts[c]]
                                    for c in range(n_classes)]))
     train = data.train.subset(keep)
-    frequency = train_frequency(train.class_counts(n_classes))
-    attributes = data.test_attributes.copy()
-    attributes["train_frequency"] = frequency[data.test.labels.numpy()]
-    return replace(data, train=train, test_attributes=attributes,
-                   minority={**data.minority, "train_frequency": (MINORITY,)})
+    frequency = np.where(counts < np.median(counts), MINORITY, MAJORITY)
+    return replace(
+        data,
+        train=train.with_attribute("train_frequency", frequency[train.labels.numpy()]),
+        val=data.val.with_attribute("train_frequency", frequency[data.val.labels.numpy()]),
+        test=data.test.with_attribute("train_frequency", frequency[data.test.labels.numpy()]),
+        minority={**data.minority, "train_frequency": (MINORITY,)})
 
 
-def train_frequency(counts: np.ndarray) -> np.ndarray:
-    """``minority`` for classes whose training count is below the median, else ``majority``."""
-    return np.where(counts < np.median(counts), MINORITY, MAJORITY).astype(object)
+def declare_minorities(data: ImageData) -> ImageData:
+    """Declare, for every attribute grouping that has not declared its own, the groups whose
+    training count is below the median group count (groups absent from training included).
+
+    A balanced grouping declares none. For two groups this is the smaller one; for
+    CIFAR-10S's ``class&color`` the ten 5% colour/class combinations.
+    """
+    minority = dict(data.minority)
+    for column in data.test.attributes.columns:
+        if column in minority or column not in data.train.attributes.columns:
+            continue
+        groups = sorted(set(data.test.attributes[column]) | set(data.train.attributes[column]))
+        counts = data.train.attributes[column].value_counts().reindex(groups, fill_value=0)
+        below = tuple(g for g in groups if counts[g] < np.median(counts.to_numpy()))
+        if below:
+            minority[column] = below
+    return replace(data, minority=minority)
+
+
+def check_attribute_columns(data: ImageData, source: str) -> None:
+    """Refuse an attribute grouping that holds one value only on the test split."""
+    for column in data.test.attributes.columns:
+        values = data.test.attributes[column].unique()
+        if len(values) < 2:
+            raise FairensError(f"{source}: attribute column {column!r} holds one value only "
+                               f"({values[0]!r}) on the test split, so it defines no subgroups; "
+                               "drop it from data.sensitive")
 
 
 def resize(data: ImageData, size: int) -> ImageData:
     """All splits resized to ``size`` x ``size`` (bilinear, antialiased), still uint8."""
+    if not isinstance(size, int) or size < 1:
+        raise bad_setting("data.image_size", size, "a positive number of pixels, or null")
     if size == data.image_size:
         return data
-    if size < 1:
-        raise bad_setting("data.image_size", size, "a positive number of pixels")
     return replace(data, train=_resize_split(data.train, size), val=_resize_split(data.val, size),
                    test=_resize_split(data.test, size))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.datasets import load_digits as _sklearn_digits
 
@@ -35,5 +34,4 @@ def load_digits(*, seed: int = 0, test_per_class: int = 50, val_per_class: int =
     return ImageData(
         name="digits", classes=tuple(str(c) for c in range(10)),
         train=everything.subset(train), val=everything.subset(val), test=everything.subset(test),
-        augment=AugmentSpec(pad=1, flip=False),
-        test_attributes=pd.DataFrame(index=range(len(test))))
+        augment=AugmentSpec(pad=1, flip=False))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import FairensError, unknown_name
-from .base import ImageData, make_long_tailed, resize
+from .base import ImageData, check_attribute_columns, declare_minorities, make_long_tailed, resize
 
 Loader = Callable[..., ImageData]
 _DATASETS: dict[str, Loader] = {}
@@ -41,6 +41,9 @@ def load_dataset(name: str, *, seed: int = 0, imbalance_ratio: float = 1.0,
         imbalance_ratio: largest over smallest training class size; 1 keeps the split.
         image_size: side in pixels to resize every image to; None keeps the native size.
         **options: the loader's own options (``root``, ``download``, ...).
+
+    Attribute groupings are checked (each must hold at least two groups on the test split)
+    and their minorities declared: the groups below the median training count.
     """
     if name not in _DATASETS:
         raise unknown_name("data", name, _DATASETS)
@@ -51,6 +54,11 @@ def load_dataset(name: str, *, seed: int = 0, imbalance_ratio: float = 1.0,
         allowed = ", ".join(sorted({*accepted, "seed", "imbalance_ratio", "image_size"}))
         raise FairensError(f"data={name} has no setting {', '.join(unknown)}; "
                            f"its settings are {allowed}")
-    data = loader(seed=seed, **options) if "seed" in accepted else loader(**options)
-    data = make_long_tailed(data, float(imbalance_ratio), seed)
-    return data if image_size is None else resize(data, int(image_size))
+    if "seed" in accepted:
+        options["seed"] = seed
+    if "image_size" in accepted and image_size is not None:
+        options["image_size"] = image_size  # decoded at that size: no second resize
+    data = loader(**options)
+    check_attribute_columns(data, f"data={name}")
+    data = declare_minorities(make_long_tailed(data, imbalance_ratio, seed))
+    return data if image_size is None else resize(data, image_size)

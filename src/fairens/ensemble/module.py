@@ -103,7 +103,8 @@ class MemberModule(pl.LightningModule):
         optimizer = instantiate(self.hparams.optimizer, params=list(self.parameters()))
         if not self.hparams.scheduler:
             return optimizer
-        options = {key: int(self.trainer.estimated_stepping_batches)
+        # at least 10 steps: a one-cycle schedule is undefined when its warm-up is < 1 step
+        options = {key: max(int(self.trainer.estimated_stepping_batches), 10)
                    for key in _TOTAL_STEPS_KEYS
                    if key in self.hparams.scheduler and self.hparams.scheduler[key] is None}
         scheduler = instantiate(self.hparams.scheduler, optimizer=optimizer, **options)
