@@ -38,7 +38,10 @@ BAD_SETTINGS = [
     ("data.imbalance_ratio=0.5", "data.imbalance_ratio=0.5 is not allowed: a number >= 1 (1 keeps "
                                  "the split as is)"),
     ("+data.colour=red", "data=digits has no setting colour; its settings are image_size, "
-                         "imbalance_ratio, seed, test_per_class, val_per_class"),
+                         "imbalance_ratio, max_train_per_class, seed, test_per_class, "
+                         "val_per_class"),
+    ("data.max_train_per_class=0", "data.max_train_per_class=0 is not allowed: a positive "
+                                   "integer, or null for all"),
     ("data.image_size=4 model=resnet9", "model=resnet9 cannot run at 4x4 inputs: it supports "
                                         "sides >= 8; set data.image_size=8 to upsample the images"),
     ("run_name=../escape", "run_name='../escape' is not allowed: letters, digits and . _ = + - "

@@ -209,6 +209,17 @@ def make_long_tailed(data: ImageData, ratio: float, seed: int) -> ImageData:
         minority={**data.minority, "train_frequency": (MINORITY,)})
 
 
+def cap_training_classes(data: ImageData, cap: int, seed: int) -> ImageData:
+    """Keep at most ``cap`` training images of each class (a seeded random subset)."""
+    if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
+        raise bad_setting("data.max_train_per_class", cap, "a positive integer, or null for all")
+    labels = data.train.labels.numpy()
+    rng = np.random.default_rng([seed, 0xCA9])
+    keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:cap]
+                                   for c in range(len(data.classes))]))
+    return replace(data, train=data.train.subset(keep))
+
+
 def declare_minorities(data: ImageData) -> ImageData:
     """Declare, for every attribute grouping that has not declared its own, the groups whose
     training count is below the median group count (groups absent from training included).

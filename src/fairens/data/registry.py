@@ -7,7 +7,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import FairensError, unknown_name
-from .base import ImageData, check_attribute_columns, declare_minorities, make_long_tailed, resize
+from .base import (
+    ImageData,
+    cap_training_classes,
+    check_attribute_columns,
+    declare_minorities,
+    make_long_tailed,
+    resize,
+)
 
 Loader = Callable[..., ImageData]
 _DATASETS: dict[str, Loader] = {}
@@ -31,7 +38,8 @@ def list_datasets() -> list[str]:
 
 
 def load_dataset(name: str, *, seed: int = 0, imbalance_ratio: float = 1.0,
-                 image_size: int | None = None, **options: Any) -> ImageData:
+                 image_size: int | None = None, max_train_per_class: int | None = None,
+                 **options: Any) -> ImageData:
     """Load dataset ``name``, then make its training split long-tailed and resize it.
 
     Args:
@@ -40,6 +48,8 @@ def load_dataset(name: str, *, seed: int = 0, imbalance_ratio: float = 1.0,
             every member sees the same data).
         imbalance_ratio: largest over smallest training class size; 1 keeps the split.
         image_size: side in pixels to resize every image to; None keeps the native size.
+        max_train_per_class: keep at most this many training images of each class (a
+            seeded stratified subset, e.g. for CPU runs on CIFAR); None keeps all.
         **options: the loader's own options (``root``, ``download``, ...).
 
     Attribute groupings are checked (each must hold at least two groups on the test split)
@@ -51,7 +61,8 @@ def load_dataset(name: str, *, seed: int = 0, imbalance_ratio: float = 1.0,
     accepted = inspect.signature(loader).parameters
     unknown = sorted(set(options) - set(accepted))
     if unknown:
-        allowed = ", ".join(sorted({*accepted, "seed", "imbalance_ratio", "image_size"}))
+        allowed = ", ".join(sorted({*accepted, "seed", "imbalance_ratio", "image_size",
+                                    "max_train_per_class"}))
         raise FairensError(f"data={name} has no setting {', '.join(unknown)}; "
                            f"its settings are {allowed}")
     if "seed" in accepted:
@@ -60,5 +71,7 @@ def load_dataset(name: str, *, seed: int = 0, imbalance_ratio: float = 1.0,
         options["image_size"] = image_size  # decoded at that size: no second resize
     data = loader(**options)
     check_attribute_columns(data, f"data={name}")
+    if max_train_per_class is not None:
+        data = cap_training_classes(data, max_train_per_class, seed)
     data = declare_minorities(make_long_tailed(data, imbalance_ratio, seed))
     return data if image_size is None else resize(data, image_size)
