@@ -21,13 +21,14 @@ import time
 
 import torch
 import torch.nn.functional as F
-from common import seconds
 from torch.utils.data import DataLoader
 from torchvision import datasets
 from torchvision.transforms import v2
 
 from fairens.data import augment_batch, load_dataset
 from fairens.models import create_model
+
+from common import seconds
 
 
 def median_seconds(func, repeats: int) -> float:

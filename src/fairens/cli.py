@@ -26,19 +26,26 @@ def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
 def _report(args: argparse.Namespace) -> None:
     from .report import summary_lines, write_report
     analysis = write_report(args.run_dir, k=args.k, combine=args.combine,
-                            max_subsets=args.max_subsets, seed=args.seed)
+                            max_subsets=args.max_subsets, seed=args.seed, n_boot=args.bootstrap,
+                            boot_seed=args.bootstrap_seed)
     print("\n".join(summary_lines(analysis)))
     print(f"report: {args.run_dir.rstrip('/')}/report.md")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
-    return value
+def _int_at_least(low: int, what: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return value
+    return parse
+
+
+_positive_int = _int_at_least(1, "a positive integer")
+_non_negative_int = _int_at_least(0, "a non-negative integer")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="subsets averaged per ensemble size on the curve (64)")
     report.add_argument("--seed", type=int, default=None,
                         help="draws curve subsets (default: the run's ensemble.seed, else 0)")
+    report.add_argument("--bootstrap", type=_non_negative_int, default=1000,
+                        help="bootstrap resamples for 95%% intervals (1000; 0: none)")
+    report.add_argument("--bootstrap-seed", type=int, default=0)
     report.set_defaults(func=_report)
     return parser
 

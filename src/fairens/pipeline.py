@@ -230,7 +230,9 @@ def train(cfg: DictConfig) -> Path:
               "once every member has predictions", flush=True)
         return paths.results
     analysis = write_report(paths.results, k=ens.k, combine=str(cfg.report.combine),
-                            max_subsets=int(cfg.report.max_subsets), seed=ens.seed)
+                            max_subsets=int(cfg.report.max_subsets), seed=ens.seed,
+                            n_boot=int(cfg.report.bootstrap),
+                            boot_seed=int(cfg.report.bootstrap_seed))
     print("\n".join(summary_lines(analysis)))
     print(f"report: {paths.results / 'report.md'}", flush=True)
     return paths.results

@@ -186,8 +186,9 @@ def long_tail_counts(available: np.ndarray, ratio: float) -> np.ndarray:
 def make_long_tailed(data: ImageData, ratio: float, seed: int) -> ImageData:
     """Subsample the training split to a long tail and add the ``train_frequency`` grouping.
 
-    Minority classes are those whose training count is below the median class count.
-    Validation and test splits keep their size.
+    Minority classes are those whose training count is below the median class count; they
+    are declared the minority of both ``train_frequency`` and ``class``. Validation and
+    test splits keep their size.
     """
     if not isinstance(ratio, int | float) or not ratio >= 1:
         raise bad_setting("data.imbalance_ratio", ratio, "a number >= 1 (1 keeps the split as is)")
@@ -201,12 +202,14 @@ def make_long_tailed(data: ImageData, ratio: float, seed: int) -> ImageData:
                                    for c in range(n_classes)]))
     train = data.train.subset(keep)
     frequency = np.where(counts < np.median(counts), MINORITY, MAJORITY)
+    minority_classes = tuple(c for c, f in zip(data.classes, frequency, strict=True)
+                             if f == MINORITY)
     return replace(
         data,
         train=train.with_attribute("train_frequency", frequency[train.labels.numpy()]),
         val=data.val.with_attribute("train_frequency", frequency[data.val.labels.numpy()]),
         test=data.test.with_attribute("train_frequency", frequency[data.test.labels.numpy()]),
-        minority={**data.minority, "train_frequency": (MINORITY,)})
+        minority={**data.minority, "class": minority_classes, "train_frequency": (MINORITY,)})
 
 
 def cap_training_classes(data: ImageData, cap: int, seed: int) -> ImageData:

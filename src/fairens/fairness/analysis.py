@@ -1,12 +1,16 @@
-"""Per-subgroup accuracy of single members versus their ensemble, exactly as DESIGN.md defines.
+"""Per-subgroup accuracy of single members versus their ensemble, as DESIGN.md defines it,
+with percentile-bootstrap intervals, minority/majority gaps, disagreement, calibration,
+parity metrics and counterfactual flip rates.
 
-The whole analysis is vectorised over members, member subsets and samples: member
-predictions [K, N], ensemble predictions of every curve subset [S_m, N] for each size m,
-then group sums by matrix products.
+Every statistic is computed from group sums weighted by a matrix W [1 + B, N]: row 0 is
+the test set itself (the point estimate), rows 1..B are stratified bootstrap resamples, so
+point estimates and intervals come from one code path, vectorised over members, member
+subsets, samples and resamples.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,12 +18,18 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FairensError, bad_setting
-from .combine import COMBINES, ensemble_predictions, member_scores
+from .calibration import disagreement, expected_calibration_error
+from .combine import COMBINES, SubsetPredictor, member_scores, softmax64
+from .crosscheck import metricframe_table
 from .groups import Grouping
+from .parity import flip_rates, parity_differences
 from .subsets import curve_subsets
 
+LEVEL = 0.95
 GROUP_COLUMNS = ("grouping", "group", "n", "single_mean", "single_std", "ensemble", "gain",
-                 "rel_gain")
+                 "rel_gain", "single_mean_lo", "single_mean_hi", "ensemble_lo", "ensemble_hi",
+                 "gain_lo", "gain_hi", "disagreement", "ece_single", "ece_ensemble", "minority")
+_NOT_PROTECTED = ("class", "train_frequency")
 
 
 @dataclass(frozen=True)
@@ -27,27 +37,42 @@ class Analysis:
     """The result of :func:`analyse`.
 
     Attributes:
-        fairness: the content of ``fairness.json`` (JSON-ready, every DESIGN.md field).
-        table: one row per (grouping, group) with the columns of ``GROUP_COLUMNS``.
+        fairness: the content of ``fairness.json`` (JSON-ready; every DESIGN.md field).
+        table: one row per (grouping, group), with the columns of ``GROUP_COLUMNS``.
+        metricframe: the same per-group accuracies computed by fairlearn's MetricFrame
+            (empty when the cross-check is off).
     """
 
     fairness: dict[str, Any]
     table: pd.DataFrame
+    metricframe: pd.DataFrame
 
 
 @dataclass(frozen=True)
-class _Correctness:
-    """Which test samples each predictor gets right."""
+class _Correct:
+    """Which test samples each predictor gets right, and what it predicts."""
 
+    member_predictions: np.ndarray  # int [K, N]
+    curve_predictions: list[np.ndarray]  # per m = 1..K, int [S_m, N]
     members: np.ndarray  # bool [K, N]
-    curve: list[np.ndarray]  # per m = 1..K, bool [S_m, N] for the subsets of size m
-    ensemble: np.ndarray  # bool [N], all K members
+    curve: list[np.ndarray]  # per m, bool [S_m, N]
+
+    @property
+    def ensemble(self) -> np.ndarray:
+        return self.curve[-1][0]
+
+    @property
+    def ensemble_predictions(self) -> np.ndarray:
+        return self.curve_predictions[-1][0]
 
 
 def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame, k: int = 3,
-            combine: str = "mean_prob", max_subsets: int = 64, seed: int = 0) -> Analysis:
+            combine: str = "mean_prob", max_subsets: int = 64, seed: int = 0,
+            n_boot: int = 1000, boot_seed: int = 0,
+            minority: dict[str, list[str]] | None = None, pair_ids: np.ndarray | None = None,
+            crosscheck: bool = True) -> Analysis:
     """Single-member and ensemble accuracy per group, bottom-k/top-k, worst group and the
-    ensemble-size curve for every grouping.
+    ensemble-size curve for every grouping, with 95% percentile-bootstrap intervals.
 
     Args:
         logits: float [K, N, C], member k's logits for test sample n.
@@ -59,30 +84,63 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame, k: 
         max_subsets: the curve averages over all subsets of a size when there are at most
             this many, otherwise over this many random distinct ones.
         seed: draws those random subsets.
+        n_boot: bootstrap resamples (test samples drawn with replacement within each
+            group); 0 computes no intervals.
+        boot_seed: seeds the resampling.
+        minority: per grouping, its minority groups; groupings whose groups are exactly
+            ``minority`` and ``majority`` declare themselves.
+        pair_ids: int [N], counterfactual pairs (e.g. the colour and gray copy of a test
+            image); adds flip rates.
+        crosscheck: recompute per-group accuracies with fairlearn's MetricFrame and check
+            that they agree with the vectorised path to 1e-12.
     """
     logits, labels = np.asarray(logits), np.asarray(labels, dtype=np.int64)
-    _check_inputs(logits, labels, groups, k, combine, max_subsets)
-    groupings = [Grouping.from_column("class", groups["class"], labels)]
-    groupings += [Grouping.from_column(c, groups[c]) for c in groups.columns if c != "class"]
+    _check_inputs(logits, labels, groups, k, combine, max_subsets, n_boot)
+    groupings = _groupings(groups, labels, minority or {})
     if k > len(groupings[0]):
         raise bad_setting("k", k, f"an integer from 1 to {len(groupings[0])}, the number of "
                                   "classes in the test set")
-    correct = _correctness(logits, labels, combine, max_subsets, np.random.default_rng(seed))
-    summaries = {g.name: _summarise(g, correct, k) for g in groupings}
-    member_acc = correct.members.mean(axis=1)
+    scores = member_scores(logits, combine)
+    probs = scores if combine == "mean_prob" else softmax64(logits)
+    correct = _correctness(scores, labels, combine, max_subsets, np.random.default_rng(seed))
+    binary = logits.shape[2] == 2
+    summaries = {}
+    for index, grouping in enumerate(groupings):
+        weights = _weights(grouping, n_boot, np.random.default_rng([boot_seed, index]))
+        summary = _summarise(grouping, correct, k, weights)
+        _add_spread(summary, grouping, correct, probs, labels)
+        if binary and _protected(grouping.name):
+            summary["parity"] = parity_differences(labels, correct.member_predictions,
+                                                   correct.ensemble_predictions, grouping)
+        summaries[grouping.name] = summary
     fairness = {
         "members": int(logits.shape[0]), "combine": combine, "k": int(k),
         "max_subsets": int(max_subsets), "seed": int(seed),
+        "bootstrap": {"resamples": int(n_boot), "seed": int(boot_seed), "level": LEVEL},
         "n_samples": int(logits.shape[1]), "n_classes": int(logits.shape[2]),
-        "overall": {"single_mean": float(member_acc.mean()), "single_std": float(member_acc.std()),
-                    "ensemble": float(correct.ensemble.mean())},
+        "overall": _overall(correct, summaries["class"]),
         "groupings": summaries,
     }
-    return Analysis(fairness=fairness, table=_table(summaries))
+    if pair_ids is not None:
+        fairness["counterfactual"] = _counterfactual(correct, np.asarray(pair_ids), labels,
+                                                     groupings[0])
+    table = _table(summaries)
+    frame = pd.DataFrame()
+    if crosscheck:
+        frame = pd.concat([metricframe_table(labels, correct.member_predictions,
+                                             correct.ensemble_predictions, g) for g in groupings],
+                          ignore_index=True)
+        difference = float(np.abs(frame[["single_mean", "ensemble"]].to_numpy()
+                                  - table[["single_mean", "ensemble"]].to_numpy()).max())
+        if difference > 1e-12:
+            raise RuntimeError(f"fairlearn MetricFrame and the vectorised analysis disagree by "
+                               f"{difference}: a bug in fairens")
+        fairness["crosscheck"] = {"metricframe_max_abs_diff": difference}
+    return Analysis(fairness=fairness, table=table, metricframe=frame)
 
 
 def _check_inputs(logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame, k: int,
-                  combine: str, max_subsets: int) -> None:
+                  combine: str, max_subsets: int, n_boot: int) -> None:
     if logits.ndim != 3 or 0 in logits.shape:
         raise FairensError(f"logits must be a non-empty array [K, N, C], got shape "
                            f"{list(logits.shape)}")
@@ -94,78 +152,246 @@ def _check_inputs(logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame, 
         raise FairensError("groups must include the 'class' grouping")
     if labels.min() < 0 or labels.max() >= logits.shape[2]:
         raise FairensError(f"labels must be class indices in 0..{logits.shape[2] - 1}")
-    if not isinstance(k, int | np.integer) or isinstance(k, bool) or k < 1:
-        raise bad_setting("k", k, "a positive integer")
+    for key, value, low in (("k", k, 1), ("max_subsets", max_subsets, 1), ("bootstrap", n_boot, 0)):
+        if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
+            raise bad_setting(key, value, "a positive integer" if low else
+                              "a non-negative integer (0: no intervals)")
     if combine not in COMBINES:
         raise bad_setting("combine", combine, f"one of {', '.join(COMBINES)}")
-    if not isinstance(max_subsets, int | np.integer) or max_subsets < 1:
-        raise bad_setting("max_subsets", max_subsets, "a positive integer")
 
 
-def _correctness(logits: np.ndarray, labels: np.ndarray, combine: str, max_subsets: int,
-                 rng: np.random.Generator) -> _Correctness:
-    scores = member_scores(logits, combine)
-    n_members = len(scores)
-    curve = []
-    for size in range(1, n_members + 1):
-        subsets = curve_subsets(n_members, size, max_subsets, rng)
-        curve.append(ensemble_predictions(scores, subsets, combine) == labels)
-    members = scores.argmax(axis=2) == labels
-    return _Correctness(members=members, curve=curve, ensemble=curve[-1][0])
-
-
-def _summarise(grouping: Grouping, correct: _Correctness, k: int) -> dict[str, Any]:
-    names, n = grouping.names, grouping.counts
-    member_counts = grouping.correct_counts(correct.members)
-    n_members = len(member_counts)
-    # from integer counts, so that equal accuracies are equal floats and ties are exact
-    single_mean = member_counts.sum(axis=0) / (n_members * n)
-    single_std = (member_counts / n).std(axis=0)
-    ensemble = grouping.correct_counts(correct.ensemble)[0] / n
-    gain = ensemble - single_mean
-    groups = {name: {"n": int(n[i]), "single_mean": float(single_mean[i]),
-                     "single_std": float(single_std[i]), "ensemble": float(ensemble[i]),
-                     "gain": float(gain[i]),
-                     "rel_gain": float(gain[i] / single_mean[i]) if single_mean[i] else None}
-              for i, name in enumerate(names)}
-    ranking = sorted(range(len(names)), key=lambda i: (single_mean[i], names[i]))
-    size = min(k, len(names))
-    bottom, top = ranking[:size], ranking[::-1][:size]
-    worst = min(range(len(names)), key=lambda i: (ensemble[i], names[i]))
-    return {
-        "groups": groups,
-        "bottom_k": _group_set(bottom, names, single_mean, ensemble),
-        "top_k": _group_set(top, names, single_mean, ensemble),
-        "worst_group": {"group": names[worst], "single_mean": float(single_mean[worst]),
-                        "ensemble": float(ensemble[worst])},
-        "curve": _curve(grouping, correct.curve, bottom, top),
-    }
-
-
-def _group_set(members: list[int], names: tuple[str, ...], single_mean: np.ndarray,
-               ensemble: np.ndarray) -> dict[str, Any]:
-    return {"k": len(members), "groups": [names[i] for i in members],
-            "single_mean": float(single_mean[members].mean()),
-            "ensemble": float(ensemble[members].mean())}
-
-
-def _curve(grouping: Grouping, curve: list[np.ndarray], bottom: list[int],
-           top: list[int]) -> dict[str, list]:
-    out: dict[str, list] = {"m": [], "subsets": [], "overall": [], "bottom_k": [], "top_k": [],
-                            "worst_group": []}
-    for size, correct in enumerate(curve, start=1):
-        accuracy = grouping.accuracy(correct)  # [S, G]
-        out["m"].append(size)
-        out["subsets"].append(len(correct))
-        out["overall"].append(float(correct.mean(axis=1).mean()))
-        out["bottom_k"].append(float(accuracy[:, bottom].mean(axis=1).mean()))
-        out["top_k"].append(float(accuracy[:, top].mean(axis=1).mean()))
-        out["worst_group"].append(float(accuracy.min(axis=1).mean()))
+def _groupings(groups: pd.DataFrame, labels: np.ndarray,
+               minority: dict[str, list[str]]) -> list[Grouping]:
+    out = [Grouping.from_column("class", groups["class"], labels, minority.get("class", ()))]
+    for column in groups.columns:
+        if column == "class":
+            continue
+        declared = minority.get(column)
+        if declared is None and set(groups[column].astype(str)) == {"minority", "majority"}:
+            declared = ["minority"]
+        out.append(Grouping.from_column(column, groups[column], minority=declared or ()))
     return out
 
 
+def _protected(name: str) -> bool:
+    return name not in _NOT_PROTECTED and not name.startswith("class&")
+
+
+def _correctness(scores: np.ndarray, labels: np.ndarray, combine: str, max_subsets: int,
+                 rng: np.random.Generator) -> _Correct:
+    predictor = SubsetPredictor(scores, combine)
+    n_members = len(scores)
+    curve = [predictor.predict(curve_subsets(n_members, size, max_subsets, rng))
+             for size in range(1, n_members + 1)]
+    members = predictor.member_predictions
+    return _Correct(member_predictions=members, curve_predictions=curve,
+                    members=members == labels, curve=[c == labels for c in curve])
+
+
+def _weights(grouping: Grouping, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """[1 + B, N]: the test set itself, then ``n_boot`` stratified resamples."""
+    original = np.ones((1, len(grouping.codes)))
+    if n_boot == 0:
+        return original
+    return np.vstack([original, grouping.resample_weights(n_boot, rng)])
+
+
+def _ci(values: np.ndarray) -> list | None:
+    """[lo, hi] (or nested lists of them) from the resample axis (last, rows 1..B).
+
+    Resamples where a statistic is undefined (a relative gain over a zero accuracy) are
+    left out; a bound with no defined resample is None.
+    """
+    if values.shape[-1] == 1:
+        return None
+    alpha = (1 - LEVEL) / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN
+        low, high = np.nanquantile(values[..., 1:], [alpha, 1 - alpha], axis=-1)
+    bounds = np.stack([low, high], axis=-1)
+    return np.where(np.isfinite(bounds), bounds, None).tolist()
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator != 0, numerator / denominator, np.nan)
+
+
+def _num(value: float) -> float | None:
+    return None if not np.isfinite(value) else float(value)
+
+
+def _set_stats(members: list[int], single: np.ndarray, ensemble: np.ndarray) -> dict[str, Any]:
+    """Unweighted means over a set of groups of per-group accuracies [G, 1 + B]."""
+    s, e = single[members].mean(axis=0), ensemble[members].mean(axis=0)
+    gain = e - s
+    rel = _ratio(gain, s)
+    return {"single_mean": float(s[0]), "ensemble": float(e[0]), "gain": float(gain[0]),
+            "rel_gain": _num(rel[0]),
+            "ci": None if len(s) == 1 else {"single_mean": _ci(s), "ensemble": _ci(e),
+                                            "gain": _ci(gain), "rel_gain": _ci(rel)}}
+
+
+def _summarise(grouping: Grouping, correct: _Correct, k: int,
+               weights: np.ndarray) -> dict[str, Any]:
+    names, n = grouping.names, grouping.counts
+    n_members = len(correct.members)
+    member_counts = grouping.sums(correct.members)  # [K, G], exact integers
+    # point estimates from integer counts, so that equal accuracies are equal floats
+    single_point = member_counts.sum(axis=0) / (n_members * n)
+    ensemble_point = grouping.sums(correct.ensemble)[0] / n
+    single = grouping.resampled_sums(correct.members, weights).mean(axis=0) / n[:, None]
+    ensemble = grouping.resampled_sums(correct.ensemble, weights)[0] / n[:, None]
+    single[:, 0], ensemble[:, 0] = single_point, ensemble_point
+    gain = ensemble - single
+    std = (member_counts / n).std(axis=0)
+    groups = {}
+    for i, name in enumerate(names):
+        groups[name] = {
+            "n": int(n[i]), "single_mean": float(single_point[i]), "single_std": float(std[i]),
+            "ensemble": float(ensemble_point[i]), "gain": float(gain[i, 0]),
+            "rel_gain": _num(_ratio(gain[i, 0], single_point[i])),
+            "ci": None if weights.shape[0] == 1 else {
+                "single_mean": _ci(single[i]), "ensemble": _ci(ensemble[i]),
+                "gain": _ci(gain[i])}}
+    ranking = sorted(range(len(names)), key=lambda i: (single_point[i], names[i]))
+    size = min(k, len(names))
+    bottom, top = ranking[:size], ranking[::-1][:size]
+    worst = min(range(len(names)), key=lambda i: (ensemble_point[i], names[i]))
+    bottom_stats, top_stats = (_set_stats(s, single, ensemble) for s in (bottom, top))
+    rel_difference = _ratio(ensemble[bottom].mean(0) - single[bottom].mean(0),
+                            single[bottom].mean(0)) - _ratio(
+        ensemble[top].mean(0) - single[top].mean(0), single[top].mean(0))
+    summary = {
+        "groups": groups,
+        "bottom_k": {"k": size, "groups": [names[i] for i in bottom], **bottom_stats},
+        "top_k": {"k": size, "groups": [names[i] for i in top], **top_stats},
+        "bottom_vs_top": {"rel_gain_difference": _num(rel_difference[0]),
+                          "ci": _ci(rel_difference)},
+        "worst_group": {"group": names[worst], "single_mean": float(single_point[worst]),
+                        "ensemble": float(ensemble_point[worst]),
+                        "ci": None if weights.shape[0] == 1 else {
+                            "single_mean": _ci(single[worst]),
+                            "ensemble": _ci(ensemble[worst])}},
+        "curve": _curve(grouping, correct, bottom, top, weights),
+    }
+    if grouping.minority:
+        summary["minority"] = _minority(grouping, correct, weights)
+    return summary
+
+
+def _curve(grouping: Grouping, correct: _Correct, bottom: list[int], top: list[int],
+           weights: np.ndarray) -> dict[str, Any]:
+    n = grouping.counts
+    # the mean over a size's subsets is linear: resample the per-sample mean correctness
+    mean_correct = np.stack([c.mean(axis=0) for c in correct.curve])  # [M, N]
+    sums = grouping.resampled_sums(mean_correct, weights)  # [M, G, 1 + B]
+    accuracy = sums / n[:, None]
+    lines = {"overall": sums.sum(axis=1) / n.sum(),
+             "bottom_k": accuracy[:, bottom].mean(axis=1),
+             "top_k": accuracy[:, top].mean(axis=1),
+             "worst_group": np.stack([_worst_group_line(grouping, c, weights)
+                                      for c in correct.curve])}
+    if grouping.minority:
+        for side in ("minority", "majority"):
+            members = list(getattr(grouping, side))
+            lines[side] = sums[:, members].sum(axis=1) / n[members].sum()
+    out: dict[str, Any] = {"m": list(range(1, len(correct.curve) + 1)),
+                           "subsets": [len(c) for c in correct.curve]}
+    out.update({name: line[:, 0].tolist() for name, line in lines.items()})
+    out["ci"] = None if weights.shape[0] == 1 else {name: _ci(line) for name, line in lines.items()}
+    return out
+
+
+def _worst_group_line(grouping: Grouping, correct: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Mean over subsets of the accuracy of each subset's worst group, [1 + B]; in the
+    resamples each subset's worst group stays the one of the test set (as bottom-k sets
+    do), so the interval is the sampling uncertainty of that group's accuracy."""
+    accuracy = grouping.accuracy(correct)  # [S, G]
+    names = np.asarray(grouping.names, dtype=object)
+    order = np.lexsort((np.broadcast_to(names, accuracy.shape), accuracy), axis=1)
+    worst = order[:, 0]
+    total = np.zeros(weights.shape[0])
+    for group in np.unique(worst):
+        rows, index = np.flatnonzero(worst == group), grouping.members(group)
+        total += (correct[rows][:, index] @ weights[:, index].T).sum(axis=0) / len(index)
+    return total / len(correct)
+
+
+def _minority(grouping: Grouping, correct: _Correct, weights: np.ndarray) -> dict[str, Any]:
+    """Accuracy over all samples of the minority groups versus the majority groups."""
+    out: dict[str, Any] = {"groups": [grouping.names[i] for i in grouping.minority]}
+    single_sums = grouping.resampled_sums(correct.members, weights).mean(axis=0)  # [G, 1+B]
+    ensemble_sums = grouping.resampled_sums(correct.ensemble, weights)[0]
+    sides = {}
+    for side in ("minority", "majority"):
+        members = list(getattr(grouping, side))
+        size = grouping.counts[members].sum()
+        s, e = single_sums[members].sum(axis=0) / size, ensemble_sums[members].sum(axis=0) / size
+        sides[side] = (s, e)
+        out[side] = {"n": int(size), "single_mean": float(s[0]), "ensemble": float(e[0]),
+                     "gain": float(e[0] - s[0]),
+                     "ci": None if len(s) == 1 else {"single_mean": _ci(s), "ensemble": _ci(e),
+                                                     "gain": _ci(e - s)}}
+    gap_single = sides["majority"][0] - sides["minority"][0]
+    gap_ensemble = sides["majority"][1] - sides["minority"][1]
+    out["gap"] = {"single_mean": float(gap_single[0]), "ensemble": float(gap_ensemble[0]),
+                  "change": float(gap_ensemble[0] - gap_single[0]),
+                  "ci": None if len(gap_single) == 1 else {
+                      "single_mean": _ci(gap_single), "ensemble": _ci(gap_ensemble),
+                      "change": _ci(gap_ensemble - gap_single)}}
+    return out
+
+
+def _add_spread(summary: dict[str, Any], grouping: Grouping, correct: _Correct,
+                probs: np.ndarray, labels: np.ndarray) -> None:
+    """Per group: disagreement between members, and ECE of members and of the ensemble."""
+    apart = disagreement(correct.member_predictions, grouping)
+    member_ece = expected_calibration_error(probs, labels, grouping).mean(axis=0)
+    ensemble_ece = expected_calibration_error(probs.mean(axis=0)[None], labels, grouping)[0]
+    for i, group in enumerate(summary["groups"].values()):
+        group["disagreement"] = None if apart is None else float(apart[i])
+        group["ece"] = {"single_mean": float(member_ece[i]), "ensemble": float(ensemble_ece[i])}
+
+
+def _overall(correct: _Correct, class_summary: dict[str, Any]) -> dict[str, Any]:
+    accuracy = correct.members.mean(axis=1)
+    ci = class_summary["curve"]["ci"]
+    return {"single_mean": float(accuracy.mean()), "single_std": float(accuracy.std()),
+            "ensemble": float(correct.ensemble.mean()),
+            "ci": None if ci is None else {"single_mean": ci["overall"][0],
+                                           "ensemble": ci["overall"][-1]}}
+
+
+def _counterfactual(correct: _Correct, pair_ids: np.ndarray, labels: np.ndarray,
+                    classes: Grouping) -> dict[str, Any]:
+    n_classes = int(labels.max()) + 1
+    predictions = np.vstack([correct.member_predictions, correct.ensemble_predictions[None]])
+    overall, per_class, pairs = flip_rates(predictions, pair_ids, labels, n_classes)
+    names = {int(label): classes.names[code] for label, code in zip(labels, classes.codes,
+                                                                   strict=True)}
+    return {"pairs": int(pairs.sum()),
+            "overall": {"single_mean": float(overall[:-1].mean()),
+                        "single_std": float(overall[:-1].std()), "ensemble": float(overall[-1])},
+            "per_class": {names[c]: {"pairs": int(pairs[c]),
+                                     "single_mean": float(per_class[:-1, c].mean()),
+                                     "ensemble": float(per_class[-1, c])}
+                          for c in range(n_classes) if pairs[c]}}
+
+
 def _table(summaries: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    rows = [{"grouping": grouping, "group": group, **values}
-            for grouping, summary in summaries.items()
-            for group, values in summary["groups"].items()]
+    rows = []
+    for grouping, summary in summaries.items():
+        minority = set(summary.get("minority", {}).get("groups", []))
+        for group, g in summary["groups"].items():
+            ci = g["ci"] or {}
+            bounds = {f"{key}_{side}": (ci[key][j] if key in ci else None)
+                      for key in ("single_mean", "ensemble", "gain")
+                      for j, side in enumerate(("lo", "hi"))}
+            rows.append({"grouping": grouping, "group": group, "n": g["n"],
+                         "single_mean": g["single_mean"], "single_std": g["single_std"],
+                         "ensemble": g["ensemble"], "gain": g["gain"], "rel_gain": g["rel_gain"],
+                         **bounds, "disagreement": g["disagreement"],
+                         "ece_single": g["ece"]["single_mean"],
+                         "ece_ensemble": g["ece"]["ensemble"], "minority": group in minority})
     return pd.DataFrame(rows, columns=list(GROUP_COLUMNS))

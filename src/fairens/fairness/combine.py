@@ -31,52 +31,86 @@ def member_scores(logits: np.ndarray, combine: str) -> np.ndarray:
     probs = softmax64(logits)
     if combine == "mean_prob":
         return probs
-    n_classes = probs.shape[-1]
-    return np.eye(n_classes)[probs.argmax(axis=-1)]
+    return np.eye(probs.shape[-1])[probs.argmax(axis=-1)]
 
 
-def _candidates(scores: np.ndarray, combine: str) -> np.ndarray:
-    """bool [N, C]: the classes that can win for some subset of members.
-
-    Every subset's mean of class c* = argmax_c min_k s_kc is at least L = min_k s_kc*, so
-    the winner's mean is >= L and a class whose best member score is below L can never
-    win or tie. For votes the winner has at least one vote. Pruning the others keeps the
-    result exact and makes the per-subset work a few classes instead of C.
-    """
-    best = scores.max(axis=0)
-    if combine == "vote":
-        return best > 0
-    floor = scores.min(axis=0).max(axis=1, keepdims=True)
-    return best >= floor - 1e-12 * np.maximum(1.0, np.abs(floor))
+def _slack(bound: np.ndarray) -> np.ndarray:
+    # bounds are compared across differently rounded sums: keep anything within a few ulps
+    return bound - 1e-12 * np.maximum(1.0, np.abs(bound))
 
 
-def ensemble_predictions(scores: np.ndarray, subsets: np.ndarray, combine: str) -> np.ndarray:
-    """Predicted class of each subset's ensemble for each sample.
+class SubsetPredictor:
+    """Predictions of the ensembles of many member subsets, exactly, without scoring every
+    class for every subset.
+
+    For subsets of size m, the winner's mean score is at least L_m = max_c (mean of the m
+    smallest member scores of class c), and class c's mean is at most U_m(c) = mean of its
+    m largest member scores; a class with U_m(c) < L_m can neither win nor tie. Only the
+    remaining (sample, class) pairs are scored, as a ragged list, so one hard sample does
+    not widen the work for every other. On K = 20 members, C = 100 classes this leaves one
+    or two classes per sample for most m (benchmarks/aggregate_speed.py).
 
     Args:
         scores: float64 [K, N, C] member scores (see :func:`member_scores`).
-        subsets: int [S, m] member indices, all subsets of the same size m.
-        combine: how ``scores`` were made.
-
-    Returns:
-        int64 [S, N].
+        combine: how ``scores`` were made (votes prune to the classes some member predicts).
     """
-    n_members, n_samples, _ = scores.shape
-    size = subsets.shape[1]
-    candidates = _candidates(scores, combine)
-    width = int(candidates.sum(axis=1).max())
-    # candidate classes first, in ascending order; padding repeats the first candidate,
-    # so a first-index argmax never picks it over a real one
-    classes = np.argsort(~candidates, axis=1, kind="stable")[:, :width]
-    pad = np.arange(width) >= candidates.sum(axis=1, keepdims=True)
-    classes = np.where(pad, classes[:, :1], classes)
-    reduced = np.take_along_axis(scores, classes[None], axis=2).reshape(n_members, -1)
-    weights = np.zeros((len(subsets), n_members))
-    np.put_along_axis(weights, subsets, 1.0, axis=1)
-    out = np.empty((len(subsets), n_samples), dtype=np.int64)
-    step = max(1, _CHUNK_BYTES // (8 * reduced.shape[1]))
-    for start in range(0, len(subsets), step):
-        mean = (weights[start:start + step] @ reduced) / size
-        best = mean.reshape(-1, n_samples, width).argmax(axis=2)
-        out[start:start + step] = np.take_along_axis(classes, best.T, axis=1).T
-    return out
+
+    def __init__(self, scores: np.ndarray, combine: str) -> None:
+        self.n_members, self.n_samples, _ = scores.shape
+        self.member_predictions = scores.argmax(axis=2)  # [K, N]
+        best = scores.max(axis=0)
+        if combine == "vote":
+            candidates = best > 0
+        else:
+            floor = scores.min(axis=0).max(axis=1, keepdims=True)
+            candidates = best >= _slack(floor)
+        self.sample, self.cls = np.nonzero(candidates)  # ragged pairs, by sample then class
+        # every sample has a candidate, so these are the first pairs of samples 0..N-1
+        self.starts = np.flatnonzero(np.r_[True, self.sample[1:] != self.sample[:-1]])
+        self.values = scores[:, self.sample, self.cls]  # [K, P]
+        ordered = np.sort(self.values, axis=0)
+        self.low = np.cumsum(ordered, axis=0)  # row m-1: sum of the m smallest
+        self.high = np.cumsum(ordered[::-1], axis=0)  # row m-1: sum of the m largest
+
+    def predict(self, subsets: np.ndarray) -> np.ndarray:
+        """Predicted class, int64 [S, N], for subsets int [S, m] all of one size m."""
+        size = subsets.shape[1]
+        if size == 1:
+            return self.member_predictions[subsets[:, 0]]
+        floor = np.maximum.reduceat(self.low[size - 1] / size, self.starts)
+        keep = np.flatnonzero(self.high[size - 1] / size >= _slack(floor)[self.sample])
+        sample, cls = self.sample[keep], self.cls[keep]
+        starts = np.flatnonzero(np.r_[True, sample[1:] != sample[:-1]])
+        widths = np.diff(np.r_[starts, len(keep)])
+        out = np.empty((len(subsets), self.n_samples), dtype=np.int64)
+        out[:] = cls[starts]  # a sample with one candidate left: it wins for every subset
+        contested = np.repeat(widths > 1, widths)
+        if contested.any():
+            pairs = np.flatnonzero(contested)
+            firsts = np.flatnonzero(np.r_[True, sample[pairs][1:] != sample[pairs][:-1]])
+            out[:, sample[pairs][firsts]] = self._argmax(subsets, keep[pairs], cls[pairs], firsts)
+        return out
+
+    def _argmax(self, subsets: np.ndarray, pairs: np.ndarray, cls: np.ndarray,
+                starts: np.ndarray) -> np.ndarray:
+        """Winning class [S, n] of the samples whose candidate ``pairs`` start at ``starts``."""
+        size = subsets.shape[1]
+        weights = np.zeros((len(subsets), self.n_members))
+        np.put_along_axis(weights, subsets, 1.0, axis=1)
+        values = self.values[:, pairs]
+        widths = np.diff(np.r_[starts, len(pairs)])
+        position = np.arange(len(pairs))
+        out = np.empty((len(subsets), len(starts)), dtype=np.int64)
+        step = max(1, _CHUNK_BYTES // (8 * len(pairs)))
+        for begin in range(0, len(subsets), step):
+            mean = (weights[begin:begin + step] @ values) / size  # [s, pairs]
+            best = np.repeat(np.maximum.reduceat(mean, starts, axis=1), widths, axis=1)
+            first = np.minimum.reduceat(np.where(mean == best, position, len(pairs)), starts,
+                                        axis=1)  # the first class among ties
+            out[begin:begin + step] = cls[first]
+        return out
+
+
+def ensemble_predictions(scores: np.ndarray, subsets: np.ndarray, combine: str) -> np.ndarray:
+    """Predicted class, int64 [S, N], of each subset's ensemble (subsets int [S, m])."""
+    return SubsetPredictor(scores, combine).predict(subsets)

@@ -1,0 +1,62 @@
+"""Group-fairness metrics from fairlearn for binary targets, and counterfactual flip rates."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+
+from .groups import Grouping
+
+PARITY_METRICS = {"demographic_parity_difference": demographic_parity_difference,
+                  "equalized_odds_difference": equalized_odds_difference}
+
+
+def parity_differences(labels: np.ndarray, member_predictions: np.ndarray,
+                       ensemble_predictions: np.ndarray, grouping: Grouping) -> dict:
+    """fairlearn's demographic parity and equalized odds differences (class 1 positive) of
+    every member and of the ensemble, for one protected grouping.
+
+    Returns ``{metric: {"single_mean", "single_std", "ensemble"}}``.
+    """
+    sensitive = np.asarray(grouping.names, dtype=object)[grouping.codes]
+    out = {}
+    for name, metric in PARITY_METRICS.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # fairlearn warns about groups without positives
+            members = np.array([metric(labels, p, sensitive_features=sensitive)
+                                for p in member_predictions])
+            ensemble = metric(labels, ensemble_predictions, sensitive_features=sensitive)
+        out[name] = {"single_mean": float(members.mean()), "single_std": float(members.std()),
+                     "ensemble": float(ensemble)}
+    return out
+
+
+def flip_rates(predictions: np.ndarray, pair_ids: np.ndarray, labels: np.ndarray,
+               n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Counterfactual flip rate of each predictor: the fraction of pairs (samples sharing a
+    ``pair_id``, differing only in the protected attribute) whose prediction changes.
+
+    Args:
+        predictions: int [X, N].
+        pair_ids: int [N]; pairs of one sample are ignored.
+        labels: int [N]; a pair's class is the label of its first sample.
+
+    Returns:
+        (overall float64 [X], per class float64 [X, C] (NaN where a class has no pair),
+        pairs per class int64 [C]).
+    """
+    order = np.argsort(pair_ids, kind="stable")
+    sorted_ids = pair_ids[order]
+    starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+    sizes = np.diff(np.r_[starts, len(order)])
+    starts = starts[sizes > 1]
+    ranked = predictions[:, order]
+    changed = (np.maximum.reduceat(ranked, starts, axis=1)
+               != np.minimum.reduceat(ranked, starts, axis=1))  # [X, pairs]
+    pair_class = labels[order][starts]
+    per_class_pairs = np.bincount(pair_class, minlength=n_classes)
+    per_class = np.stack([np.bincount(pair_class, weights=c, minlength=n_classes)
+                          for c in changed]) / np.where(per_class_pairs, per_class_pairs, np.nan)
+    return changed.mean(axis=1), per_class, per_class_pairs

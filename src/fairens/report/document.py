@@ -1,0 +1,149 @@
+"""A small document model rendered to Markdown and to one self-contained HTML file.
+
+Content is built once as blocks; the renderers do all escaping, so a group name (any
+string from test_groups.csv) is shown as text, never interpreted as markup.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from dataclasses import dataclass, field
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    """0.1234 -> '12.3'; None -> 'n/a'."""
+    return "n/a" if value is None else f"{100 * value:.{digits}f}"
+
+
+def signed_pct(value: float | None, digits: int = 1) -> str:
+    """0.0123 -> '+1.2'; None -> 'n/a'."""
+    return "n/a" if value is None else f"{100 * value:+.{digits}f}"
+
+
+def pct_ci(ci: list | None, signed: bool = False) -> str:
+    """[0.81, 0.86] -> '(81.0, 86.0)'; None -> ''."""
+    if ci is None:
+        return ""
+    fmt = signed_pct if signed else pct
+    return f"({fmt(ci[0])}, {fmt(ci[1])})"
+
+
+@dataclass
+class Image:
+    """A PNG figure: ``name`` is its file name under ``plots/``."""
+
+    name: str
+    data: bytes
+    caption: str
+
+
+@dataclass
+class Document:
+    """Headings, paragraphs (with `code` spans), tables and images, in order."""
+
+    title: str
+    blocks: list[tuple] = field(default_factory=list)
+
+    def heading(self, text: str, level: int = 2) -> None:
+        self.blocks.append(("heading", level, text))
+
+    def paragraph(self, text: str) -> None:
+        self.blocks.append(("paragraph", text))
+
+    def bullets(self, items: list[str]) -> None:
+        self.blocks.append(("bullets", items))
+
+    def table(self, header: list[str], rows: list[list[str]]) -> None:
+        self.blocks.append(("table", header, rows))
+
+    def image(self, image: Image) -> None:
+        self.blocks.append(("image", image))
+
+    @property
+    def images(self) -> list[Image]:
+        return [block[1] for block in self.blocks if block[0] == "image"]
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
+
+
+def md_escape(text: str) -> str:
+    """Text shown literally in Markdown (also inside a table cell)."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+
+
+def _md_inline(text: str) -> str:
+    parts = str(text).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: no code spans
+        return md_escape(text)
+    return "".join(md_escape(p) if i % 2 == 0 else f"`{p}`" for i, p in enumerate(parts))
+
+
+def render_markdown(doc: Document, image_dir: str = "plots") -> str:
+    """The document as Markdown; images are linked as ``image_dir/<name>``."""
+    lines = [f"# {md_escape(doc.title)}", ""]
+    for kind, *content in doc.blocks:
+        if kind == "heading":
+            lines += ["#" * content[0] + " " + _md_inline(content[1]), ""]
+        elif kind == "paragraph":
+            lines += [_md_inline(content[0]), ""]
+        elif kind == "bullets":
+            lines += [f"- {_md_inline(item)}" for item in content[0]] + [""]
+        elif kind == "table":
+            header, rows = content
+            lines.append("| " + " | ".join(md_escape(h) for h in header) + " |")
+            lines.append("|" + "|".join("---" for _ in header) + "|")
+            lines += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows]
+            lines.append("")
+        elif kind == "image":
+            image = content[0]
+            lines += [f"![{md_escape(image.caption)}]({image_dir}/{image.name})", ""]
+    return "\n".join(lines)
+
+
+def _html_inline(text: str) -> str:
+    parts = html.escape(str(text)).split("`")
+    if len(parts) % 2 == 0:
+        return html.escape(str(text))
+    return "".join(p if i % 2 == 0 else f"<code>{p}</code>" for i, p in enumerate(parts))
+
+
+_STYLE = """body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;
+color:#222}table{border-collapse:collapse;margin:0.5rem 0 1.5rem;font-size:0.9rem}
+th,td{border:1px solid #ccc;padding:0.25rem 0.6rem;text-align:right}
+th:first-child,td:first-child{text-align:left}th{background:#f2f2f2}
+img{max-width:100%;display:block;margin:0.5rem 0}figcaption{color:#666;font-size:0.85rem}
+code{background:#f4f4f4;padding:0 0.2rem}"""
+
+
+def render_html(doc: Document) -> str:
+    """The document as one self-contained HTML page (images embedded as PNG data URIs)."""
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           f"<title>{html.escape(doc.title)}</title><style>{_STYLE}</style></head><body>",
+           f"<h1>{html.escape(doc.title)}</h1>"]
+    for kind, *content in doc.blocks:
+        if kind == "heading":
+            level = min(content[0], 6)
+            out.append(f"<h{level}>{_html_inline(content[1])}</h{level}>")
+        elif kind == "paragraph":
+            out.append(f"<p>{_html_inline(content[0])}</p>")
+        elif kind == "bullets":
+            out.append("<ul>" + "".join(f"<li>{_html_inline(i)}</li>" for i in content[0])
+                       + "</ul>")
+        elif kind == "table":
+            header, rows = content
+            out.append("<table><thead><tr>" + "".join(f"<th>{html.escape(str(h))}</th>"
+                                                      for h in header) + "</tr></thead><tbody>")
+            out += ["<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                    for row in rows]
+            out.append("</tbody></table>")
+        elif kind == "image":
+            image = content[0]
+            data = base64.b64encode(image.data).decode("ascii")
+            out.append(f'<figure><img alt="{html.escape(image.caption)}" '
+                       f'src="data:image/png;base64,{data}"><figcaption>'
+                       f"{html.escape(image.caption)}</figcaption></figure>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
