@@ -3,6 +3,8 @@
     python train.py ensemble.size=10
 """
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
@@ -12,8 +14,8 @@ from fairens.pipeline import train
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 @exit_on_error
-def main(cfg: DictConfig) -> None:
-    train(cfg)
+def main(cfg: DictConfig) -> Path:
+    return train(cfg)
 
 
 if __name__ == "__main__":

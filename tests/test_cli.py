@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from fairens.cli import main
@@ -45,3 +46,28 @@ def test_console_script_exit_code(tmp_path: Path) -> None:
                           text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip() == f"error: {tmp_path / 'nowhere'}: no such run directory"
+
+
+def test_compare_runs_on_one_test_set(tmp_path: Path, capsys) -> None:
+    runs = [make_run(tmp_path / name, seed=seed) for name, seed in (("a", 0), ("b", 1))]
+    main(["compare", str(runs[0]), str(runs[1]), "--out", str(tmp_path / "cmp"), "--k", "2",
+          "--bootstrap", "50"])
+    out = tmp_path / "cmp"
+    assert {"compare.md", "compare.html", "compare.csv", "compare.json", "plots"} <= {
+        p.name for p in out.iterdir()}
+    table = pd.read_csv(out / "compare.csv")
+    assert table["run"].tolist() == ["a", "b"]
+    assert table.loc[0, "bottom_k_rel_gain_lo"] <= table.loc[0, "bottom_k_rel_gain"] <= \
+        table.loc[0, "bottom_k_rel_gain_hi"]
+    assert "comparison: " in capsys.readouterr().out
+
+
+def test_compare_refuses_runs_on_other_test_sets(tmp_path: Path, capsys) -> None:
+    first = make_run(tmp_path / "a")
+    other = make_run(tmp_path / "b", n=16)
+    with pytest.raises(SystemExit):
+        main(["compare", str(first), str(other), "--out", str(tmp_path / "cmp")])
+    assert capsys.readouterr().err.strip() == (
+        f"error: {other}: its test set or classes differ from those of {first}; only runs on "
+        "the same test set can be compared")
+    assert not (tmp_path / "cmp").exists()

@@ -6,6 +6,7 @@ import argparse
 import functools
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from .errors import FairensError
@@ -32,6 +33,27 @@ def _report(args: argparse.Namespace) -> None:
     print(f"report: {args.run_dir.rstrip('/')}/report.md")
 
 
+def _compare(args: argparse.Namespace) -> None:
+    from .report import write_comparison
+    out = args.out or str(Path(args.run_dirs[0]).resolve().parent / "comparison")
+    table = write_comparison(args.run_dirs, out, grouping=args.grouping, k=args.k,
+                             combine=args.combine, max_subsets=args.max_subsets,
+                             n_boot=args.bootstrap, boot_seed=args.bootstrap_seed)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"comparison: {out}/compare.md")
+
+
+def _analysis_options(parser: argparse.ArgumentParser) -> None:
+    from .fairness import COMBINES
+    parser.add_argument("--k", type=_positive_int, default=3, help="bottom-k/top-k size (3)")
+    parser.add_argument("--combine", choices=COMBINES, default="mean_prob")
+    parser.add_argument("--max-subsets", type=_positive_int, default=64,
+                        help="subsets averaged per ensemble size on the curve (64)")
+    parser.add_argument("--bootstrap", type=_non_negative_int, default=1000,
+                        help="bootstrap resamples for 95%% intervals (1000; 0: none)")
+    parser.add_argument("--bootstrap-seed", type=int, default=0)
+
+
 def _int_at_least(low: int, what: str) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
@@ -50,22 +72,22 @@ _non_negative_int = _int_at_least(0, "a non-negative integer")
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    from .fairness import COMBINES
     parser = argparse.ArgumentParser(prog="fairens", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     report = commands.add_parser(
         "report", help="(re)compute fairness.json and the reports of a run directory")
     report.add_argument("run_dir", help="a folder holding test_groups.csv and predictions/")
-    report.add_argument("--k", type=_positive_int, default=3, help="bottom-k/top-k size (3)")
-    report.add_argument("--combine", choices=COMBINES, default="mean_prob")
-    report.add_argument("--max-subsets", type=_positive_int, default=64,
-                        help="subsets averaged per ensemble size on the curve (64)")
+    _analysis_options(report)
     report.add_argument("--seed", type=int, default=None,
                         help="draws curve subsets (default: the run's ensemble.seed, else 0)")
-    report.add_argument("--bootstrap", type=_non_negative_int, default=1000,
-                        help="bootstrap resamples for 95%% intervals (1000; 0: none)")
-    report.add_argument("--bootstrap-seed", type=int, default=0)
     report.set_defaults(func=_report)
+    compare = commands.add_parser(
+        "compare", help="one report comparing runs on the same test set (e.g. vary ablations)")
+    compare.add_argument("run_dirs", nargs="+", help="run directories to compare")
+    compare.add_argument("--out", help="output folder (default: <runs' parent>/comparison)")
+    compare.add_argument("--grouping", default="class", help="grouping of the curves (class)")
+    _analysis_options(compare)
+    compare.set_defaults(func=_compare, seed=None)
     return parser
 
 

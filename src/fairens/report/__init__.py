@@ -1,5 +1,6 @@
 """Stage 5: human-readable reports of an analysis (Markdown, HTML, plots, comparisons)."""
 
+from .compare import write_comparison as write_comparison
 from .run_report import build_run_document as build_run_document
 from .run_report import summary_lines as summary_lines
 from .write import analyse_run as analyse_run

@@ -1,0 +1,52 @@
+"""Hydra callback: once a multirun ends, write one report comparing its runs.
+
+Each job records its run folder in its own Hydra output folder (``run_dir.txt``), so the
+comparison also finds runs trained in other processes (joblib) or on other machines
+(SLURM) that share the filesystem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from .files import write_text
+from .report import write_comparison
+
+RUN_DIR_FILE = "run_dir.txt"
+
+
+class CompareRuns(Callback):
+    """Writes ``fairens compare`` of every completed job's run into ``out``.
+
+    Args:
+        out: the comparison's folder.
+        **options: analysis options of :func:`fairens.report.write_comparison`
+            (``k``, ``combine``, ``max_subsets``, ``n_boot``, ``boot_seed``, ``grouping``).
+    """
+
+    def __init__(self, out: str, **options: Any) -> None:
+        self.out = out
+        self.options = options
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if job_return.status == JobStatus.COMPLETED and job_return.return_value is not None:
+            output = Path(HydraConfig.get().runtime.output_dir)
+            write_text(output / RUN_DIR_FILE, str(Path(job_return.return_value).resolve()))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep = Path(config.hydra.sweep.dir)
+        records = sorted(sweep.glob(f"*/{RUN_DIR_FILE}"),
+                         key=lambda p: (not p.parent.name.isdigit(), int(p.parent.name)
+                                        if p.parent.name.isdigit() else 0, p.parent.name))
+        runs = list(dict.fromkeys(p.read_text(encoding="utf-8").strip() for p in records))
+        if len(runs) < 2:
+            print(f"{sweep}: fewer than two finished runs, no comparison written")
+            return
+        write_comparison(runs, self.out, **self.options)
+        print(f"comparison of {len(runs)} runs: {self.out}/compare.md", flush=True)
