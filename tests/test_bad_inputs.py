@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fairens.errors import FairensError
+from fairens.models import list_models
 from fairens.pipeline import train
 
 from conftest import REPO, output_files
@@ -31,8 +32,13 @@ BAD_SETTINGS = [
     ("ensemble.seed=-1", "ensemble.seed=-1 is not allowed: a non-negative integer"),
     ("ensemble.member=[0,5]", "ensemble.member=[0, 5] is not allowed: member indices from 0 to 1 "
                               "(ensemble.size=2), or null for all"),
-    ("model.name=resnet1000", "model='resnet1000' is not allowed: known names are resnet9, "
-                              "small_cnn"),
+    ("model.name=resnet1000", "model='resnet1000' is not allowed: known names are "
+                              + ", ".join(list_models())),
+    ("model.checkpoint=/nowhere/weights.pth", "model.checkpoint='/nowhere/weights.pth' is not "
+                                              "allowed: a local state dict file (no such file)"),
+    ("model=levit_128s data.image_size=40", "model=levit_128s cannot run at 40x40 inputs: it "
+                                            "supports sides >= 16 and a multiple of 16; set "
+                                            "data.image_size=48 to upsample the images"),
     ("data.name=mnist", "data='mnist' is not allowed: known names are celeba, cifar10, "
                         "cifar100, cifar10s, digits, imagefolder, manifest"),
     ("data.imbalance_ratio=0.5", "data.imbalance_ratio=0.5 is not allowed: a number >= 1 (1 keeps "

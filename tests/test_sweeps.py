@@ -39,3 +39,18 @@ def test_vary_ablation_runs_five_settings_and_compares_them(tmp_path: Path) -> N
                                      "vary=batch_order", "vary=augmentation", "vary=none"]
     assert table.loc[4, "overall_single"] == table.loc[4, "overall_ensemble"]  # identical members
     assert f"comparison of 5 runs: {comparison}/compare.md" in done.stdout
+
+
+@pytest.mark.slow
+def test_zoo_experiment_writes_one_table(tmp_path: Path) -> None:
+    from formats import write_imagefolder
+    write_imagefolder(tmp_path / "tree", per_class=12)
+    done = train_py(tmp_path, "experiment=zoo", f"data.root={tmp_path}/tree",
+                    f"data.cache_dir={tmp_path}/cache", "data.batch_size=8",
+                    "model=small_cnn,mobilenetv3_small_050", *TINY[1:])
+    table = pd.read_csv(tmp_path / "results" / "zoo_imagefolder" / "zoo.csv")
+    assert table[["model", "members"]].values.tolist() == [
+        *[["small_cnn", m] for m in range(1, 6)], ["mobilenetv3_small_050", 1]]
+    assert (table["params"].iloc[1] == 2 * table["params"].iloc[0])
+    assert {"accuracy", "bottom_3", "worst_group", "macs"} <= set(table.columns)
+    assert "zoo table of 2 runs" in done.stdout

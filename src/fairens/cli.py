@@ -43,6 +43,33 @@ def _compare(args: argparse.Namespace) -> None:
     print(f"comparison: {out}/compare.md")
 
 
+def _zoo(args: argparse.Namespace) -> None:
+    import json
+
+    from .models import describe_zoo, get_spec
+    for name in args.models or []:
+        get_spec(name)  # an unknown name lists the known ones
+    entries = describe_zoo(args.models or None, size=args.size, num_classes=args.classes,
+                           in_chans=args.channels, canonical=not args.no_canonical)
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return
+    print(f"{'model':24s} {'source':7s} {'family':6s} {'sizes':16s} "
+          f"{'params@' + str(args.size):>11s} {'MMACs@' + str(args.size):>10s} "
+          f"{'ImageNet params':>17s} {'deploy':>8s} {'paper':>7s} {'MMACs':>8s}")
+    for e in entries:
+        at = e["at_size"]
+        small = (f"{at['deploy_params'] / 1e6:10.3f}M {at['deploy_macs'] / 1e6:10.1f}" if at
+                 else f"{'(cannot run)':>22s}")
+        line = f"{e['name']:24s} {e['source']:7s} {e['family']:6s} {e['sizes'][:16]:16s} {small}"
+        if "canonical" in e:
+            c = e["canonical"]
+            paper = f"{e['paper_params'] / 1e6:6.2f}M" if e["paper_params"] else f"{'':7s}"
+            line += (f" {c['params'] / 1e6:8.3f}M@{e['canonical_size']:<3d}"
+                     f" {c['deploy_params'] / 1e6:7.3f}M {paper} {c['deploy_macs'] / 1e6:8.1f}")
+        print(line)
+
+
 def _analysis_options(parser: argparse.ArgumentParser) -> None:
     from .fairness import COMBINES
     parser.add_argument("--k", type=_positive_int, default=3, help="bottom-k/top-k size (3)")
@@ -88,6 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--grouping", default="class", help="grouping of the curves (class)")
     _analysis_options(compare)
     compare.set_defaults(func=_compare, seed=None)
+    zoo = commands.add_parser("zoo", help="the model registry: sizes, parameters, MACs")
+    zoo.add_argument("models", nargs="*", help="models to describe (default: all)")
+    zoo.add_argument("--size", type=_positive_int, default=32,
+                     help="input side of the training-size counts (32)")
+    zoo.add_argument("--classes", type=_positive_int, default=10)
+    zoo.add_argument("--channels", type=_positive_int, default=3)
+    zoo.add_argument("--no-canonical", action="store_true",
+                     help="skip the counts at each paper's ImageNet setting")
+    zoo.add_argument("--json", action="store_true", help="print JSON")
+    zoo.set_defaults(func=_zoo)
     return parser
 
 

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from .data import ImageData, load_dataset
+from .data import ImageData, load_dataset, resize
 from .ensemble import MemberResult, MemberSeeds, Recipe, check_vary, member_seeds, train_member
 from .errors import FairensError, bad_setting
 from .files import write_json
-from .models import count_macs, count_params, create_model, get_spec
+from .models import ModelSpec, get_spec, profile_model
 from .report import summary_lines, write_report
 from .rundir import (
     RUN_JSON,
@@ -111,19 +111,41 @@ def recipe_from(cfg: DictConfig) -> Recipe:
     batch_size = cfg.data.get("batch_size", 128)
     if not _is_int(batch_size) or batch_size < 1:
         raise bad_setting("data.batch_size", batch_size, "a positive integer")
+    options = dict(_plain(cfg.model.get("options")) or {})
+    checkpoint = cfg.model.get("checkpoint")
+    if checkpoint is not None:
+        if not Path(str(checkpoint)).expanduser().is_file():
+            raise bad_setting("model.checkpoint", str(checkpoint), "a local state dict file "
+                                                                   "(no such file)")
+        options["checkpoint"] = str(Path(str(checkpoint)).expanduser().resolve())
     return Recipe(model=str(cfg.model.name), optimizer=_plain(cfg.model.optimizer),
                   scheduler=_plain(cfg.model.get("scheduler")), trainer=_plain(cfg.trainer),
                   batch_size=int(batch_size),
                   label_smoothing=float(cfg.model.get("label_smoothing", 0.0)),
-                  model_options=_plain(cfg.model.get("options")) or {})
+                  model_options=options)
 
 
-def load_data(cfg: DictConfig) -> ImageData:
-    """The dataset named by ``data.name`` with its options."""
+def load_data(cfg: DictConfig, spec: ModelSpec | None = None) -> ImageData:
+    """The dataset named by ``data.name`` with its options, at a size the model runs at.
+
+    An explicit ``data.image_size`` the model cannot run at is refused before anything is
+    loaded; without one, images the model cannot take are upsampled to the smallest side
+    it supports.
+    """
     options = _plain(cfg.data)
     name = options.pop("name")
     options.pop("batch_size", None)
-    return load_dataset(name, **options)
+    requested = options.get("image_size")
+    if spec is not None and requested is not None:
+        spec.check_size(requested)
+    data = load_dataset(name, **options)
+    if spec is None or spec.supports(data.image_size):
+        return data
+    size = spec.smallest_size(data.image_size)
+    print(f"model={spec.name} cannot run at {data.image_size}x{data.image_size} (it supports "
+          f"sides {spec.describe_sizes()}): images upsampled to {size}x{size}; set "
+          "data.image_size to choose another size", flush=True)
+    return resize(data, size)
 
 
 def _versions() -> dict[str, str]:
@@ -137,12 +159,10 @@ def _versions() -> dict[str, str]:
 
 
 def _model_profile(recipe: Recipe, data: ImageData) -> dict[str, Any]:
-    network = create_model(recipe.model, num_classes=len(data.classes), in_chans=data.channels,
-                           img_size=data.image_size, **recipe.model_options)
-    shape = (1, data.channels, data.image_size, data.image_size)
-    return {"name": recipe.model, "options": recipe.model_options,
-            "input": list(shape[1:]), "params": count_params(network),
-            "macs": count_macs(network, shape)}
+    profile = profile_model(recipe.model, num_classes=len(data.classes),
+                            in_chans=data.channels, img_size=data.image_size,
+                            **recipe.model_options)
+    return {**profile, "options": recipe.model_options}
 
 
 def _run_meta(cfg: DictConfig, ens: EnsembleSettings, data: ImageData, recipe: Recipe,
@@ -201,8 +221,7 @@ def train(cfg: DictConfig) -> Path:
     paths = run_paths(cfg)
     spec = get_spec(str(cfg.model.name))
     recipe = recipe_from(cfg)
-    data = load_data(cfg)
-    spec.check_size(data.image_size)
+    data = load_data(cfg, spec)
     if ens.k > len(data.classes):
         raise bad_setting("ensemble.k", ens.k, f"an integer from 1 to {len(data.classes)}, "
                                                f"the number of classes of data={data.name}")

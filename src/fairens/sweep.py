@@ -16,12 +16,30 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from .files import write_text
-from .report import write_comparison
+from .report import write_comparison, write_zoo_table
 
 RUN_DIR_FILE = "run_dir.txt"
 
 
-class CompareRuns(Callback):
+class _RecordRuns(Callback):
+    """Records each completed job's run folder; subclasses use them once the sweep ends."""
+
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
+        if job_return.status == JobStatus.COMPLETED and job_return.return_value is not None:
+            output = Path(HydraConfig.get().runtime.output_dir)
+            write_text(output / RUN_DIR_FILE, str(Path(job_return.return_value).resolve()))
+
+    @staticmethod
+    def recorded_runs(config: DictConfig) -> list[str]:
+        """The sweep's run folders, in job order."""
+        sweep = Path(config.hydra.sweep.dir)
+        records = sorted(sweep.glob(f"*/{RUN_DIR_FILE}"),
+                         key=lambda p: (not p.parent.name.isdigit(), int(p.parent.name)
+                                        if p.parent.name.isdigit() else 0, p.parent.name))
+        return list(dict.fromkeys(p.read_text(encoding="utf-8").strip() for p in records))
+
+
+class CompareRuns(_RecordRuns):
     """Writes ``fairens compare`` of every completed job's run into ``out``.
 
     Args:
@@ -34,19 +52,27 @@ class CompareRuns(Callback):
         self.out = out
         self.options = options
 
-    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if job_return.status == JobStatus.COMPLETED and job_return.return_value is not None:
-            output = Path(HydraConfig.get().runtime.output_dir)
-            write_text(output / RUN_DIR_FILE, str(Path(job_return.return_value).resolve()))
-
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep = Path(config.hydra.sweep.dir)
-        records = sorted(sweep.glob(f"*/{RUN_DIR_FILE}"),
-                         key=lambda p: (not p.parent.name.isdigit(), int(p.parent.name)
-                                        if p.parent.name.isdigit() else 0, p.parent.name))
-        runs = list(dict.fromkeys(p.read_text(encoding="utf-8").strip() for p in records))
+        runs = self.recorded_runs(config)
         if len(runs) < 2:
-            print(f"{sweep}: fewer than two finished runs, no comparison written")
+            print(f"{config.hydra.sweep.dir}: fewer than two finished runs, no comparison")
             return
         write_comparison(runs, self.out, **self.options)
         print(f"comparison of {len(runs)} runs: {self.out}/compare.md", flush=True)
+
+
+class ZooTable(_RecordRuns):
+    """Writes the zoo table (accuracy, worst-k, worst group, params, MACs per model and
+    ensemble size) of every completed job's run into ``out``."""
+
+    def __init__(self, out: str, grouping: str = "class") -> None:
+        self.out = out
+        self.grouping = grouping
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        runs = self.recorded_runs(config)
+        if not runs:
+            print(f"{config.hydra.sweep.dir}: no finished run, no zoo table")
+            return
+        write_zoo_table(runs, self.out, self.grouping)
+        print(f"zoo table of {len(runs)} runs: {self.out}/zoo.md", flush=True)

@@ -9,6 +9,7 @@ from .augment import augment_batch as augment_batch
 from .base import AugmentSpec as AugmentSpec
 from .base import ImageData as ImageData
 from .base import Split as Split
+from .base import resize as resize
 from .loaders import batch_loader as batch_loader
 from .registry import list_datasets as list_datasets
 from .registry import load_dataset as load_dataset

@@ -28,7 +28,12 @@ def load_member(path: str | Path, map_location: str = "cpu") -> MemberModule:
         raise bad_file(path, "no such checkpoint")
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-        module = MemberModule(**checkpoint["hyper_parameters"])
+        hparams = dict(checkpoint["hyper_parameters"])
+        # the trained weights follow: do not read the starting weights again
+        hparams["model_options"] = {key: value for key, value in
+                                    (hparams.get("model_options") or {}).items()
+                                    if key != "checkpoint"}
+        module = MemberModule(**hparams)
         module.load_state_dict(checkpoint["state_dict"])
     except (RuntimeError, EOFError, OSError, KeyError, TypeError, pickle.UnpicklingError,
             zipfile.BadZipFile) as exc:

@@ -7,6 +7,7 @@ whole batches, on the training device.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytorch_lightning as pl
@@ -103,9 +104,11 @@ class MemberModule(pl.LightningModule):
         optimizer = instantiate(self.hparams.optimizer, params=list(self.parameters()))
         if not self.hparams.scheduler:
             return optimizer
-        # at least 10 steps: a one-cycle schedule is undefined when its warm-up is < 1 step
-        options = {key: max(int(self.trainer.estimated_stepping_batches), 10)
-                   for key in _TOTAL_STEPS_KEYS
+        steps = int(self.trainer.estimated_stepping_batches)
+        if "pct_start" in self.hparams.scheduler:
+            # a one-cycle schedule is undefined when its warm-up is shorter than 2 steps
+            steps = max(steps, math.ceil(2 / self.hparams.scheduler["pct_start"]))
+        options = {key: steps for key in _TOTAL_STEPS_KEYS
                    if key in self.hparams.scheduler and self.hparams.scheduler[key] is None}
         scheduler = instantiate(self.hparams.scheduler, optimizer=optimizer, **options)
         return {"optimizer": optimizer,

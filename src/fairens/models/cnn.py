@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .registry import ModelSpec, register_model
+from .registry import ModelSpec, load_weights, register_model
 
 
 def conv_bn(in_chans: int, out_chans: int) -> nn.Sequential:
@@ -59,12 +59,16 @@ class ResNet9(nn.Module):
         return self.head(self.features(x)) * 0.125
 
 
-def _small_cnn(*, num_classes: int, in_chans: int, img_size: int, width: int = 32) -> SmallCNN:
-    return SmallCNN(num_classes, in_chans, width)
+def _small_cnn(*, num_classes: int, in_chans: int, img_size: int, width: int = 32,
+               checkpoint: str | None = None) -> nn.Module:
+    module = SmallCNN(num_classes, in_chans, width)
+    return module if checkpoint is None else load_weights(module, checkpoint)
 
 
-def _resnet9(*, num_classes: int, in_chans: int, img_size: int, width: int = 64) -> ResNet9:
-    return ResNet9(num_classes, in_chans, width)
+def _resnet9(*, num_classes: int, in_chans: int, img_size: int, width: int = 64,
+             checkpoint: str | None = None) -> nn.Module:
+    module = ResNet9(num_classes, in_chans, width)
+    return module if checkpoint is None else load_weights(module, checkpoint)
 
 
 register_model(ModelSpec(name="small_cnn", build=_small_cnn, family="cnn", min_size=2,

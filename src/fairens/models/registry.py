@@ -6,13 +6,16 @@ sizes it runs at, whether it has a deploy form) lives in its :class:`ModelSpec`.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
-from ..errors import FairensError, unknown_name
+from ..errors import FairensError, bad_file, unknown_name
 
 Builder = Callable[..., nn.Module]
 
@@ -27,11 +30,13 @@ class ModelSpec:
         family: what kind of network, for tables (``cnn``, ``vit``, ``hybrid``).
         min_size: smallest input side in pixels the network runs at.
         multiple: the input side must be a multiple of this.
-        fixed_size: whether the network is built for one input side (``img_size``) and
-            runs only at that side.
+        rule: a further condition on the side, or None; ``rule_text`` says it in words.
+        takes_img_size: whether the builder is told the input side (networks with position
+            embeddings or attention biases sized at construction).
         canonical_size: the ImageNet input side of its paper, for ``fairens zoo``.
         deploy: turns a trained module into its inference form (re-parameterisation), or None.
         paper_params: parameter count in its paper at the canonical setting, or None.
+        source: where the architecture comes from (``fairens`` or ``timm``).
     """
 
     name: str
@@ -39,24 +44,31 @@ class ModelSpec:
     family: str
     min_size: int = 1
     multiple: int = 1
-    fixed_size: bool = False
+    rule: Callable[[int], bool] | None = None
+    rule_text: str = ""
+    takes_img_size: bool = False
     canonical_size: int = 224
     deploy: Callable[[nn.Module], nn.Module] | None = None
     paper_params: float | None = None
+    source: str = "fairens"
 
     def supports(self, size: int) -> bool:
         """Whether the network trains at ``size`` x ``size`` inputs."""
-        return size >= self.min_size and size % self.multiple == 0
+        return (size >= self.min_size and size % self.multiple == 0
+                and (self.rule is None or self.rule(size)))
 
     def smallest_size(self, size: int) -> int:
         """The smallest supported side >= ``size``."""
         side = max(size, self.min_size)
-        return -(-side // self.multiple) * self.multiple
+        while not self.supports(side):
+            side += 1
+        return side
 
     def describe_sizes(self) -> str:
         """The supported sides in words, for messages and tables."""
         text = f">= {self.min_size}"
-        return text + (f" and a multiple of {self.multiple}" if self.multiple > 1 else "")
+        text += f" and a multiple of {self.multiple}" if self.multiple > 1 else ""
+        return text + (f" with {self.rule_text}" if self.rule_text else "")
 
     def check_size(self, size: int) -> None:
         """Refuse a size the network cannot run at, naming the supported ones."""
@@ -91,8 +103,26 @@ def get_spec(name: str) -> ModelSpec:
 
 
 def create_model(name: str, *, num_classes: int, in_chans: int, img_size: int,
-                 **options: Any) -> nn.Module:
-    """Build model ``name`` with random weights for inputs [B, in_chans, img_size, img_size]."""
+                 checkpoint: str | None = None, **options: Any) -> nn.Module:
+    """Build model ``name`` for inputs [B, in_chans, img_size, img_size]: random weights, or
+    the weights of a local ``checkpoint`` (a state dict, read with ``weights_only=True``)."""
     spec = get_spec(name)
     spec.check_size(img_size)
-    return spec.build(num_classes=num_classes, in_chans=in_chans, img_size=img_size, **options)
+    return spec.build(num_classes=num_classes, in_chans=in_chans, img_size=img_size,
+                      checkpoint=checkpoint, **options)
+
+
+def load_weights(module: nn.Module, checkpoint: str | Path) -> nn.Module:
+    """Load a state dict file (``state_dict`` or ``model`` entry, or the dict itself) into
+    ``module``, strictly, reading it with ``weights_only=True``."""
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        for key in ("state_dict", "model"):
+            if isinstance(state, dict) and isinstance(state.get(key), dict):
+                state = state[key]
+        module.load_state_dict(state)
+    except (OSError, RuntimeError, pickle.UnpicklingError, AttributeError) as exc:
+        raise bad_file(checkpoint, f"cannot load it into {type(module).__name__} "
+                                   f"(model.checkpoint must be a matching state dict: {exc})"
+                       ) from exc
+    return module
