@@ -20,58 +20,18 @@ import tempfile
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 
-from fairens.data import ImageData, augment_batch
-from fairens.ensemble import member_seeds, train_member
-from fairens.ensemble.train import build_member
-from fairens.pipeline import _quiet_lightning, load_data, recipe_from
+from fairens.ensemble import member_seeds
+from fairens.pipeline import _quiet_lightning
 
 from common import paired
+from training import bare_loop, fairens_member, setup, training_images
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 CASES = {
     "small_cnn on digits 8x8": ["trainer.max_epochs=30"],
     "resnet9 on digits 32x32": ["model=resnet9", "data.image_size=32", "trainer.max_epochs=2",
                                 "data.batch_size=128"],
 }
-
-
-def bare_loop(data: ImageData, recipe, seeds) -> None:
-    """Train with a hand-written loop: shuffle, augment, step, validate, predict."""
-    module = build_member(data, recipe, seeds)
-    optimizer = instantiate(recipe.optimizer, params=list(module.parameters()))
-    epochs = recipe.trainer["max_epochs"]
-    n, batch = len(data.train), recipe.batch_size
-    steps = epochs * (n // batch)
-    schedule = dict(recipe.scheduler, total_steps=steps)
-    scheduler = instantiate(schedule, optimizer=optimizer)
-    generator = torch.Generator().manual_seed(seeds.batch_order)
-    for epoch in range(epochs):
-        module.train()
-        order = torch.randperm(n, generator=generator)
-        for index in order[: (n // batch) * batch].split(batch):
-            images = augment_batch(data.train.images[index], data.train.sample_ids[index],
-                                   seed=seeds.augmentation, epoch=epoch, spec=module.augment)
-            loss = F.cross_entropy(module(images), data.train.labels[index],
-                                   label_smoothing=recipe.label_smoothing)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-        module.eval()
-        with torch.no_grad():
-            for split in (data.val,) + ((data.test,) if epoch == epochs - 1 else ()):
-                for index in torch.arange(len(split)).split(batch):
-                    module(split.images[index]).argmax(dim=1)
-
-
-def fairens_member(data: ImageData, recipe, seeds, folder: Path) -> None:
-    """fairens' own member training (Lightning fit, test logits, checkpoint)."""
-    train_member(data, recipe, seeds, member=0, label="member 1/1",
-                 checkpoint=folder / "member_00.ckpt")
 
 
 def main() -> None:
@@ -80,14 +40,10 @@ def main() -> None:
     args = parser.parse_args()
     _quiet_lightning()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    seeds = member_seeds(0, ["init", "batch_order", "augmentation"], 0)
     for case, overrides in CASES.items():
-        with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-            cfg = compose(config_name="train", overrides=[
-                *overrides, "trainer.enable_progress_bar=false", "trainer.accelerator=cpu"])
-        data, recipe = load_data(cfg), recipe_from(cfg)
-        seeds = member_seeds(0, ["init", "batch_order", "augmentation"], 0)
-        images = recipe.trainer["max_epochs"] * (len(data.train) // recipe.batch_size) \
-            * recipe.batch_size
+        data, recipe = setup(*overrides)
+        images = training_images(data, recipe)
         with tempfile.TemporaryDirectory() as folder:
             ours = functools.partial(fairens_member, data, recipe, seeds, Path(folder))
             ours()  # warm-up
