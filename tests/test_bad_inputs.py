@@ -1,18 +1,30 @@
-"""Bad input: one clear message, a non-zero exit, and nothing written (table-driven)."""
+"""Bad input: one clear message, a non-zero exit, and earlier outputs untouched.
+
+Table-driven: training settings (nothing may be written), and run directories handed to
+the ``fairens`` command (an earlier report stays as it was).
+"""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
+from fairens.cli import main
 from fairens.errors import FairensError
 from fairens.models import list_models
 from fairens.pipeline import train
+from fairens.rundir import load_run, save_predictions
 
-from conftest import REPO, output_files
+from conftest import REPO, make_run, output_files
 
 BAD_SETTINGS = [
     ("ensemble.size=0", "ensemble.size=0 is not allowed: a positive integer (the number of "
@@ -32,6 +44,9 @@ BAD_SETTINGS = [
     ("ensemble.seed=-1", "ensemble.seed=-1 is not allowed: a non-negative integer"),
     ("ensemble.member=[0,5]", "ensemble.member=[0, 5] is not allowed: member indices from 0 to 1 "
                               "(ensemble.size=2), or null for all"),
+    ("run_name=null ensemble.member=[0]", "run_name=None is not allowed: a name shared by every "
+                                          "job when ensemble.member trains only some members "
+                                          "(e.g. run_name=digits_k10)"),
     ("model.name=resnet1000", "model='resnet1000' is not allowed: known names are "
                               + ", ".join(list_models())),
     ("model.checkpoint=/nowhere/weights.pth", "model.checkpoint='/nowhere/weights.pth' is not "
@@ -52,6 +67,8 @@ BAD_SETTINGS = [
                                         "sides >= 8; set data.image_size=8 to upsample the images"),
     ("run_name=../escape", "run_name='../escape' is not allowed: letters, digits and . _ = + - "
                            "(no path separators), starting with a letter or digit"),
+    ("num_threads=0", "num_threads=0 is not allowed: a positive integer, or null for PyTorch's "
+                      "default"),
 ]
 
 
@@ -62,6 +79,16 @@ def test_bad_setting_is_refused_before_anything_is_written(train_config, tmp_pat
         train(train_config(*override.split()))
     assert str(error.value) == message
     assert output_files(tmp_path) == []
+
+
+def test_unwritable_output_folder_is_refused(train_config, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the results folder should be")
+    with pytest.raises(FairensError) as error:
+        train(train_config(f"paths.results={blocker}/results"))
+    assert str(error.value) == (f"paths.results='{blocker}/results' is not allowed: a folder "
+                                f"fairens can write (Not a directory: {blocker}/results/test)")
+    assert output_files(tmp_path) == [blocker]
 
 
 def _train_py(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
@@ -85,3 +112,111 @@ def test_unknown_model_config_lists_the_known_ones(tmp_path: Path) -> None:
     assert "Could not find 'model/resnet1000'" in done.stderr
     assert "small_cnn" in done.stderr and "resnet9" in done.stderr
     assert output_files(tmp_path) == []
+
+
+def _edit_groups(run: Path, edit: Callable[[pd.DataFrame], pd.DataFrame]) -> None:
+    table = pd.read_csv(run / "test_groups.csv")
+    edit(table).to_csv(run / "test_groups.csv", index=False)
+
+
+def _unknown_id(table: pd.DataFrame) -> pd.DataFrame:
+    table.loc[3, "sample_id"] = 5
+    return table
+
+
+def _label_out_of_range(table: pd.DataFrame) -> pd.DataFrame:
+    table.loc[0, "label"] = 9
+    return table
+
+
+def _truncate(run: Path) -> None:
+    npz = run / "predictions" / "member_01.npz"
+    npz.write_bytes(npz.read_bytes()[:100])
+
+
+def _no_predictions(run: Path) -> None:
+    for path in (run / "predictions").iterdir():
+        path.unlink()
+
+
+def _missing_member(run: Path) -> None:
+    (run / "run.json").write_text('{"ensemble": {"size": 5}}')
+
+
+BAD_RUNS = {
+    "test_groups.csv without the class column": (
+        lambda run: _edit_groups(run, lambda t: t.drop(columns="class")),
+        "test_groups.csv: missing required column(s) class; found sample_id, label, site"),
+    "unknown sample ids": (
+        lambda run: _edit_groups(run, _unknown_id),
+        "member_00.npz: predictions do not cover the test set of test_groups.csv: unknown "
+        "sample ids, e.g. [1003]"),
+    "truncated predictions file": (_truncate, "member_01.npz: not a readable .npz file"),
+    "members with different class counts": (
+        lambda run: save_predictions(run, 1, np.zeros((12, 5)), np.arange(1000, 1012)),
+        "member_01.npz: has 5 classes where member_00.npz has 4"),
+    "members with different test sets": (
+        lambda run: save_predictions(run, 1, np.zeros((11, 4)), np.arange(1000, 1011)),
+        "member_01.npz: predictions do not cover the test set of test_groups.csv: 11 samples "
+        "where test_groups.csv has 12"),
+    "NaN logits": (
+        lambda run: save_predictions(run, 1, np.full((12, 4), np.nan), np.arange(1000, 1012)),
+        "member_01.npz: logits hold NaN or infinite values"),
+    "label out of range": (
+        lambda run: _edit_groups(run, _label_out_of_range),
+        "test_groups.csv: labels must be class indices in 0..3 (the logits have 4 columns), "
+        "found 0..9"),
+    "no predictions": (_no_predictions, "predictions: no member predictions (expected "
+                                        "predictions/member_00.npz, ...)"),
+    "members still missing": (_missing_member, "members [3, 4] of 5 have no predictions yet"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RUNS))
+def test_bad_run_directory_keeps_the_earlier_report(tmp_path: Path, capsys, case: str) -> None:
+    run = make_run(tmp_path / "run")
+    main(["report", str(run), "--bootstrap", "20"])
+    reports = {p: p.read_bytes() for p in output_files(run) if p.suffix in (".json", ".md",
+                                                                            ".html", ".png")}
+    capsys.readouterr()
+    breaker, message = BAD_RUNS[case]
+    breaker(run)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(run), "--bootstrap", "20"])
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert {p: p.read_bytes() for p in reports if p.exists()} == reports
+
+
+@st.composite
+def npz_contents(draw) -> dict:
+    """Arrays a foreign or broken predictions file might hold."""
+    keys = draw(st.lists(st.sampled_from(["logits", "sample_id", "probs", "ids"]), unique=True))
+    contents = {}
+    for key in keys:
+        dtype = draw(st.sampled_from([np.float32, np.float64, np.int64, np.int8, np.bool_,
+                                     np.complex64]))
+        shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, max_side=14))
+        contents[key] = draw(hnp.arrays(dtype, shape))
+    return contents
+
+
+@settings(max_examples=120, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(contents=npz_contents(), raw=st.one_of(st.none(), st.binary(max_size=300)))
+def test_predictions_loader_on_malformed_files(tmp_path: Path, contents: dict,
+                                               raw: bytes | None) -> None:
+    run = make_run(tmp_path / f"run{abs(hash((str(contents), raw))) % 10**9}")
+    path = run / "predictions" / "member_01.npz"
+    if raw is not None:
+        path.write_bytes(raw)
+    else:
+        np.savez(path, **contents)
+    try:
+        loaded = load_run(run)
+    except FairensError as error:
+        assert "\n" not in str(error)
+        return
+    assert loaded.logits.dtype == np.float32 and np.isfinite(loaded.logits).all()
+    assert loaded.logits.shape == (3, 12, 4)

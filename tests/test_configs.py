@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from fairens.data import list_datasets
 from fairens.models import list_models
+from fairens.pipeline import run_name
 
 from conftest import CONFIGS
 
@@ -59,7 +62,6 @@ def test_every_dataset_and_model_has_a_config() -> None:
 
 def test_default_run_name_is_derived() -> None:
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["ensemble.size=4"],
-                      return_hydra_config=True)
-    name = cfg.run_name
-    assert name.startswith("digits_small_cnn_k4_")
+        cfg = compose(config_name="train", overrides=["ensemble.size=4"])
+    assert cfg.run_name is None
+    assert re.fullmatch(r"digits_small_cnn_k4_\d{8}-\d{6}", run_name(cfg))

@@ -1,4 +1,4 @@
-"""Hydra multiruns: the vary ablation and its comparison report."""
+"""Hydra multiruns: the vary ablation, the zoo, and members trained in parallel."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ TINY = ("ensemble.size=2", "trainer.max_epochs=1", "trainer.limit_train_batches=
 
 def train_py(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     """``python train.py`` with outputs under ``tmp_path``."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    flags = [o for o in overrides if o.startswith("-")]  # Hydra's flags precede overrides
     done = subprocess.run(
-        [sys.executable, str(REPO / "train.py"), f"paths.results={tmp_path}/results",
-         f"paths.models={tmp_path}/models", *overrides],
+        [sys.executable, str(REPO / "train.py"), *flags, f"paths.results={tmp_path}/results",
+         f"paths.models={tmp_path}/models", *[o for o in overrides if o not in flags]],
         cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
@@ -54,3 +56,23 @@ def test_zoo_experiment_writes_one_table(tmp_path: Path) -> None:
     assert (table["params"].iloc[1] == 2 * table["params"].iloc[0])
     assert {"accuracy", "bottom_3", "worst_group", "macs"} <= set(table.columns)
     assert "zoo table of 2 runs" in done.stdout
+
+
+PARALLEL = ("run_name=par", "ensemble.size=3", "trainer.max_epochs=2",
+            "trainer.enable_progress_bar=false", "report.bootstrap=50", "num_threads=1")
+
+
+@pytest.mark.slow
+def test_parallel_members_give_the_sequential_fairness_json(tmp_path: Path) -> None:
+    train_py(tmp_path / "sequential", *PARALLEL)
+    for launcher in ("joblib", "submitit_local"):
+        extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
+        done = train_py(tmp_path / launcher, "-m", "ensemble.member=0,1,2",
+                        f"hydra/launcher={launcher}", *extra, *PARALLEL)
+        assert done.returncode == 0
+    expected = (tmp_path / "sequential" / "results" / "par" / "fairness.json").read_bytes()
+    for launcher in ("joblib", "submitit_local"):
+        run = tmp_path / launcher / "results" / "par"
+        assert sorted(p.name for p in (run / "predictions").iterdir()) == [
+            "member_00.npz", "member_01.npz", "member_02.npz"]
+        assert (run / "fairness.json").read_bytes() == expected, launcher

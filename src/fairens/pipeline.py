@@ -10,13 +10,18 @@ import json
 import logging
 import platform
 import re
+import tempfile
 import warnings
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from .data import ImageData, load_dataset, resize
@@ -93,9 +98,27 @@ def ensemble_settings(cfg: DictConfig) -> EnsembleSettings:
                             members=tuple(sorted(set(int(m) for m in members))))
 
 
+def run_name(cfg: DictConfig) -> str:
+    """``run_name``, or ``<data>_<model>_k<K>_<time>`` (plus the job number in a multirun).
+
+    A job that trains only some members (``ensemble.member``) must name its run, so that
+    every job of the ensemble trains into the same one.
+    """
+    if cfg.get("run_name") is not None:
+        return str(cfg.run_name)
+    if cfg.ensemble.get("member") is not None:
+        raise bad_setting("run_name", None, "a name shared by every job when ensemble.member "
+                                            "trains only some members (e.g. run_name=digits_k10)")
+    name = (f"{cfg.data.name}_{cfg.model.name}_k{cfg.ensemble.size}_"
+            f"{datetime.now():%Y%m%d-%H%M%S}")
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        name += f"_job{HydraConfig.get().job.num}"
+    return name
+
+
 def run_paths(cfg: DictConfig) -> RunPaths:
     """The run's folders under ``paths.results`` and ``paths.models``."""
-    name = str(cfg.run_name)
+    name = run_name(cfg)
     if not _RUN_NAME.match(name):
         raise bad_setting("run_name", name, "letters, digits and . _ = + - (no path "
                                             "separators), starting with a letter or digit")
@@ -169,10 +192,24 @@ def _run_meta(cfg: DictConfig, ens: EnsembleSettings, data: ImageData, recipe: R
               name: str) -> dict[str, Any]:
     seeds = [{"member": i, **member_seeds(ens.seed, ens.vary, i).as_dict()}
              for i in range(ens.size)]
+    config = _plain(cfg)
+    config["run_name"] = name
+    config["ensemble"].pop("member", None)  # the same run.json whichever job writes it
     return {"run_name": name,
             "ensemble": {"size": ens.size, "seed": ens.seed, "vary": list(ens.vary), "k": ens.k},
             "seeds": seeds, "data": data.summary(), "model": _model_profile(recipe, data),
-            "config": _plain(cfg), "versions": _versions()}
+            "config": config, "versions": _versions()}
+
+
+def _check_writable(folder: Path, key: str) -> None:
+    """Refuse a folder that cannot be created or written, before training anything."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise bad_setting(key, str(folder.parent), f"a folder fairens can write ({exc.strerror}: "
+                                                   f"{folder})") from exc
 
 
 def _prepare_run(paths: RunPaths, meta: dict[str, Any], data: ImageData) -> None:
@@ -191,8 +228,15 @@ def _prepare_run(paths: RunPaths, meta: dict[str, Any], data: ImageData) -> None
     write_run_json(paths.results, meta)
 
 
-def _member_done(paths: RunPaths, member: int) -> bool:
-    return paths.checkpoint(member).is_file() and predictions_path(paths.results, member).is_file()
+def _member_done(paths: RunPaths, member: int, n_test: int) -> bool:
+    """Whether the member's checkpoint and test predictions are complete and readable."""
+    try:
+        with np.load(predictions_path(paths.results, member), allow_pickle=False) as npz:
+            complete = npz["logits"].shape[0] == npz["sample_id"].shape[0] == n_test
+        checkpoint = torch.load(paths.checkpoint(member), map_location="cpu", weights_only=True)
+    except Exception:  # missing, truncated or foreign: the member is trained (again)
+        return False
+    return complete and "state_dict" in checkpoint
 
 
 def _member_line(label: str, seeds: MemberSeeds, result: MemberResult, test_acc: float) -> str:
@@ -221,17 +265,25 @@ def train(cfg: DictConfig) -> Path:
     paths = run_paths(cfg)
     spec = get_spec(str(cfg.model.name))
     recipe = recipe_from(cfg)
+    threads = cfg.get("num_threads")
+    if threads is not None and (not _is_int(threads) or threads < 1):
+        raise bad_setting("num_threads", threads, "a positive integer, or null for PyTorch's "
+                                                  "default")
     data = load_data(cfg, spec)
     if ens.k > len(data.classes):
         raise bad_setting("ensemble.k", ens.k, f"an integer from 1 to {len(data.classes)}, "
                                                f"the number of classes of data={data.name}")
+    _check_writable(paths.results, "paths.results")
+    _check_writable(paths.models, "paths.models")
+    if threads is not None:
+        torch.set_num_threads(threads)
     _quiet_lightning()
     _prepare_run(paths, _run_meta(cfg, ens, data, recipe, paths.name), data)
     labels = data.test.labels.numpy()
     for member in ens.members:
         label = f"member {member + 1}/{ens.size}"
         seeds = member_seeds(ens.seed, ens.vary, member)
-        if _member_done(paths, member):
+        if _member_done(paths, member, len(data.test)):
             print(f"{label} {seeds.describe()} already trained: skipped", flush=True)
             continue
         result = train_member(data, recipe, seeds, member=member, label=label,
@@ -243,7 +295,7 @@ def train(cfg: DictConfig) -> Path:
             "test_acc": test_acc, "epochs": result.epochs, "seconds": result.seconds,
             "checkpoint": str(paths.checkpoint(member))})
         print(_member_line(label, seeds, result, test_acc), flush=True)
-    missing = [m for m in range(ens.size) if not _member_done(paths, m)]
+    missing = [m for m in range(ens.size) if not _member_done(paths, m, len(data.test))]
     if missing:
         print(f"{paths.results}: members {missing} still to train; the report is written "
               "once every member has predictions", flush=True)

@@ -100,6 +100,15 @@ class MemberModule(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         self.log("val_acc", self._val_correct / max(self._val_count, 1), prog_bar=True)
 
+    # The global RNG drives randomness outside the seeded sources (dropout, stochastic
+    # depth): keep its state in the checkpoint so that a resumed member continues exactly.
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["fairens_rng_state"] = torch.get_rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "fairens_rng_state" in checkpoint:
+            torch.set_rng_state(checkpoint["fairens_rng_state"])
+
     def configure_optimizers(self) -> Any:
         optimizer = instantiate(self.hparams.optimizer, params=list(self.parameters()))
         if not self.hparams.scheduler:

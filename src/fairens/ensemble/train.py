@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,10 +13,11 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
-from pytorch_lightning.callbacks import TQDMProgressBar
+from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 
 from ..data import ImageData, Split, batch_loader
 from ..errors import FairensError
+from ..files import atomic_path
 from .checkpoints import save_member
 from .module import MemberModule
 from .seeds import MemberSeeds
@@ -72,6 +74,33 @@ class _MemberProgressBar(TQDMProgressBar):
             f"{self.label} epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
 
 
+class _ResumePoint(ModelCheckpoint):
+    """Lightning's ``last.ckpt`` after every epoch, written under a temporary name and
+    renamed, so that a crash never leaves a half-written checkpoint to resume from."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(dirpath=folder, save_last=True, save_top_k=0, every_n_epochs=1,
+                         enable_version_counter=False)
+
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        with atomic_path(filepath) as tmp:
+            super()._save_checkpoint(trainer, str(tmp))
+        self._last_checkpoint_saved = filepath
+
+
+def resume_point(checkpoint: Path) -> Path:
+    """The folder of a member's in-progress checkpoint (``member_XX.partial/``)."""
+    return checkpoint.with_suffix(".partial")
+
+
+def _readable_checkpoint(path: Path) -> bool:
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # any failure means: start the member again
+        return False
+    return True
+
+
 class _StopOnDivergence(pl.Callback):
     """Stops a member whose training loss is no longer finite, naming it and its seeds."""
 
@@ -122,7 +151,9 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
         seeds: this member's seeds; batch order and augmentation follow their own streams.
         member: the member's index.
         label: how messages name the member, e.g. ``member 3/10``.
-        checkpoint: where the trained weights are written (atomically).
+        checkpoint: where the trained weights are written (atomically); until then,
+            ``member_XX.partial/last.ckpt`` holds the last finished epoch, and a later call
+            resumes from it.
         log_dir: where Lightning's CSV logger writes the learning curves, or None.
         callbacks: extra Lightning callbacks.
     """
@@ -131,15 +162,26 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
     logger: Any = False
     if log_dir is not None:
         logger = pl.loggers.CSVLogger(save_dir=log_dir, name="", version=checkpoint.stem)
-    callbacks = [_StopOnDivergence(label), *(callbacks or [])]
+    partial = resume_point(checkpoint)
+    resume = partial / "last.ckpt"
+    if resume.is_file() and not _readable_checkpoint(resume):
+        print(f"{label}: {resume} is unreadable; training this member from the start", flush=True)
+        resume.unlink()
+    callbacks = [_StopOnDivergence(f"{label} {seeds.describe()}"), *(callbacks or [])]
+    if recipe.trainer.get("enable_checkpointing", True):
+        callbacks.append(_ResumePoint(partial))
     if recipe.trainer.get("enable_progress_bar", True):
         callbacks.append(_MemberProgressBar(label))
     trainer = instantiate(recipe.trainer, logger=logger, callbacks=callbacks)
     train = batch_loader(data.train, recipe.batch_size, shuffle_seed=seeds.batch_order,
                          drop_last=True)
-    trainer.fit(module, train, batch_loader(data.val, recipe.batch_size))
+    if resume.is_file():
+        print(f"{label}: resuming from {resume}", flush=True)
+    trainer.fit(module, train, batch_loader(data.val, recipe.batch_size),
+                ckpt_path=resume if resume.is_file() else None, weights_only=True)
     val_acc = trainer.callback_metrics.get("val_acc")
     save_member(trainer, checkpoint)
+    shutil.rmtree(partial, ignore_errors=True)
     return MemberResult(
         member=member, seeds=seeds, test_logits=predict_logits(module, data.test),
         val_acc=None if val_acc is None else float(val_acc), epochs=trainer.current_epoch,
