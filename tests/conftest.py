@@ -26,6 +26,18 @@ def compose_train(tmp_path: Path, *overrides: str) -> DictConfig:
         return compose(config_name="train", overrides=[*base, *overrides])
 
 
+@pytest.fixture(scope="session")
+def exported_run(tmp_path_factory) -> Path:
+    """A tiny trained 2-member digits run and its export (fp32, int8, ORT format), shared
+    by the tests that read exports; tests that break things work on a copy."""
+    from fairens.export import export_run
+    from fairens.pipeline import train
+    root = tmp_path_factory.mktemp("exported")
+    train(compose_train(root, "trainer.max_epochs=2", "report.bootstrap=50"))
+    export_run(root / "results" / "test")
+    return root
+
+
 @pytest.fixture
 def train_config(tmp_path: Path) -> Callable[..., DictConfig]:
     """``train_config(*overrides)``: a composed tiny training config in a temp folder."""

@@ -6,17 +6,20 @@ the ``fairens`` command (an earlier report stays as it was).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from onnx import TensorProto, helper
 
 from fairens.cli import main
 from fairens.errors import FairensError
@@ -187,6 +190,85 @@ def test_bad_run_directory_keeps_the_earlier_report(tmp_path: Path, capsys, case
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
     assert {p: p.read_bytes() for p in reports if p.exists()} == reports
+
+
+def _copy(exported_run: Path, tmp_path: Path) -> Path:
+    root = tmp_path / "copy"
+    shutil.copytree(exported_run, root)
+    return root
+
+
+def _bogus_graph(path: Path) -> None:
+    node = helper.make_node("Bogus", ["images"], ["probs"], domain="fairens.test")
+    images = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["b", 1, 8, 8])
+    probs = helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["b", 10])
+    graph = helper.make_graph([node], "bogus", [images], [probs])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18),
+                                                     helper.make_opsetid("fairens.test", 1)]),
+              str(path))
+
+
+def _corrupt(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:1000])
+
+
+BAD_EXPORTS = {
+    "run without checkpoints": (
+        lambda root: shutil.rmtree(root / "models" / "test") or (root / "models" / "test").mkdir(),
+        lambda root: ["export", str(root / "results" / "test"), "--models",
+                      str(root / "models" / "test"), "--out", str(root / "export" / "test")],
+        "no checkpoints of run 'test' (expected member_00.ckpt ... member_01.ckpt); train the "
+        "run first"),
+    "corrupted checkpoint": (
+        lambda root: _corrupt(root / "models" / "test" / "member_01.ckpt"),
+        lambda root: ["export", str(root / "results" / "test"), "--models",
+                      str(root / "models" / "test"), "--out", str(root / "export" / "test")],
+        "member_01.ckpt: not a readable fairens member checkpoint"),
+    "ensemble size out of range": (
+        lambda root: None,
+        lambda root: ["export", str(root / "results" / "test"), "--sizes", "2,9", "--models",
+                      str(root / "models" / "test"), "--out", str(root / "export" / "test")],
+        "--sizes 9 is not allowed: ensemble sizes from 1 to 2"),
+    "export folder without graphs": (
+        lambda root: (root / "empty").mkdir(),
+        lambda root: ["bench", str(root / "empty")],
+        "empty: no exported graphs here (expected export.json and device/graphs.json); run "
+        "`fairens export RUN_DIR` first"),
+    "operator ONNX Runtime cannot run": (
+        lambda root: _bogus_graph(root / "export" / "test" / "device" / "member_00.onnx"),
+        lambda root: ["bench", str(root / "export" / "test"), "--threads", "1"],
+        "member_00.onnx: ONNX Runtime cannot run operator fairens.test:Bogus of model=small_cnn"),
+    "unknown thread setting": (
+        lambda root: None,
+        lambda root: ["bench", str(root / "export" / "test"), "--threads", "two"],
+        "--threads='two' is not allowed: comma-separated positive integers (ONNX Runtime's "
+        "intra_op_num_threads), e.g. 1,2"),
+    "zero threads": (
+        lambda root: None,
+        lambda root: ["bench", str(root / "export" / "test"), "--threads", "1,0"],
+        "--threads='1,0' is not allowed: comma-separated positive integers"),
+    "latency file of another run": (
+        lambda root: (root / "other.json").write_text(
+            '{"device": "phone", "run": "elsewhere", "results": []}'),
+        lambda root: ["bench", "ingest", str(root / "other.json"), "--into",
+                      str(root / "export" / "test")],
+        "other.json: measures run 'elsewhere', not 'test' exported in"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_EXPORTS))
+def test_bad_export_input_keeps_earlier_exports(exported_run: Path, tmp_path: Path, capsys,
+                                                case: str) -> None:
+    root = _copy(exported_run, tmp_path)
+    breaker, command, message = BAD_EXPORTS[case]
+    breaker(root)
+    before = {p: p.read_bytes() for p in output_files(root / "export")}
+    with pytest.raises(SystemExit) as exit_info:
+        main(command(root))
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], lines
+    assert {p: p.read_bytes() for p in output_files(root / "export")} == before
 
 
 @st.composite

@@ -70,6 +70,49 @@ def _zoo(args: argparse.Namespace) -> None:
         print(line)
 
 
+def _export(args: argparse.Namespace) -> None:
+    from .export import ExportOptions, export_run
+    sizes = None if args.sizes is None else tuple(_int_list(args.sizes, "--sizes"))
+    options = ExportOptions(sizes=sizes, int8=not args.no_int8, ort=not args.no_ort,
+                            quantize_members=args.quantize_members,
+                            calibration=args.calibration, exporter=args.exporter)
+    out = export_run(args.run_dir, out=args.out, models=args.models, options=options)
+    print(f"export: {out} (compression report: {out}/compression.md; device bundle: "
+          f"{out}/device/)")
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from .bench import bench_export, ingest, parse_threads, write_frontier
+    if args.target == "ingest":
+        if not args.files:
+            raise FairensError("fairens bench ingest needs latency files "
+                               "(latency-<device>.json from bench_device.py)")
+        for export_dir in ingest(args.files, into=args.into, export_root=args.export_root):
+            write_frontier([export_dir], export_dir)
+            print(f"ingested into {export_dir}; frontier: {export_dir}/frontier.md")
+        return
+    if args.files:
+        raise FairensError(f"fairens bench takes one export folder, got extra arguments "
+                           f"{args.files}")
+    bench_export(args.target, threads=parse_threads(args.threads), runs=args.runs,
+                 warmup=args.warmup, eager=not args.no_eager)
+    write_frontier([args.target], args.target)
+    print(f"latency: {args.target}/latency-host.json; frontier: {args.target}/frontier.md")
+
+
+def _frontier(args: argparse.Namespace) -> None:
+    from .bench import write_frontier
+    table = write_frontier(args.export_dirs, args.out)
+    print(f"{len(table)} points; frontier: {args.out}/frontier.md")
+
+
+def _int_list(text: str, key: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise FairensError(f"{key}={text!r} is not allowed: comma-separated integers") from None
+
+
 def _analysis_options(parser: argparse.ArgumentParser) -> None:
     from .fairness import COMBINES
     parser.add_argument("--k", type=_positive_int, default=3, help="bottom-k/top-k size (3)")
@@ -125,6 +168,40 @@ def build_parser() -> argparse.ArgumentParser:
                      help="skip the counts at each paper's ImageNet setting")
     zoo.add_argument("--json", action="store_true", help="print JSON")
     zoo.set_defaults(func=_zoo)
+    export = commands.add_parser("export", help="ONNX (fp32, int8, ORT format) of a run's "
+                                                "members and ensembles, and a device bundle")
+    export.add_argument("run_dir", help="a run trained by fairens (results/<run>)")
+    export.add_argument("--out", help="export folder (default: paths.export/<run>)")
+    export.add_argument("--models", help="checkpoint folder (default: paths.models/<run>)")
+    export.add_argument("--sizes", help="ensemble sizes to export as one graph, e.g. 2,5,10 "
+                                        "(default: every size 2..K)")
+    export.add_argument("--no-int8", action="store_true", help="skip the int8 variants")
+    export.add_argument("--quantize-members", choices=["first", "all"], default="first",
+                        help="which members get int8 variants (ensembles always do)")
+    export.add_argument("--no-ort", action="store_true", help="skip the ORT-format files")
+    export.add_argument("--calibration", type=_positive_int, default=256,
+                        help="training images that calibrate static int8 (256)")
+    export.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo",
+                        help="torch.onnx exporter (dynamo: torch's default; torchscript: "
+                             "deprecated, ~10x faster)")
+    export.set_defaults(func=_export)
+    bench = commands.add_parser("bench", help="ONNX Runtime latency of an export; "
+                                              "`bench ingest FILE...` adds device files")
+    bench.add_argument("target", help="an export folder, or `ingest`")
+    bench.add_argument("files", nargs="*", help="with ingest: latency-<device>.json files")
+    bench.add_argument("--threads", default="1,2", help="intra_op_num_threads values (1,2)")
+    bench.add_argument("--runs", type=_positive_int, default=50, help="timed runs (>= 50)")
+    bench.add_argument("--warmup", type=_non_negative_int, default=10)
+    bench.add_argument("--no-eager", action="store_true", help="skip PyTorch eager timing")
+    bench.add_argument("--into", help="with ingest: the export folder (default: "
+                                      "<export-root>/<run of the file>)")
+    bench.add_argument("--export-root", default="export")
+    bench.set_defaults(func=_bench)
+    frontier = commands.add_parser("frontier", help="accuracy/fairness-latency frontier of "
+                                                    "several exports (e.g. the zoo)")
+    frontier.add_argument("export_dirs", nargs="+")
+    frontier.add_argument("--out", required=True)
+    frontier.set_defaults(func=_frontier)
     return parser
 
 

@@ -14,6 +14,10 @@ from pathlib import Path
 class FairensError(Exception):
     """Bad input (a setting, a file, a folder) or a failed check, explained in one line."""
 
+    def __init__(self, message: str) -> None:
+        # messages quote other libraries' errors, which may span lines
+        super().__init__(" ".join(str(message).split()))
+
 
 def bad_setting(key: str, value: object, allowed: str) -> FairensError:
     """``key=value`` is not allowed; ``allowed`` says what is."""

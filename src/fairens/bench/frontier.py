@@ -1,0 +1,171 @@
+"""The accuracy/fairness-latency frontier: accuracy, bottom-k and worst-group accuracy of
+every exported graph (each model, ensemble size and precision) against its latency on
+every measured device, with the Pareto-optimal points marked."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+from ..errors import bad_file
+from ..files import write_text
+from ..report.document import Document, Image, pct
+from ..report.plots import png
+from ..report.write import write_document
+from .latency import read_manifest
+
+METRICS = {"accuracy": "accuracy", "bottom_k": "bottom-k accuracy",
+           "worst_group": "worst-group accuracy"}
+MARKERS = {"fp32": "o", "int8_static": "s", "int8_dynamic": "^"}
+
+
+def _latency_files(export_dir: Path) -> list[dict[str, Any]]:
+    reports = []
+    for path in sorted(export_dir.glob("latency-*.json")):
+        try:
+            reports.append(json.loads(path.read_text(encoding="utf-8")))
+        except json.JSONDecodeError as exc:
+            raise bad_file(path, f"not valid JSON ({exc})") from exc
+    return reports
+
+
+def frontier_table(export_dirs: list[str | Path], grouping: str = "class") -> pd.DataFrame:
+    """One row per (graph, precision, device, threads, format) with latency and accuracy."""
+    rows = []
+    for export_dir in map(Path, export_dirs):
+        manifest = read_manifest(export_dir)
+        accuracy = json.loads((export_dir / "compression.json").read_text())["accuracy"]
+        for report in _latency_files(export_dir):
+            for result in report["results"]:
+                if result.get("p50_ms") is None or result["format"] == "torch":
+                    continue
+                measured = accuracy[result["graph"]][result["precision"]]
+                groups = measured["groupings"][grouping]
+                rows.append({
+                    "model": manifest["model"], "run": manifest["run"], "graph": result["graph"],
+                    "kind": result["kind"], "members": result["members"],
+                    "precision": result["precision"], "device": report["device"],
+                    "threads": result["threads"], "format": result["format"],
+                    "p50_ms": result["p50_ms"], "p90_ms": result["p90_ms"],
+                    "load_ms": result.get("load_ms"), "peak_mb": result.get("peak_mb"),
+                    "accuracy": measured["overall"], "bottom_k": groups["bottom_k"]["accuracy"],
+                    "worst_group": groups["worst_group"]["accuracy"],
+                    "minority": groups.get("minority")})
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    for metric in METRICS:
+        table[f"pareto_{metric}"] = False
+        for _, index in table.groupby(["device", "threads", "format"]).groups.items():
+            table.loc[pareto(table.loc[index], metric), f"pareto_{metric}"] = True
+    return table
+
+
+def pareto(points: pd.DataFrame, metric: str) -> list:
+    """Index of the points no other point beats: as fast or faster and at least as accurate,
+    better in one of the two."""
+    ordered = points.sort_values(["p50_ms", metric], ascending=[True, False])
+    front, best = [], -np.inf
+    for index, row in ordered.iterrows():
+        if row[metric] > best:
+            front.append(index)
+            best = row[metric]
+    return front
+
+
+def _figure(table: pd.DataFrame, device: str, threads: int, fmt: str) -> bytes:
+    rows = table[(table.device == device) & (table.threads == threads) & (table.format == fmt)]
+    figure, axes = plt.subplots(1, len(METRICS), figsize=(15, 4.6), sharex=True)
+    models = list(dict.fromkeys(rows["model"]))
+    for axis, (metric, label) in zip(axes, METRICS.items(), strict=True):
+        for (model, precision), points in rows.groupby(["model", "precision"], sort=False):
+            color = plt.get_cmap("tab20")(models.index(model) % 20)
+            axis.scatter(points["p50_ms"], 100 * points[metric], s=14 + 5 * points["members"],
+                         marker=MARKERS.get(precision, "o"), color=color, alpha=0.8,
+                         label=f"{model} {precision}")
+        front = rows[rows[f"pareto_{metric}"]].sort_values("p50_ms")
+        axis.step(front["p50_ms"], 100 * front[metric], where="post", color="black",
+                  linewidth=1, label="Pareto front")
+        axis.scatter(front["p50_ms"], 100 * front[metric], s=90, facecolors="none",
+                     edgecolors="black", linewidths=1.2)
+        axis.set_xscale("log")
+        axis.xaxis.set_major_formatter(ScalarFormatter())
+        axis.xaxis.set_minor_formatter(NullFormatter())
+        axis.set(xlabel="p50 latency at batch 1 (ms, log scale)", ylabel=f"{label} (%)",
+                 title=f"{label} vs latency")
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize=6, ncol=1, loc="lower right")
+    figure.suptitle(f"{device}, {threads} thread(s), {fmt}; marker size grows with members",
+                    fontsize=10)
+    return png(figure)
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def _latency_section(doc: Document, export_dirs: list[Path]) -> None:
+    """Every measurement, with PyTorch eager next to ONNX Runtime where both were timed."""
+    for export_dir in export_dirs:
+        for report in _latency_files(export_dir):
+            results = report["results"]
+            eager = {(r["graph"], r["threads"]): r["p50_ms"] for r in results
+                     if r["format"] == "torch"}
+            doc.heading(f"Latency of {report['run']} on {report['device']} (batch 1)", level=3)
+            rows = []
+            for r in results:
+                if r["format"] == "torch":
+                    continue
+                torch_p50 = eager.get((r["graph"], r["threads"])) if r["precision"] == "fp32" \
+                    else None
+                rows.append([r["graph"], r["precision"], r["format"], str(r["threads"]),
+                             _ms(r.get("p50_ms")), _ms(r.get("p90_ms")), _ms(r.get("p99_ms")),
+                             _ms(r.get("mean_ms")), _ms(r.get("load_ms")),
+                             "" if r.get("peak_mb") is None else f"{r['peak_mb']:.1f}",
+                             _ms(torch_p50),
+                             f"{r['p50_ms'] / torch_p50:.2f}" if torch_p50 else ""])
+            doc.table(["graph", "precision", "format", "threads", "p50 (ms)", "p90 (ms)",
+                       "p99 (ms)", "mean (ms)", "load (ms)", "peak memory (MB)",
+                       "PyTorch eager p50 (ms)", "ORT / eager"], rows)
+
+
+def write_frontier(export_dirs: list[str | Path], out: str | Path,
+                   grouping: str = "class") -> pd.DataFrame:
+    """``frontier.csv``, ``frontier.md``, ``frontier.html`` and ``plots/`` into ``out``."""
+    table = frontier_table(export_dirs, grouping)
+    out = Path(out)
+    doc = Document(f"fairens frontier: {', '.join(dict.fromkeys(table['run']))}"
+                   if not table.empty else "fairens frontier")
+    if table.empty:
+        doc.paragraph("No latency measured yet: run `fairens bench EXPORT_DIR` or ingest a "
+                      "device's latency file.")
+    else:
+        doc.paragraph(f"Accuracy (grouping `{grouping}`: bottom-k and worst group too) of "
+                      "every exported graph against its p50 latency at batch 1; circled "
+                      "points are Pareto-optimal (no other graph is as fast and as accurate).")
+        for (device, threads, fmt), _ in table.groupby(["device", "threads", "format"]):
+            stem = f"frontier-{device}-{threads}t-{fmt}".replace(" ", "_")
+            doc.heading(f"{device}, {threads} thread(s), {fmt}")
+            doc.image(Image(f"{stem}.png", _figure(table, device, threads, fmt),
+                            f"Accuracy, bottom-k and worst group versus latency on {device}"))
+            rows = table[(table.device == device) & (table.threads == threads)
+                         & (table.format == fmt)].sort_values("p50_ms")
+            doc.table(["model", "graph", "precision", "p50 (ms)", "accuracy (%)",
+                       "bottom-k (%)", "worst group (%)", "Pareto (acc / bottom-k / worst)"],
+                      [[r["model"], r["graph"], r["precision"], f"{r['p50_ms']:.3f}",
+                        pct(r["accuracy"]), pct(r["bottom_k"]), pct(r["worst_group"]),
+                        " / ".join("yes" if r[f"pareto_{m}"] else "-" for m in METRICS)]
+                       for r in rows.to_dict("records")])
+    _latency_section(doc, [Path(d) for d in export_dirs])
+    buffer = io.StringIO()
+    table.to_csv(buffer, index=False, lineterminator="\n")
+    write_text(out / "frontier.csv", buffer.getvalue())
+    write_document(out, "frontier", doc)
+    return table

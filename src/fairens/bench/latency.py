@@ -1,0 +1,111 @@
+"""``fairens bench EXPORT_DIR``: ONNX Runtime latency of every exported graph on this
+machine, next to PyTorch eager latency of the same model, with load time and memory."""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..ensemble import load_member
+from ..errors import bad_file, bad_setting
+from ..export import ProbabilityGraph, bench_device
+from ..export.graphs import deploy_form, describe_session_error
+from ..export.run import DEVICE_DIR, MANIFEST
+from ..files import write_json
+from ..rundir import member_name
+
+HOST = "host"
+
+
+def parse_threads(text: str) -> list[int]:
+    """``"1,2"`` -> [1, 2]; anything else is refused."""
+    try:
+        threads = [int(part) for part in str(text).split(",")]
+    except ValueError:
+        threads = []
+    if not threads or min(threads) < 1:
+        raise bad_setting("--threads", text, "comma-separated positive integers (ONNX Runtime's "
+                                             "intra_op_num_threads), e.g. 1,2")
+    return threads
+
+
+def read_manifest(export_dir: str | Path) -> dict[str, Any]:
+    """The export's manifest; a folder without graphs is refused."""
+    export_dir = Path(export_dir)
+    path = export_dir / MANIFEST
+    if not path.is_file() or not (export_dir / DEVICE_DIR / "graphs.json").is_file():
+        raise bad_file(export_dir, "no exported graphs here (expected export.json and device/"
+                                   "graphs.json); run `fairens export RUN_DIR` first")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _eager(manifest: dict[str, Any], graph: dict[str, Any], threads: int, runs: int,
+           warmup: int, cache: dict[int, torch.nn.Module]) -> dict[str, Any]:
+    """PyTorch eager latency (batch 1) of the same graph: its members' deploy form, softmax
+    and mean, run by PyTorch with ``threads`` intra-op threads."""
+    members = []
+    for m in range(graph["members"]):
+        if m not in cache:
+            path = Path(manifest["models_dir"]) / f"{member_name(m)}.ckpt"
+            cache[m] = deploy_form(load_member(path))
+        members.append(cache[m])
+    module = ProbabilityGraph(members).eval()
+    images = torch.rand(1, *manifest["input"]) * 255
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.inference_mode():
+            for _ in range(warmup):
+                module(images)
+            times = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                module(images)
+                times.append(1000 * (time.perf_counter() - start))
+    finally:
+        torch.set_num_threads(previous)
+    times = np.asarray(times)
+    return {"p50_ms": float(np.percentile(times, 50)), "p90_ms": float(np.percentile(times, 90)),
+            "p99_ms": float(np.percentile(times, 99)), "mean_ms": float(times.mean()),
+            "runs": runs, "load_ms": None, "peak_mb": None}
+
+
+def bench_export(export_dir: str | Path, *, threads: list[int] = (1, 2), runs: int = 50,
+                 warmup: int = 10, eager: bool = True) -> Path:
+    """Measure every graph of an export at batch 1 for each thread count, each in a fresh
+    process (load time, p50/p90/p99/mean, peak memory), and PyTorch eager for the fp32
+    graphs; writes ``latency-host.json`` into the export and returns its path."""
+    if runs < 50:
+        raise bad_setting("--runs", runs, "at least 50 timed runs")
+    export_dir = Path(export_dir)
+    manifest = read_manifest(export_dir)
+    results, cache = [], {}
+    for graph in manifest["graphs"]:
+        for count in threads:
+            path = export_dir / graph["onnx"]
+            result = bench_device.measure_in_child(str(path), count, runs, warmup)
+            if "error" in result:
+                raise describe_session_error(path, result["error"], manifest["model"])
+            entry = {"graph": graph["name"], "kind": graph["kind"], "members": graph["members"],
+                     "precision": graph["precision"], "file": Path(graph["onnx"]).name,
+                     "threads": count}
+            results.append({**entry, "format": "onnx", **result})
+            if eager and graph["precision"] == "fp32":
+                results.append({**entry, "format": "torch",
+                                **_eager(manifest, graph, count, runs, warmup, cache)})
+            print(f"{graph['name']:14s} {graph['precision']:13s} threads={count} "
+                  f"ORT p50 {result['p50_ms']:.3f} ms", flush=True)
+    report = {"device": HOST, "run": manifest["run"], "model": manifest["model"],
+              "input": manifest["input"], "python": platform.python_version(),
+              "platform": {"system": platform.system(), "machine": platform.machine(),
+                           "processor": platform.processor()},
+              "torch": torch.__version__, "runs": runs, "warmup": warmup, "results": results}
+    path = export_dir / f"latency-{HOST}.json"
+    write_json(path, report)
+    return path

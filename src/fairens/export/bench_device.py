@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Latency of the ONNX graphs in this folder with ONNX Runtime, on this device.
+
+Needs only Python 3.8+, numpy and onnxruntime (e.g. under Termux on Android, on a
+Raspberry Pi, or on a laptop). Every graph listed in graphs.json is measured at batch 1,
+for each thread count, in a fresh process: session load time, warm-up runs, then timed
+runs (p50/p90/p99/mean in ms) and the peak memory the session added. Writes
+latency-<device>.json next to this script; bring it back and run
+`fairens bench ingest latency-<device>.json`.
+
+    python bench_device.py [--device pixel7] [--threads 1,2,4] [--runs 50] [--format onnx]
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+import onnxruntime as ort
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def peak_rss_mb():
+    """Peak resident memory of this process in MB, or None where unknown (Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2 ** 20 if sys.platform == "darwin" else peak / 2 ** 10
+
+
+def measure(path, threads, runs, warmup):
+    """Latency of one graph at batch 1 with ``threads`` intra-op threads."""
+    before = peak_rss_mb()
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    start = time.perf_counter()
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    load_ms = 1000 * (time.perf_counter() - start)
+    spec = session.get_inputs()[0]
+    shape = [1 if not isinstance(d, int) else d for d in spec.shape]
+    feed = {spec.name: np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)}
+    for _ in range(warmup):
+        session.run(None, feed)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        session.run(None, feed)
+        times.append(1000 * (time.perf_counter() - start))
+    after = peak_rss_mb()
+    times = np.asarray(times)
+    return {"load_ms": load_ms, "p50_ms": float(np.percentile(times, 50)),
+            "p90_ms": float(np.percentile(times, 90)), "p99_ms": float(np.percentile(times, 99)),
+            "mean_ms": float(times.mean()), "runs": runs,
+            "peak_mb": None if before is None else after - before}
+
+
+def measure_in_child(path, threads, runs, warmup):
+    """``measure`` in a fresh Python process, so load time and memory are the graph's own."""
+    command = [sys.executable, os.path.abspath(__file__), "--one", path, "--threads", str(threads),
+               "--runs", str(runs), "--warmup", str(warmup)]
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(lines[-1])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default=platform.node() or "device",
+                        help="name of this device, used in the output file name")
+    parser.add_argument("--threads", default="1,2", help="comma-separated intra-op thread counts")
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--format", choices=["onnx", "ort"], default="onnx",
+                        help="measure the .onnx files or the ORT-format (.ort) files")
+    parser.add_argument("--graphs", nargs="*", help="only these graph names")
+    parser.add_argument("--out", help="output file (default: latency-<device>.json here)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    threads = [int(t) for t in args.threads.split(",")]
+    if args.one:
+        try:
+            print(json.dumps(measure(args.one, threads[0], args.runs, args.warmup)))
+        except Exception as exc:  # report the runtime's own message to the parent
+            print(str(exc).replace("\n", " "), file=sys.stderr)
+            return 1
+        return 0
+    with open(os.path.join(HERE, "graphs.json")) as f:
+        bundle = json.load(f)
+    results = []
+    for graph in bundle["graphs"]:
+        if (args.graphs and graph["name"] not in args.graphs) or args.format not in graph:
+            continue
+        for count in threads:
+            path = os.path.join(HERE, graph[args.format])
+            result = measure_in_child(path, count, args.runs, args.warmup)
+            result.update({"graph": graph["name"], "kind": graph["kind"],
+                           "members": graph["members"], "precision": graph["precision"],
+                           "format": args.format, "file": graph[args.format], "threads": count})
+            results.append(result)
+            shown = result.get("p50_ms")
+            print("{:<22} {:<13} threads={} p50={}".format(
+                graph["name"], graph["precision"], count,
+                f"{shown:.3f} ms" if shown is not None else result["error"]), flush=True)
+    report = {"device": args.device, "run": bundle["run"], "model": bundle["model"],
+              "input": bundle["input"], "onnxruntime": ort.__version__, "numpy": np.__version__,
+              "python": platform.python_version(),
+              "platform": {"system": platform.system(), "machine": platform.machine(),
+                           "processor": platform.processor(), "cpus": os.cpu_count()},
+              "runs": args.runs, "warmup": args.warmup, "results": results}
+    out = args.out or os.path.join(HERE, f"latency-{args.device}.json")
+    with open(out + ".tmp", "w") as f:
+        json.dump(report, f, indent=2)
+    os.replace(out + ".tmp", out)
+    print("wrote", out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+"""``fairens export RUN_DIR``: every member and ensemble of a run as checked ONNX graphs,
+int8 variants, ORT-format files, a device bundle and the compression report."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import OmegaConf
+from tqdm.auto import tqdm
+
+from ..ensemble import load_member
+from ..errors import FairensError, bad_file
+from ..files import write_json, write_text
+from ..models import get_spec
+from ..pipeline import load_data
+from ..report.write import write_document
+from ..rundir import RUN_JSON, TEST_GROUPS, member_name
+from .evaluate import compression_document, compression_summary, grouped_accuracy, groupings_of
+from .graphs import ProbabilityGraph, deploy_form, export_onnx, open_session, parity, run_session
+from .quantize import quantize, to_ort_format
+
+DEVICE_DIR = "device"
+MANIFEST = "export.json"
+DEVICE_SCRIPT = Path(__file__).with_name("bench_device.py")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What ``fairens export`` produces.
+
+    Attributes:
+        sizes: ensemble sizes m exported as one graph of the first m members (None: 2..K).
+        int8: whether to write the int8 variants.
+        quantize_members: ``first`` (member_00 only) or ``all`` members get int8 variants;
+            ensemble graphs always do.
+        ort: whether to write ORT-format files.
+        calibration: training images for static quantization.
+        parity_images: test images of the parity check.
+        exporter: ``dynamo`` (torch's default) or ``torchscript`` (faster, deprecated).
+    """
+
+    sizes: tuple[int, ...] | None = None
+    int8: bool = True
+    quantize_members: str = "first"
+    ort: bool = True
+    calibration: int = 256
+    parity_images: int = 256
+    exporter: str = "dynamo"
+
+
+def _read_meta(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / RUN_JSON
+    if not path.is_file():
+        raise bad_file(run_dir, "no run.json: export needs a run trained by fairens (its config "
+                                "rebuilds the data and the models)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _member_checkpoints(meta: dict[str, Any], models: Path) -> list[Path]:
+    size = meta["ensemble"]["size"]
+    paths = [models / f"{member_name(m)}.ckpt" for m in range(size)]
+    missing = [p.name for p in paths if not p.is_file()]
+    if len(missing) == size:
+        raise bad_file(models, f"no checkpoints of run {meta['run_name']!r} (expected "
+                               f"{paths[0].name} ... {paths[-1].name}); train the run first")
+    if missing:
+        raise bad_file(models, f"checkpoints {', '.join(missing)} of run {meta['run_name']!r} "
+                               "are missing; train those members first")
+    return paths
+
+
+def _sizes(options: ExportOptions, n_members: int) -> list[int]:
+    sizes = list(range(2, n_members + 1)) if options.sizes is None else sorted(set(options.sizes))
+    bad = [m for m in sizes if not 1 <= m <= n_members]
+    if bad:
+        raise FairensError(f"--sizes {','.join(map(str, bad))} is not allowed: ensemble sizes "
+                           f"from 1 to {n_members}")
+    return [m for m in sizes if m > 1]
+
+
+def _images(split, count: int | None = None, seed: int = 0) -> np.ndarray:
+    index = np.arange(len(split)) if count is None or count >= len(split) else np.sort(
+        np.random.default_rng(seed).choice(len(split), count, replace=False))
+    return split.images[torch.from_numpy(index)].float().numpy()
+
+
+def export_run(run_dir: str | Path, *, out: str | Path | None = None,
+               models: str | Path | None = None,
+               options: ExportOptions = ExportOptions()) -> Path:
+    """Export a trained run; returns the export folder (``export/<run>`` by default).
+
+    Everything is written into a new folder that replaces the previous export only when
+    the whole export succeeded, so a failure leaves an earlier export untouched.
+    """
+    run_dir = Path(run_dir)
+    meta = _read_meta(run_dir)
+    config = OmegaConf.create(meta["config"])
+    name = meta["run_name"]
+    models = Path(models) if models is not None else Path(config.paths.models) / name
+    out = Path(out) if out is not None else Path(config.paths.export) / name
+    checkpoints = _member_checkpoints(meta, models)
+    sizes = _sizes(options, len(checkpoints))
+    members = [deploy_form(load_member(p)) for p in checkpoints]
+    spec = get_spec(meta["model"]["name"])
+    data = load_data(config, spec)
+    groups = pd.read_csv(run_dir / TEST_GROUPS, dtype=str, keep_default_na=False)
+    if groups["sample_id"].astype(np.int64).tolist() != data.test.sample_ids.tolist():
+        raise bad_file(run_dir / TEST_GROUPS, "its samples are not the test split the run's "
+                                              "config loads now; was the dataset changed?")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        manifest = _export_all(members, sizes, data, groups, meta, staging, options)
+        write_json(staging / MANIFEST, {**manifest, "run_dir": str(run_dir.resolve()),
+                                        "models_dir": str(models.resolve())})
+        _replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _replace(staging: Path, out: Path) -> None:
+    """Swap the new export in for the old one (renames only)."""
+    backup = out.with_name(f".{out.name}.old")
+    shutil.rmtree(backup, ignore_errors=True)
+    if out.exists():
+        os.replace(out, backup)
+    os.replace(staging, out)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def _graph_plan(n_members: int, sizes: list[int], options: ExportOptions) -> list[dict]:
+    plan = [{"name": member_name(m), "kind": "member", "members": [m],
+             "int8": options.int8 and (options.quantize_members == "all" or m == 0)}
+            for m in range(n_members)]
+    plan += [{"name": f"ensemble_{m:02d}", "kind": "ensemble", "members": list(range(m)),
+              "int8": options.int8} for m in sizes]
+    return plan
+
+
+def _export_all(members: list, sizes: list[int], data, groups: pd.DataFrame,
+                meta: dict[str, Any], folder: Path, options: ExportOptions) -> dict[str, Any]:
+    device = folder / DEVICE_DIR
+    test = _images(data.test)
+    check = _images(data.test, options.parity_images, seed=1)
+    calibration = _images(data.train, options.calibration, seed=2)
+    labels = data.test.labels.numpy()
+    k = meta["ensemble"]["k"]
+    groupings = groupings_of(groups.drop(columns=[c for c in ("sample_id", "label", "pair_id")
+                                                  if c in groups.columns]),
+                             labels, meta.get("data", {}).get("minority") or {})
+    sample = torch.from_numpy(check[:2])
+    model = meta["model"]["name"]
+    graphs, accuracy = [], {}
+    plan = _graph_plan(len(members), sizes, options)
+    for entry in tqdm(plan, desc="exporting", unit="graph", disable=len(plan) < 3):
+        module = ProbabilityGraph([members[m] for m in entry["members"]]).eval()
+        fp32 = export_onnx(module, device / f"{entry['name']}.onnx", sample, options.exporter)
+        files = {"fp32": fp32}
+        difference = parity(fp32, module, check, model)
+        if entry["int8"]:
+            files |= quantize(fp32, calibration)
+        accuracy[entry["name"]] = {}
+        for precision, path in files.items():
+            probs = run_session(open_session(path, model=model), test)
+            correct = probs.argmax(axis=1) == labels
+            accuracy[entry["name"]][precision] = {
+                "overall": float(correct.mean()),
+                "groupings": {g.name: grouped_accuracy(correct, g, k) for g in groupings}}
+            record = {"name": entry["name"], "kind": entry["kind"],
+                      "members": len(entry["members"]), "precision": precision,
+                      "onnx": f"{DEVICE_DIR}/{path.name}",
+                      "parity_max_abs_diff": difference if precision == "fp32" else None,
+                      "bytes": path.stat().st_size}
+            if options.ort:
+                record["ort"] = f"{DEVICE_DIR}/{to_ort_format(path, check[:16]).name}"
+            graphs.append(record)
+    summary = compression_summary(accuracy, k)
+    doc = compression_document(accuracy, summary, f"fairens compression report: {meta['run_name']}")
+    write_json(folder / "compression.json", {"accuracy": accuracy, "change": summary})
+    write_document(folder, "compression", doc)
+    bundle = {"run": meta["run_name"], "model": model, "input": [int(d) for d in test.shape[1:]],
+              "classes": len(data.classes), "graphs": [
+                  {key: g[key] for key in ("name", "kind", "members", "precision", "onnx", "ort")
+                   if key in g} for g in graphs]}
+    write_json(device / "graphs.json", {**bundle, "graphs": [
+        {**g, "onnx": Path(g["onnx"]).name, **({"ort": Path(g["ort"]).name} if "ort" in g else {})}
+        for g in bundle["graphs"]]})
+    write_text(device / "bench_device.py", DEVICE_SCRIPT.read_text(encoding="utf-8"))
+    return {**bundle, "graphs": graphs, "model_profile": meta["model"], "k": k,
+            "options": {**options.__dict__, "sizes": sizes}}

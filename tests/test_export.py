@@ -1,0 +1,143 @@
+"""ONNX export, parity, int8, ORT format, the device bundle, latency and the frontier."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from fairens.cli import main
+from fairens.ensemble import MemberModule
+from fairens.export import ProbabilityGraph, export_onnx, open_session
+from fairens.export.graphs import deploy_form, parity, run_session
+from fairens.models import list_models
+
+
+def _export(root: Path) -> Path:
+    return root / "export" / "test"
+
+
+def test_export_writes_every_graph(exported_run: Path) -> None:
+    manifest = json.loads((_export(exported_run) / "export.json").read_text())
+    names = {(g["name"], g["precision"]) for g in manifest["graphs"]}
+    assert names == {("member_00", "fp32"), ("member_01", "fp32"), ("ensemble_02", "fp32"),
+                     ("member_00", "int8_dynamic"), ("member_00", "int8_static"),
+                     ("ensemble_02", "int8_dynamic"), ("ensemble_02", "int8_static")}
+    for graph in manifest["graphs"]:
+        path = _export(exported_run) / graph["onnx"]
+        model = onnx.load(str(path))
+        assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
+        batch = model.graph.input[0].type.tensor_type.shape.dim[0]
+        assert batch.dim_param and not batch.dim_value  # a dynamic batch axis
+        if graph["precision"] == "fp32":
+            assert graph["parity_max_abs_diff"] <= 1e-4
+        ort_file = _export(exported_run) / graph["ort"]
+        assert ort_file.suffix == ".ort" and open_session(ort_file) is not None
+
+
+def test_ensemble_graph_is_the_mean_of_its_members(exported_run: Path) -> None:
+    device = _export(exported_run) / "device"
+    images = np.random.default_rng(0).uniform(0, 255, (64, 1, 8, 8)).astype(np.float32)
+    members = [run_session(open_session(device / f"member_0{m}.onnx"), images) for m in (0, 1)]
+    ensemble = run_session(open_session(device / "ensemble_02.onnx"), images)
+    np.testing.assert_allclose(ensemble, np.mean(members, axis=0), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(ensemble.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_int8_graphs_run_and_report_accuracy(exported_run: Path) -> None:
+    compression = json.loads((_export(exported_run) / "compression.json").read_text())
+    for family in ("member_00", "ensemble_02"):
+        fp32 = compression["accuracy"][family]["fp32"]["overall"]
+        for precision in ("int8_dynamic", "int8_static"):
+            result = compression["accuracy"][family][precision]
+            assert 0 <= result["overall"] <= 1 and abs(result["overall"] - fp32) < 0.2
+            assert set(result["groupings"]) == {"class", "train_frequency"}
+            change = compression["change"][f"{family}:{precision}"]
+            assert change["overall"] == pytest.approx(result["overall"] - fp32)
+    assert (_export(exported_run) / "compression.html").is_file()
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_exports_with_parity_at_32(name: str, tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    member = MemberModule(model=name, num_classes=10, in_chans=3, img_size=32,
+                          mean=[0.5] * 3, std=[0.25] * 3, optimizer={})
+    module = ProbabilityGraph([deploy_form(member)]).eval()
+    images = np.random.default_rng(1).uniform(0, 255, (8, 3, 32, 32)).astype(np.float32)
+    path = export_onnx(module, tmp_path / f"{name}.onnx", torch.from_numpy(images[:2]))
+    assert parity(path, module, images, name) <= 1e-4
+
+
+def test_bench_measures_ort_and_eager_and_draws_the_frontier(exported_run: Path,
+                                                              tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    shutil.copytree(_export(exported_run), export)
+    main(["bench", str(export), "--threads", "1", "--runs", "50", "--warmup", "2"])
+    report = json.loads((export / "latency-host.json").read_text())
+    onnx_rows = [r for r in report["results"] if r["format"] == "onnx"]
+    torch_rows = [r for r in report["results"] if r["format"] == "torch"]
+    assert len(onnx_rows) == 7 and len(torch_rows) == 3  # eager only for fp32 graphs
+    for row in onnx_rows:
+        assert 0 < row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"] and row["runs"] == 50
+        assert row["load_ms"] > 0 and row["peak_mb"] is not None
+    frontier = (export / "frontier.csv").read_text()
+    assert "pareto_worst_group" in frontier and (export / "frontier.html").is_file()
+
+
+BLOCKER = '''
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"torch", "fairens", "pandas", "timm", "sklearn", "scipy",
+                                  "pytorch_lightning", "lightning", "hydra", "matplotlib"}:
+            raise ImportError("bench_device.py may use numpy and onnxruntime only: " + name)
+sys.meta_path.insert(0, Block())
+'''
+
+
+def test_device_script_needs_only_numpy_and_onnxruntime(exported_run: Path,
+                                                        tmp_path: Path) -> None:
+    bundle = tmp_path / "phone"
+    shutil.copytree(_export(exported_run) / "device", bundle)
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(BLOCKER)
+    done = subprocess.run([sys.executable, "bench_device.py", "--device", "pixel", "--threads",
+                           "1", "--graphs", "member_00", "--runs", "5", "--warmup", "1",
+                           "--format", "ort"],
+                          cwd=bundle, capture_output=True, text=True, timeout=300,
+                          env={"PYTHONPATH": str(tmp_path / "site"), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    report = json.loads((bundle / "latency-pixel.json").read_text())
+    assert report["device"] == "pixel" and len(report["results"]) == 3  # fp32 and two int8
+    assert all("p50_ms" in r and r["format"] == "ort" for r in report["results"])
+    import ast
+    ast.parse((bundle / "bench_device.py").read_text(), feature_version=(3, 8))
+
+
+def test_ingest_merges_device_files(exported_run: Path, tmp_path: Path, capsys) -> None:
+    export = tmp_path / "export" / "test"
+    shutil.copytree(_export(exported_run), export)
+    files = []
+    for device, p50 in (("pixel-7", 2.0), ("raspberry pi", 9.0)):
+        graphs = json.loads((export / "device" / "graphs.json").read_text())["graphs"]
+        results = [{"graph": g["name"], "kind": g["kind"], "members": g["members"],
+                    "precision": g["precision"], "format": "ort", "file": g["ort"], "threads": 1,
+                    "p50_ms": p50 * g["members"], "p90_ms": p50 * 1.1, "p99_ms": p50 * 1.2,
+                    "mean_ms": p50, "load_ms": 3.0, "peak_mb": 4.0, "runs": 50} for g in graphs]
+        path = tmp_path / f"latency-{device}.json"
+        path.write_text(json.dumps({"device": device, "run": "test", "model": "small_cnn",
+                                    "input": [1, 8, 8], "results": results}))
+        files.append(str(path))
+    main(["bench", "ingest", *files, "--export-root", str(tmp_path / "export")])
+    assert {p.name for p in export.glob("latency-*.json")} == {"latency-pixel-7.json",
+                                                              "latency-raspberry-pi.json"}
+    frontier = (export / "frontier.md").read_text()
+    assert "## pixel-7, 1 thread(s), ort" in frontier
+    assert "## raspberry pi, 1 thread(s), ort" in frontier
