@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from fairens.bench.latency import eager_latency
 from fairens.ensemble import MemberModule
 from fairens.export import ProbabilityGraph, export_onnx
 from fairens.export.bench_device import measure
@@ -38,16 +38,7 @@ def member(name: str, size: int, classes: int, seed: int = 0) -> MemberModule:
 
 
 def eager_p50(module: torch.nn.Module, size: int, runs: int) -> float:
-    images = torch.rand(1, 3, size, size) * 255
-    with torch.inference_mode():
-        for _ in range(5):
-            module(images)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            module(images)
-            times.append(1000 * (time.perf_counter() - start))
-    return float(np.median(times))
+    return eager_latency(module, torch.rand(1, 3, size, size) * 255, 1, runs, 5)["p50_ms"]
 
 
 def ort_p50(path: Path, runs: int) -> float:

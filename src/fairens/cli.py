@@ -1,4 +1,4 @@
-"""The ``fairens`` command: report, and the commands of later stages."""
+"""The ``fairens`` command: report, compare, zoo, export, bench, frontier."""
 
 from __future__ import annotations
 

@@ -45,18 +45,10 @@ def read_manifest(export_dir: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def _eager(manifest: dict[str, Any], graph: dict[str, Any], threads: int, runs: int,
-           warmup: int, cache: dict[int, torch.nn.Module]) -> dict[str, Any]:
-    """PyTorch eager latency (batch 1) of the same graph: its members' deploy form, softmax
-    and mean, run by PyTorch with ``threads`` intra-op threads."""
-    members = []
-    for m in range(graph["members"]):
-        if m not in cache:
-            path = Path(manifest["models_dir"]) / f"{member_name(m)}.ckpt"
-            cache[m] = deploy_form(load_member(path))
-        members.append(cache[m])
-    module = ProbabilityGraph(members).eval()
-    images = torch.rand(1, *manifest["input"]) * 255
+def eager_latency(module: torch.nn.Module, images: torch.Tensor, threads: int, runs: int,
+                  warmup: int) -> dict[str, Any]:
+    """PyTorch eager latency of ``module`` on ``images`` with ``threads`` intra-op threads:
+    p50/p90/p99/mean in ms over ``runs`` timed runs after ``warmup``."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -74,6 +66,18 @@ def _eager(manifest: dict[str, Any], graph: dict[str, Any], threads: int, runs: 
     return {"p50_ms": float(np.percentile(times, 50)), "p90_ms": float(np.percentile(times, 90)),
             "p99_ms": float(np.percentile(times, 99)), "mean_ms": float(times.mean()),
             "runs": runs, "load_ms": None, "peak_mb": None}
+
+
+def _eager(manifest: dict[str, Any], graph: dict[str, Any], threads: int, runs: int,
+           warmup: int, cache: dict[int, torch.nn.Module]) -> dict[str, Any]:
+    """PyTorch eager latency (batch 1) of the same graph: its members' deploy form, softmax
+    and mean."""
+    for m in range(graph["members"]):
+        if m not in cache:
+            path = Path(manifest["models_dir"]) / f"{member_name(m)}.ckpt"
+            cache[m] = deploy_form(load_member(path))
+    module = ProbabilityGraph([cache[m] for m in range(graph["members"])]).eval()
+    return eager_latency(module, torch.rand(1, *manifest["input"]) * 255, threads, runs, warmup)
 
 
 def bench_export(export_dir: str | Path, *, threads: list[int] = (1, 2), runs: int = 50,
