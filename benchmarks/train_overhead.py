@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from fairens.ensemble import member_seeds
-from fairens.pipeline import _quiet_lightning
+from fairens.pipeline import quiet_lightning
 
 from common import paired
 from training import bare_loop, fairens_member, setup, training_images
@@ -38,7 +38,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
-    _quiet_lightning()
+    quiet_lightning()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     seeds = member_seeds(0, ["init", "batch_order", "augmentation"], 0)
     for case, overrides in CASES.items():

@@ -19,7 +19,7 @@ import torch
 
 from fairens.ensemble import member_seeds
 from fairens.models import list_models
-from fairens.pipeline import _quiet_lightning
+from fairens.pipeline import quiet_lightning
 
 from common import paired
 from training import bare_loop, fairens_member, setup, training_images
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", nargs="*", default=list_models())
     args = parser.parse_args()
-    _quiet_lightning()
+    quiet_lightning()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, 32x32 inputs, "
           f"median of {args.repeats} paired runs")
     seeds = member_seeds(0, ["init", "batch_order", "augmentation"], 0)

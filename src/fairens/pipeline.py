@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from .data import ImageData, load_dataset, resize
 from .ensemble import MemberResult, MemberSeeds, Recipe, check_vary, member_seeds, train_member
 from .errors import FairensError, bad_setting
+from .fairness import COMBINES
 from .files import write_json
 from .models import ModelSpec, get_spec, profile_model
 from .report import summary_lines, write_report
@@ -245,7 +246,23 @@ def _member_line(label: str, seeds: MemberSeeds, result: MemberResult, test_acc:
             f"({result.epochs} epochs, {result.seconds:.1f}s)")
 
 
-def _quiet_lightning() -> None:
+def report_options(cfg: DictConfig, ens: EnsembleSettings) -> dict[str, Any]:
+    """The analysis options of ``report.*``, checked before any member is trained."""
+    combine, subsets, boot = cfg.report.combine, cfg.report.max_subsets, cfg.report.bootstrap
+    if combine not in COMBINES:
+        raise bad_setting("report.combine", combine, f"one of {', '.join(COMBINES)}")
+    if not _is_int(subsets) or subsets < 1:
+        raise bad_setting("report.max_subsets", subsets, "a positive integer")
+    if not _is_int(boot) or boot < 0:
+        raise bad_setting("report.bootstrap", boot, "a non-negative integer (0: no intervals)")
+    if not _is_int(cfg.report.bootstrap_seed):
+        raise bad_setting("report.bootstrap_seed", cfg.report.bootstrap_seed, "an integer")
+    return {"k": ens.k, "combine": str(combine), "max_subsets": int(subsets), "seed": ens.seed,
+            "n_boot": int(boot), "boot_seed": int(cfg.report.bootstrap_seed)}
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's per-trainer banner and the warnings that do not apply here."""
     for name in ("pytorch_lightning.utilities.rank_zero", "lightning.pytorch.utilities.rank_zero",
                  "pytorch_lightning.accelerators.cuda"):
         logging.getLogger(name).setLevel(logging.WARNING)
@@ -262,6 +279,7 @@ def train(cfg: DictConfig) -> Path:
     run has predictions. Returns the run's results folder.
     """
     ens = ensemble_settings(cfg.ensemble)
+    analysis_options = report_options(cfg, ens)
     paths = run_paths(cfg)
     spec = get_spec(str(cfg.model.name))
     recipe = recipe_from(cfg)
@@ -277,7 +295,7 @@ def train(cfg: DictConfig) -> Path:
     _check_writable(paths.models, "paths.models")
     if threads is not None:
         torch.set_num_threads(threads)
-    _quiet_lightning()
+    quiet_lightning()
     _prepare_run(paths, _run_meta(cfg, ens, data, recipe, paths.name), data)
     labels = data.test.labels.numpy()
     for member in ens.members:
@@ -300,10 +318,7 @@ def train(cfg: DictConfig) -> Path:
         print(f"{paths.results}: members {missing} still to train; the report is written "
               "once every member has predictions", flush=True)
         return paths.results
-    analysis = write_report(paths.results, k=ens.k, combine=str(cfg.report.combine),
-                            max_subsets=int(cfg.report.max_subsets), seed=ens.seed,
-                            n_boot=int(cfg.report.bootstrap),
-                            boot_seed=int(cfg.report.bootstrap_seed))
+    analysis = write_report(paths.results, **analysis_options)
     print("\n".join(summary_lines(analysis)))
     print(f"report: {paths.results / 'report.md'}", flush=True)
     return paths.results
