@@ -72,6 +72,8 @@ BAD_SETTINGS = [
                            "(no path separators), starting with a letter or digit"),
     ("num_threads=0", "num_threads=0 is not allowed: a positive integer, or null for PyTorch's "
                       "default"),
+    ("resume_interval=-1", "resume_interval=-1 is not allowed: seconds (>= 0; 0: after every "
+                           "epoch)"),
     ("report.combine=median", "report.combine='median' is not allowed: one of mean_prob, "
                               "mean_logit, vote"),
     ("report.bootstrap=-5", "report.bootstrap=-5 is not allowed: a non-negative integer (0: no "

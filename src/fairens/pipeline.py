@@ -142,11 +142,14 @@ def recipe_from(cfg: DictConfig) -> Recipe:
             raise bad_setting("model.checkpoint", str(checkpoint), "a local state dict file "
                                                                    "(no such file)")
         options["checkpoint"] = str(Path(str(checkpoint)).expanduser().resolve())
+    interval = cfg.get("resume_interval", 60)
+    if not isinstance(interval, int | float) or isinstance(interval, bool) or interval < 0:
+        raise bad_setting("resume_interval", interval, "seconds (>= 0; 0: after every epoch)")
     return Recipe(model=str(cfg.model.name), optimizer=_plain(cfg.model.optimizer),
                   scheduler=_plain(cfg.model.get("scheduler")), trainer=_plain(cfg.trainer),
                   batch_size=int(batch_size),
                   label_smoothing=float(cfg.model.get("label_smoothing", 0.0)),
-                  model_options=options)
+                  model_options=options, resume_interval=float(interval))
 
 
 def load_data(cfg: DictConfig, spec: ModelSpec | None = None) -> ImageData:

@@ -33,6 +33,7 @@ class Recipe:
         batch_size: training batch size (evaluation uses the same).
         trainer: a Hydra ``_target_`` config of the Lightning ``Trainer``.
         label_smoothing: cross-entropy label smoothing.
+        resume_interval: seconds of training between resume points (written at epoch ends).
     """
 
     model: str
@@ -42,6 +43,7 @@ class Recipe:
     scheduler: dict[str, Any] | None = None
     label_smoothing: float = 0.0
     model_options: dict[str, Any] = field(default_factory=dict)
+    resume_interval: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -75,17 +77,34 @@ class _MemberProgressBar(TQDMProgressBar):
 
 
 class _ResumePoint(ModelCheckpoint):
-    """Lightning's ``last.ckpt`` after every epoch, written under a temporary name and
-    renamed, so that a crash never leaves a half-written checkpoint to resume from."""
+    """Lightning's ``last.ckpt`` at the end of an epoch once ``interval`` seconds of training
+    have passed since the last one, written under a temporary name and renamed, so that a
+    crash never leaves a half-written checkpoint to resume from.
 
-    def __init__(self, folder: Path) -> None:
+    Only epoch ends: the batch order and augmentation are functions of the epoch, so a
+    resumed member repeats exactly what an uninterrupted one does. Not every epoch: writing
+    a checkpoint after each 60 ms epoch of the digits CNN cost 8% of its training time
+    (benchmarks/train_overhead.py), and a short member is cheaper to train again.
+    """
+
+    def __init__(self, folder: Path, interval: float) -> None:
         super().__init__(dirpath=folder, save_last=True, save_top_k=0, every_n_epochs=1,
                          enable_version_counter=False)
+        self.interval = interval
+        self.saved_at = time.monotonic()
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        self.saved_at = time.monotonic()
 
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        last_epoch = trainer.current_epoch + 1 >= (trainer.max_epochs or 0) > 0
+        if last_epoch or time.monotonic() - self.saved_at < self.interval:
+            return  # the member's own checkpoint follows the last epoch
         with atomic_path(filepath) as tmp:
             super()._save_checkpoint(trainer, str(tmp))
         self._last_checkpoint_saved = filepath
+        self.saved_at = time.monotonic()
 
 
 def resume_point(checkpoint: Path) -> Path:
@@ -169,7 +188,7 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
         resume.unlink()
     callbacks = [_StopOnDivergence(f"{label} {seeds.describe()}"), *(callbacks or [])]
     if recipe.trainer.get("enable_checkpointing", True):
-        callbacks.append(_ResumePoint(partial))
+        callbacks.append(_ResumePoint(partial, recipe.resume_interval))
     if recipe.trainer.get("enable_progress_bar", True):
         callbacks.append(_MemberProgressBar(label))
     trainer = instantiate(recipe.trainer, logger=logger, callbacks=callbacks)
