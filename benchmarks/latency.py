@@ -57,7 +57,8 @@ def main() -> None:
     worst = {}
     for name in args.models:
         spec = get_spec(name)
-        for size, classes in ((32, 10), (spec.canonical_size, 1000)):
+        sizes = {32: 10, spec.canonical_size: 1000} | ({224: 1000} if name in INT8_MODELS else {})
+        for size, classes in sizes.items():
             if not spec.supports(size):
                 print(f"{name:24s} {size:3d}: cannot run at this size")
                 continue

@@ -7,7 +7,9 @@ and softmax are inside the graph, and an ensemble graph averages its members' so
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import logging
 import re
 import warnings
@@ -58,7 +60,8 @@ def export_onnx(module: nn.Module, path: Path, sample: torch.Tensor,
     if exporter not in EXPORTERS:
         raise FairensError(f"exporter={exporter!r} is not allowed: one of {', '.join(EXPORTERS)}")
     module.eval()
-    with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings():
+    with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings(), \
+            contextlib.redirect_stdout(io.StringIO()):  # the dynamo exporter prints progress
         warnings.simplefilter("ignore")
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         torch.onnx.export(module, (sample,), str(tmp), input_names=["images"],
