@@ -62,7 +62,12 @@ def quantize(fp32: Path, calibration: np.ndarray) -> dict[str, Path]:
     out = {}
     with tempfile.TemporaryDirectory() as folder:
         prepared = Path(folder) / "prepared.onnx"
-        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=False)
+        try:
+            quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=False)
+        except (TypeError, ValueError, KeyError, RuntimeError):
+            # ORT's symbolic shape inference fails on some dynamo-exported reshapes
+            # (ResNet-9's pooled head); ONNX's own shape inference suffices there
+            quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
         dynamic = fp32.with_name(f"{fp32.stem}.int8_dynamic.onnx")
         with atomic_path(dynamic) as tmp:
             quantize_dynamic(str(prepared), str(tmp), weight_type=QuantType.QInt8)
