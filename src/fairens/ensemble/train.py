@@ -88,7 +88,9 @@ class _ResumePoint(ModelCheckpoint):
     """
 
     def __init__(self, folder: Path, interval: float) -> None:
-        super().__init__(dirpath=folder, save_last=True, save_top_k=0, every_n_epochs=1,
+        # without a monitor, top-1 is the latest epoch: Lightning rewrites last.ckpt at
+        # every epoch end (with save_top_k=0 it would only write it when training ends)
+        super().__init__(dirpath=folder, filename="last", save_top_k=1, every_n_epochs=1,
                          enable_version_counter=False)
         self.interval = interval
         self.saved_at = time.monotonic()

@@ -31,7 +31,7 @@ def grouped_accuracy(correct: np.ndarray, grouping: Grouping, k: int) -> dict[st
                      "accuracy": float(accuracy[ranking[:size]].mean())},
         "worst_group": {"group": grouping.names[ranking[0]],
                         "accuracy": float(accuracy[ranking[0]])}}
-    if grouping.minority:
+    if grouping.splits_minority:
         for side in ("minority", "majority"):
             members = list(getattr(grouping, side))
             out[side] = float(grouping.sums(correct)[0, members].sum()

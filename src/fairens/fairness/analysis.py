@@ -275,7 +275,7 @@ def _summarise(grouping: Grouping, correct: _Correct, k: int,
                             "ensemble": _ci(ensemble[worst])}},
         "curve": _curve(grouping, correct, bottom, top, weights),
     }
-    if grouping.minority:
+    if grouping.splits_minority:
         summary["minority"] = _minority(grouping, correct, weights)
     return summary
 
@@ -292,7 +292,7 @@ def _curve(grouping: Grouping, correct: _Correct, bottom: list[int], top: list[i
              "top_k": accuracy[:, top].mean(axis=1),
              "worst_group": np.stack([_worst_group_line(grouping, c, weights)
                                       for c in correct.curve])}
-    if grouping.minority:
+    if grouping.splits_minority:
         for side in ("minority", "majority"):
             members = list(getattr(grouping, side))
             lines[side] = sums[:, members].sum(axis=1) / n[members].sum()

@@ -45,6 +45,11 @@ class Grouping:
         return len(self.names)
 
     @property
+    def splits_minority(self) -> bool:
+        """Whether the test set holds both declared-minority and other groups."""
+        return bool(self.minority) and bool(self.majority)
+
+    @property
     def majority(self) -> tuple[int, ...]:
         """Indices of the groups that are not declared minorities."""
         return tuple(i for i in range(len(self)) if i not in self.minority)
