@@ -141,6 +141,15 @@ def _findings(runs: list[ComparedRun], grouping: str) -> list[str]:
     return lines
 
 
+def _with_interval(row: dict[str, Any], key: str) -> str:
+    """'+4.6 (+2.6, +6.5)' from a gains-table row; '' where the run lacks the column."""
+    if key not in row or row[key] is None or row[key] != row[key]:  # absent or NaN
+        return ""
+    low, high = row.get(f"{key}_lo"), row.get(f"{key}_hi")
+    bounds = [low, high] if low is not None and low == low else None
+    return f"{signed_pct(row[key])} {pct_ci(bounds, signed=True)}".strip()
+
+
 def build_comparison(runs: list[ComparedRun], grouping: str = "class") -> tuple[Document,
                                                                                   pd.DataFrame]:
     """The comparison document and its table of final gains."""
@@ -170,15 +179,8 @@ def build_comparison(runs: list[ComparedRun], grouping: str = "class") -> tuple[
                  f"{pct(row['overall_single'])} → {pct(row['overall_ensemble'])}"]
         for key in ("bottom_k", "top_k"):
             cells.append(f"{pct(row[f'{key}_single'])} → {pct(row[f'{key}_ensemble'])}")
-            cells.append(f"{signed_pct(row[f'{key}_rel_gain'])} "
-                         f"{pct_ci([row[f'{key}_rel_gain_lo'], row[f'{key}_rel_gain_hi']], True)}"
-                         if row[f"{key}_rel_gain_lo"] is not None else
-                         signed_pct(row[f"{key}_rel_gain"]))
-        for side in ("minority", "majority"):
-            cells.append(f"{signed_pct(row[f'{side}_gain'])} "
-                         f"{pct_ci([row[f'{side}_gain_lo'], row[f'{side}_gain_hi']], True)}"
-                         if f"{side}_gain" in row and row[f"{side}_gain_lo"] is not None
-                         else (signed_pct(row[f"{side}_gain"]) if f"{side}_gain" in row else ""))
+            cells.append(_with_interval(row, f"{key}_rel_gain"))
+        cells += [_with_interval(row, f"{side}_gain") for side in ("minority", "majority")]
         cells.append(pct(row["worst_group_ensemble"]))
         rows.append(cells)
     doc.table(["run", "members", "overall (%)", f"bottom-{k} (%)", f"bottom-{k} rel. gain",
