@@ -1,0 +1,91 @@
+"""Decoding image files once, into uint8 tensors, with an on-disk cache of the result."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
+
+from ..errors import FairensError, bad_file
+from ..files import atomic_path
+
+_CACHE_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/fairens`` (``~/.cache/fairens``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "fairens"
+
+
+def decode_file(path: Path, *, size: int | None, crop: int | None = None) -> torch.Tensor:
+    """One image file as uint8 RGB [3, H, W], centre-cropped to ``crop`` and resized to
+    ``size`` x ``size`` (bilinear, antialiased) when given; a file that cannot be decoded is
+    named in the error. Pillow decodes: torchvision.io's decoders are deprecated since 0.29."""
+    try:
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise bad_file(path, f"cannot read or decode this image ({exc})") from exc
+    if crop is not None:
+        left, top = (image.width - crop) // 2, (image.height - crop) // 2
+        image = image.crop((left, top, left + crop, top + crop))
+    if size is not None and image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BILINEAR)
+    return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).contiguous()
+
+
+def decode_files(paths: Sequence[Path], *, size: int | None, crop: int | None = None,
+                 desc: str = "decoding") -> torch.Tensor:
+    """Every file decoded to uint8 [N, 3, size, size]; without ``size`` all images must
+    share one size (else the error asks for ``data.image_size``)."""
+    images: list[torch.Tensor] = []
+    for path in tqdm(paths, desc=desc, unit="img", mininterval=1.0, disable=len(paths) < 2000):
+        image = decode_file(path, size=size, crop=crop)
+        if images and image.shape != images[0].shape:
+            raise FairensError(
+                f"{path}: image of {image.shape[2]}x{image.shape[1]} pixels where {paths[0]} "
+                f"has {images[0].shape[2]}x{images[0].shape[1]}; set data.image_size to "
+                "resize every image to one size")
+        images.append(image)
+    if not images:
+        return torch.empty((0, 3, size or 1, size or 1), dtype=torch.uint8)
+    return torch.stack(images)
+
+
+def _signature(paths: Sequence[Path], options: dict) -> str:
+    digest = hashlib.sha256(json.dumps({"version": _CACHE_VERSION, **options}).encode())
+    for path in map(str, paths):
+        stat = os.stat(path)
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:24]
+
+
+def decode_cached(paths: Sequence[Path], *, size: int | None, crop: int | None = None,
+                  cache_dir: str | Path | None, name: str) -> torch.Tensor:
+    """:func:`decode_files`, cached in ``cache_dir`` under a key made of every file's path,
+    size and modification time and the decoding options, so a second run skips decoding
+    and any change to the files decodes again. ``cache_dir=None`` disables the cache."""
+    if cache_dir is None:
+        return decode_files(paths, size=size, crop=crop, desc=f"decoding {name}")
+    key = _signature(paths, {"size": size, "crop": crop})
+    cache = Path(cache_dir).expanduser() / f"{name}-{key}.npy"
+    if cache.is_file():
+        try:
+            return torch.from_numpy(np.load(cache, allow_pickle=False))
+        except (OSError, ValueError):
+            cache.unlink(missing_ok=True)  # unreadable: decode again
+    images = decode_files(paths, size=size, crop=crop, desc=f"decoding {name}")
+    try:
+        with atomic_path(cache) as tmp, open(tmp, "wb") as f:
+            np.save(f, images.numpy(), allow_pickle=False)
+    except FairensError:
+        pass  # a cache folder we cannot write only costs decoding time next run
+    return images
