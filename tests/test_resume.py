@@ -56,6 +56,9 @@ def test_killed_run_resumes_to_the_same_fairness_json(tmp_path: Path) -> None:
         with np.load(predictions / name) as a, \
                 np.load(tmp_path / "reference" / "results" / "resume" / "predictions" / name) as b:
             assert np.array_equal(a["logits"], b["logits"]), name
+    curves = [(root / "results" / "resume" / "logs" / "member_01" / "metrics.csv").read_text()
+              for root in (crashed, tmp_path / "reference")]
+    assert curves[0] == curves[1], "the resumed member keeps its learning curves from before"
     assert (crashed / "results" / "resume" / "fairness.json").read_bytes() == \
         (tmp_path / "reference" / "results" / "resume" / "fairness.json").read_bytes()
 

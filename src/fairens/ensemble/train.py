@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import math
 import shutil
 import time
@@ -122,6 +123,27 @@ def _readable_checkpoint(path: Path) -> bool:
     return True
 
 
+def _read_curves(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="", encoding="utf-8") as file:
+        return list(csv.DictReader(file))
+
+
+def _restore_earlier_curves(path: Path, earlier: list[dict[str, str]]) -> None:
+    """Puts back the learning-curve rows from before a resume, which Lightning's CSV logger
+    deletes when it finds the member's log folder in use; rows of epochs the resumed
+    training logged again are taken from the resumed training."""
+    rows = _read_curves(path)
+    first = min((int(row["epoch"]) for row in rows), default=math.inf)
+    rows = [row for row in earlier if int(row["epoch"]) < first] + rows
+    fields = list(dict.fromkeys(key for row in rows for key in row))
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 class _StopOnDivergence(pl.Callback):
     """Stops a member whose training loss is no longer finite, naming it and its seeds."""
 
@@ -180,14 +202,17 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
     """
     start = time.perf_counter()
     module = build_member(data, recipe, seeds)
-    logger: Any = False
-    if log_dir is not None:
-        logger = pl.loggers.CSVLogger(save_dir=log_dir, name="", version=checkpoint.stem)
     partial = resume_point(checkpoint)
     resume = partial / "last.ckpt"
     if resume.is_file() and not _readable_checkpoint(resume):
         print(f"{label}: {resume} is unreadable; training this member from the start", flush=True)
         resume.unlink()
+    logger: Any = False
+    curves, earlier_curves = Path(), []
+    if log_dir is not None:
+        logger = pl.loggers.CSVLogger(save_dir=log_dir, name="", version=checkpoint.stem)
+        curves = log_dir / checkpoint.stem / "metrics.csv"
+        earlier_curves = _read_curves(curves) if resume.is_file() else []
     callbacks = [_StopOnDivergence(f"{label} {seeds.describe()}"), *(callbacks or [])]
     if recipe.trainer.get("enable_checkpointing", True):
         callbacks.append(_ResumePoint(partial, recipe.resume_interval))
@@ -200,6 +225,8 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
         print(f"{label}: resuming from {resume}", flush=True)
     trainer.fit(module, train, batch_loader(data.val, recipe.batch_size),
                 ckpt_path=resume if resume.is_file() else None, weights_only=True)
+    if earlier_curves:
+        _restore_earlier_curves(curves, earlier_curves)
     val_acc = trainer.callback_metrics.get("val_acc")
     save_member(trainer, checkpoint)
     shutil.rmtree(partial, ignore_errors=True)
