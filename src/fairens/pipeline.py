@@ -270,7 +270,10 @@ def quiet_lightning() -> None:
                  "pytorch_lightning.accelerators.cuda"):
         logging.getLogger(name).setLevel(logging.WARNING)
     for message in (".*does not have many workers.*", ".*is smaller than the logging interval.*",
-                    ".*LeafSpec.*is deprecated.*"):
+                    ".*LeafSpec.*is deprecated.*",
+                    # a resumed member: its earlier curves are put back, its resume point reused
+                    ".*Previous log files in this directory will be deleted.*",
+                    r".*Checkpoint directory .*\.partial exists and is not empty.*"):
         warnings.filterwarnings("ignore", message=message)
 
 
