@@ -17,6 +17,7 @@ from fairens.cli import main
 from fairens.ensemble import MemberModule
 from fairens.export import ProbabilityGraph, export_onnx, open_session
 from fairens.export.graphs import deploy_form, parity, run_session
+from fairens.export.quantize import quantize
 from fairens.models import list_models
 
 
@@ -65,7 +66,7 @@ def test_int8_graphs_run_and_report_accuracy(exported_run: Path) -> None:
 
 
 @pytest.mark.parametrize("name", list_models())
-def test_every_model_exports_with_parity_at_32(name: str, tmp_path: Path) -> None:
+def test_every_model_exports_with_parity_and_quantizes_at_32(name: str, tmp_path: Path) -> None:
     torch.manual_seed(0)
     member = MemberModule(model=name, num_classes=10, in_chans=3, img_size=32,
                           mean=[0.5] * 3, std=[0.25] * 3, optimizer={})
@@ -73,6 +74,10 @@ def test_every_model_exports_with_parity_at_32(name: str, tmp_path: Path) -> Non
     images = np.random.default_rng(1).uniform(0, 255, (8, 3, 32, 32)).astype(np.float32)
     path = export_onnx(module, tmp_path / f"{name}.onnx", torch.from_numpy(images[:2]))
     assert parity(path, module, images, name) <= 1e-4
+    for precision, quantized in quantize(path, images).items():
+        probabilities = run_session(open_session(quantized), images)
+        assert probabilities.shape == (8, 10), precision
+        assert np.allclose(probabilities.sum(axis=1), 1, atol=0.05), precision  # int8 outputs
 
 
 def test_bench_measures_ort_and_eager_and_draws_the_frontier(exported_run: Path,

@@ -64,9 +64,9 @@ def quantize(fp32: Path, calibration: np.ndarray) -> dict[str, Path]:
         prepared = Path(folder) / "prepared.onnx"
         try:
             quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=False)
-        except (TypeError, ValueError, KeyError, RuntimeError):
-            # ORT's symbolic shape inference fails on some dynamo-exported reshapes
-            # (ResNet-9's pooled head); ONNX's own shape inference suffices there
+        except Exception:  # ORT raises a bare Exception when its inference gives up
+            # ORT's symbolic shape inference fails on some dynamo-exported graphs (ResNet-9's
+            # pooled head, EfficientFormerV2's attention); ONNX's own shape inference suffices
             quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
         dynamic = fp32.with_name(f"{fp32.stem}.int8_dynamic.onnx")
         with atomic_path(dynamic) as tmp:
