@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from fairens.files import write_json
 from fairens.rundir import load_run
 
 from conftest import make_run
@@ -30,3 +33,13 @@ def test_group_names_stay_strings(tmp_path: Path) -> None:
     table["site"] = ["NA", "007"] * 6
     table.to_csv(tmp_path / "test_groups.csv", index=False)
     assert set(load_run(tmp_path).groups["site"]) == {"NA", "007"}
+
+
+def test_atomic_writes_leave_the_usual_permissions_and_no_temporary(tmp_path: Path) -> None:
+    mask = os.umask(0o022)
+    try:
+        write_json(tmp_path / "fairness.json", {"overall": 1.0})
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "fairness.json").stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["fairness.json"]
