@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fairens.files import write_json
+from fairens.files import staging_dir, write_json
 from fairens.rundir import load_run
 
 from conftest import make_run
@@ -39,7 +39,10 @@ def test_atomic_writes_leave_the_usual_permissions_and_no_temporary(tmp_path: Pa
     mask = os.umask(0o022)
     try:
         write_json(tmp_path / "fairness.json", {"overall": 1.0})
+        staging = staging_dir(tmp_path / "export")
     finally:
         os.umask(mask)
     assert stat.S_IMODE((tmp_path / "fairness.json").stat().st_mode) == 0o644
-    assert [p.name for p in tmp_path.iterdir()] == ["fairness.json"]
+    assert stat.S_IMODE(staging.stat().st_mode) == 0o755
+    assert staging.name.startswith(".export.")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [staging.name, "fairness.json"]

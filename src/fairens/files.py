@@ -32,16 +32,25 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
-        os.chmod(tmp_path, _new_file_mode())  # mkstemp's 0600 would hide outputs from the group
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp's 0600 would hide outputs from the group
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
-def _new_file_mode() -> int:
+def staging_dir(path: str | Path) -> Path:
+    """A new empty folder next to ``path``, with the usual permissions (mkdtemp's are 0700),
+    to be filled and then renamed over ``path``."""
+    path = Path(path)
+    folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    os.chmod(folder, 0o777 & ~_umask())
+    return folder
+
+
+def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
 
 
 def _write(path: str | Path, mode: str, write: Callable[[IO[Any]], None]) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ..ensemble import load_member
 from ..errors import FairensError, bad_file
-from ..files import write_json, write_text
+from ..files import staging_dir, write_json, write_text
 from ..models import get_spec
 from ..pipeline import load_data
 from ..report.write import write_document
@@ -117,7 +116,7 @@ def export_run(run_dir: str | Path, *, out: str | Path | None = None,
         raise bad_file(run_dir / TEST_GROUPS, "its samples are not the test split the run's "
                                               "config loads now; was the dataset changed?")
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = staging_dir(out)
     try:
         manifest = _export_all(members, sizes, data, groups, meta, staging, options)
         write_json(staging / MANIFEST, {**manifest, "run_dir": str(run_dir.resolve()),
