@@ -12,12 +12,13 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from ..errors import bad_file
 from ..files import write_text
 from ..report.document import Document, Image, pct
-from ..report.plots import png
+from ..report.plots import png, series_color
 from ..report.write import write_document
 from .latency import read_manifest
 
@@ -86,13 +87,12 @@ def _figure(table: pd.DataFrame, device: str, threads: int, fmt: str) -> bytes:
     models = list(dict.fromkeys(rows["model"]))
     for axis, (metric, label) in zip(axes, METRICS.items(), strict=True):
         for (model, precision), points in rows.groupby(["model", "precision"], sort=False):
-            color = plt.get_cmap("tab20")(models.index(model) % 20)
+            color = series_color(models.index(model))
             axis.scatter(points["p50_ms"], 100 * points[metric], s=14 + 5 * points["members"],
-                         marker=MARKERS.get(precision, "o"), color=color, alpha=0.8,
-                         label=f"{model} {precision}")
+                         marker=MARKERS.get(precision, "o"), color=color, alpha=0.8)
         front = rows[rows[f"pareto_{metric}"]].sort_values("p50_ms")
         axis.step(front["p50_ms"], 100 * front[metric], where="post", color="black",
-                  linewidth=1, label="Pareto front")
+                  linewidth=1)
         axis.scatter(front["p50_ms"], 100 * front[metric], s=90, facecolors="none",
                      edgecolors="black", linewidths=1.2)
         axis.set_xscale("log")
@@ -101,10 +101,23 @@ def _figure(table: pd.DataFrame, device: str, threads: int, fmt: str) -> bytes:
         axis.set(xlabel="p50 latency at batch 1 (ms, log scale)", ylabel=f"{label} (%)",
                  title=f"{label} vs latency")
         axis.grid(alpha=0.3)
-    axes[0].legend(fontsize=6, ncol=1, loc="lower right")
+    figure.legend(handles=_legend_handles(models, sorted(set(rows["precision"]))),
+                  loc="center left", bbox_to_anchor=(0.98, 0.5), fontsize=7, frameon=False)
     figure.suptitle(f"{device}, {threads} thread(s), {fmt}; marker size grows with members",
                     fontsize=10)
     return png(figure)
+
+
+def _legend_handles(models: list[str], precisions: list[str]) -> list[Line2D]:
+    """One entry per model (colour), per precision (marker) and the Pareto front: a legend
+    of every model x precision pair would cover the plots."""
+    def point(label: str, color: Any, marker: str = "o") -> Line2D:
+        return Line2D([], [], linestyle="", marker=marker, color=color, label=label)
+
+    return [*(point(m, series_color(i)) for i, m in enumerate(models)),
+            *(point(p, "grey", MARKERS.get(p, "o")) for p in precisions),
+            Line2D([], [], color="black", marker="o", markerfacecolor="none",
+                   label="Pareto front")]
 
 
 def _ms(value: float | None) -> str:

@@ -25,6 +25,12 @@ def png(figure: plt.Figure) -> bytes:
     return buffer.getvalue()
 
 
+def series_color(index: int) -> tuple[float, ...]:
+    """Colour of the index-th model in a many-model plot: tab20's ten dark hues first, then
+    their light twins, so neighbouring models stay distinct."""
+    return plt.get_cmap("tab20")((2 * index) % 20 + (index // 10) % 2)
+
+
 def _band(axis: plt.Axes, m: list[int], ci: list | None, color: str, scale: float = 100) -> None:
     if ci is not None:
         bounds = np.asarray(ci, dtype=float) * scale

@@ -15,7 +15,7 @@ from ..errors import FairensError, bad_file
 from ..files import write_text
 from ..rundir import FAIRNESS_JSON, RUN_JSON
 from .document import Document, Image, pct
-from .plots import png
+from .plots import png, series_color
 from .write import write_document
 
 
@@ -48,14 +48,14 @@ def zoo_rows(run_dirs: list[str | Path], grouping: str = "class") -> pd.DataFram
 def _figure(table: pd.DataFrame, column: str, label: str) -> bytes:
     figure, axis = plt.subplots(figsize=(7.2, 4.6))
     for index, (model, rows) in enumerate(table.groupby("model", sort=False)):
-        color = plt.get_cmap("tab20")(index % 20)
+        color = series_color(index)
         axis.plot(rows["macs"] / 1e6, 100 * rows[column], marker="o", markersize=4,
                   color=color, label=model if len(rows) == 1 else f"{model} (m = 1..{len(rows)})")
     axis.set_xscale("log")
     axis.set(xlabel="MACs per image (millions, log scale)", ylabel=f"{label} (%)",
              title=f"{label} versus compute")
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=7, ncol=2)
+    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     return png(figure)
 
 
