@@ -66,7 +66,10 @@ def test_int8_graphs_run_and_report_accuracy(exported_run: Path) -> None:
 
 
 @pytest.mark.parametrize("name", list_models())
-def test_every_model_exports_with_parity_and_quantizes_at_32(name: str, tmp_path: Path) -> None:
+def test_every_model_exports_with_parity_and_quantizes_at_32(name: str, tmp_path: Path,
+                                                             monkeypatch) -> None:
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
     torch.manual_seed(0)
     member = MemberModule(model=name, num_classes=10, in_chans=3, img_size=32,
                           mean=[0.5] * 3, std=[0.25] * 3, optimizer={})
@@ -78,6 +81,7 @@ def test_every_model_exports_with_parity_and_quantizes_at_32(name: str, tmp_path
         probabilities = run_session(open_session(quantized), images)
         assert probabilities.shape == (8, 10), precision
         assert np.allclose(probabilities.sum(axis=1), 1, atol=0.05), precision  # int8 outputs
+    assert not list((tmp_path / "cwd").iterdir()), "nothing is left in the working directory"
 
 
 def test_bench_measures_ort_and_eager_and_draws_the_frontier(exported_run: Path,

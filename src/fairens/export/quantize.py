@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import platform
 import shutil
 import tempfile
@@ -54,6 +55,21 @@ def activation_type() -> QuantType:
     return QuantType.QInt8 if machine.startswith(("arm", "aarch")) else QuantType.QUInt8
 
 
+def _pre_process(fp32: Path, prepared: Path) -> None:
+    """``quant_pre_process`` run inside ``prepared``'s folder: when ORT's symbolic shape
+    inference gives up it dumps the graph and its weights into the working directory."""
+    previous = os.getcwd()
+    os.chdir(prepared.parent)
+    try:
+        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=False)
+    except Exception:  # ORT raises a bare Exception when its inference gives up
+        # it fails on some dynamo-exported graphs (ResNet-9's pooled head, EdgeNeXt,
+        # MobileViT, EfficientFormerV2); ONNX's own shape inference suffices there
+        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+    finally:
+        os.chdir(previous)
+
+
 def quantize(fp32: Path, calibration: np.ndarray) -> dict[str, Path]:
     """``<stem>.int8_dynamic.onnx`` (weights int8, activations quantized at run time) and
     ``<stem>.int8_static.onnx`` (QDQ, per-channel int8 weights, activations calibrated on
@@ -62,12 +78,7 @@ def quantize(fp32: Path, calibration: np.ndarray) -> dict[str, Path]:
     out = {}
     with tempfile.TemporaryDirectory() as folder:
         prepared = Path(folder) / "prepared.onnx"
-        try:
-            quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=False)
-        except Exception:  # ORT raises a bare Exception when its inference gives up
-            # ORT's symbolic shape inference fails on some dynamo-exported graphs (ResNet-9's
-            # pooled head, EfficientFormerV2's attention); ONNX's own shape inference suffices
-            quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+        _pre_process(fp32.resolve(), prepared)
         dynamic = fp32.with_name(f"{fp32.stem}.int8_dynamic.onnx")
         with atomic_path(dynamic) as tmp:
             quantize_dynamic(str(prepared), str(tmp), weight_type=QuantType.QInt8)
