@@ -65,3 +65,22 @@ def test_default_run_name_is_derived() -> None:
         cfg = compose(config_name="train", overrides=["ensemble.size=4"])
     assert cfg.run_name is None
     assert re.fullmatch(r"digits_small_cnn_k4_\d{8}-\d{6}", run_name(cfg))
+
+
+README_LAUNCHERS = {
+    "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "num_threads=1"],
+    "submitit_slurm": ["hydra/launcher=submitit_slurm", "hydra.launcher.partition=gpu",
+                       "hydra.launcher.gpus_per_node=1", "trainer.accelerator=gpu"],
+}
+
+
+@pytest.mark.parametrize("launcher", README_LAUNCHERS)
+def test_the_readme_cluster_commands_compose(launcher: str) -> None:
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose("train", return_hydra_config=True, overrides=[
+            "ensemble.member=0", "run_name=digits_k10", *README_LAUNCHERS[launcher]])
+    assert cfg.hydra.launcher._target_.split(".")[-1] == {
+        "joblib": "JoblibLauncher", "submitit_slurm": "SlurmLauncher"}[launcher]
+    for override in README_LAUNCHERS[launcher][1:]:
+        key, value = override.split("=")
+        assert str(OmegaConf.select(cfg, key)) == value
