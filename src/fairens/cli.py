@@ -54,20 +54,22 @@ def _zoo(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(entries, indent=2))
         return
-    print(f"{'model':24s} {'source':7s} {'family':6s} {'sizes':16s} "
+    print(f"{'model':24s} {'source':7s} {'family':6s} "
           f"{'params@' + str(args.size):>11s} {'MMACs@' + str(args.size):>10s} "
-          f"{'ImageNet params':>17s} {'deploy':>8s} {'paper':>7s} {'MMACs':>8s}")
+          f"{'ImageNet params':>17s} {'deploy':>8s} {'paper':>7s} {'MMACs':>8s}  input sides")
     for e in entries:
         at = e["at_size"]
         small = (f"{at['deploy_params'] / 1e6:10.3f}M {at['deploy_macs'] / 1e6:10.1f}" if at
                  else f"{'(cannot run)':>22s}")
-        line = f"{e['name']:24s} {e['source']:7s} {e['family']:6s} {e['sizes'][:16]:16s} {small}"
+        line = f"{e['name']:24s} {e['source']:7s} {e['family']:6s} {small}"
         if "canonical" in e:
             c = e["canonical"]
             paper = f"{e['paper_params'] / 1e6:6.2f}M" if e["paper_params"] else f"{'':7s}"
             line += (f" {c['params'] / 1e6:8.3f}M@{e['canonical_size']:<3d}"
                      f" {c['deploy_params'] / 1e6:7.3f}M {paper} {c['deploy_macs'] / 1e6:8.1f}")
-        print(line)
+        else:
+            line += f" {'':45s}"
+        print(f"{line}  {e['sizes']}")
 
 
 def _export(args: argparse.Namespace) -> None:
