@@ -68,6 +68,11 @@ def write_bytes(path: str | Path, data: bytes) -> None:
     _write(path, "wb", lambda f: f.write(data))
 
 
+def write_csv(path: str | Path, frame: Any) -> None:
+    """Write a pandas DataFrame as CSV (no index, ``\n`` line ends) to ``path`` atomically."""
+    write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+
+
 def write_json(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as indented JSON to ``path`` atomically (NaN is refused: use None)."""
     write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")

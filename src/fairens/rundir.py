@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import FairensError, bad_file
-from .files import write_bytes, write_json, write_text
+from .files import write_bytes, write_csv, write_json
 
 PREDICTIONS_DIR = "predictions"
 TEST_GROUPS = "test_groups.csv"
@@ -57,7 +57,7 @@ def write_test_groups(run_dir: str | Path, frame: pd.DataFrame) -> Path:
     if missing:
         raise FairensError(f"test groups lack the required columns {missing}")
     path = Path(run_dir) / TEST_GROUPS
-    write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+    write_csv(path, frame)
     return path
 
 

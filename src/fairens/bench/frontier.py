@@ -4,7 +4,6 @@ every measured device, with the Pareto-optimal points marked."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from ..errors import bad_file
-from ..files import write_text
+from ..files import write_csv
 from ..report.document import Document, Image, pct
 from ..report.plots import png, series_color
 from ..report.write import write_document
@@ -177,8 +176,6 @@ def write_frontier(export_dirs: list[str | Path], out: str | Path,
                         " / ".join("yes" if r[f"pareto_{m}"] else "-" for m in METRICS)]
                        for r in rows.to_dict("records")])
     _latency_section(doc, [Path(d) for d in export_dirs])
-    buffer = io.StringIO()
-    table.to_csv(buffer, index=False, lineterminator="\n")
-    write_text(out / "frontier.csv", buffer.getvalue())
+    write_csv(out / "frontier.csv", table)
     write_document(out, "frontier", doc)
     return table

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FairensError
-from ..files import write_json, write_text
+from ..files import write_csv, write_json
 from ..rundir import load_run
 from .document import Document, Image, pct, pct_ci, signed_pct
 from .plots import png
@@ -196,9 +195,7 @@ def write_comparison(run_dirs: list[str | Path], out: str | Path, *, grouping: s
     runs = load_comparison(run_dirs, **options)
     doc, table = build_comparison(runs, grouping)
     out = Path(out)
-    buffer = io.StringIO()
-    table.to_csv(buffer, index=False, lineterminator="\n")
-    write_text(out / "compare.csv", buffer.getvalue())
+    write_csv(out / "compare.csv", table)
     write_json(out / "compare.json", {"grouping": grouping, "runs": [
         {"label": r.label, "folder": str(r.folder), "fairness": r.fairness} for r in runs]})
     write_document(out, "compare", doc)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from ..errors import FairensError
 from ..fairness import Analysis, analyse
-from ..files import write_bytes, write_json, write_text
+from ..files import write_bytes, write_csv, write_json, write_text
 from ..rundir import FAIRNESS_JSON, RunPredictions, load_run
 from .document import Document, render_html, render_markdown
 from .run_report import build_run_document
@@ -53,7 +54,6 @@ def write_report(run_dir: str | Path, **options) -> Analysis:
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     if run.missing_members:
-        from ..errors import FairensError
         raise FairensError(f"{run_dir}: members {list(run.missing_members)} of "
                            f"{run.meta['ensemble']['size']} have no predictions yet; train them "
                            "(python train.py ensemble.member=... run_name=...) before reporting")
@@ -61,9 +61,8 @@ def write_report(run_dir: str | Path, **options) -> Analysis:
     title = f"fairens report: {run.meta.get('run_name', run_dir.name)}"
     doc = build_run_document(analysis, title=title, meta=run.meta)
     write_json(run_dir / FAIRNESS_JSON, analysis.fairness)
-    write_text(run_dir / "groups.csv", analysis.table.to_csv(index=False, lineterminator="\n"))
+    write_csv(run_dir / "groups.csv", analysis.table)
     if not analysis.metricframe.empty:
-        write_text(run_dir / "groups_metricframe.csv",
-                   analysis.metricframe.to_csv(index=False, lineterminator="\n"))
+        write_csv(run_dir / "groups_metricframe.csv", analysis.metricframe)
     write_document(run_dir, "report", doc)
     return analysis

@@ -3,7 +3,6 @@ accuracy, parameters and MACs per model and per ensemble size, with a figure."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from ..errors import FairensError, bad_file
-from ..files import write_text
+from ..files import write_csv
 from ..rundir import FAIRNESS_JSON, RUN_JSON
 from .document import Document, Image, pct
 from .plots import png, series_color
@@ -80,8 +79,6 @@ def write_zoo_table(run_dirs: list[str | Path], out: str | Path,
                 pct(r["worst_group"]), f"{r['params'] / 1e6:.3f}", f"{r['macs'] / 1e6:.1f}"]
                for r in table.to_dict("records")])
     out = Path(out)
-    buffer = io.StringIO()
-    table.to_csv(buffer, index=False, lineterminator="\n")
-    write_text(out / "zoo.csv", buffer.getvalue())
+    write_csv(out / "zoo.csv", table)
     write_document(out, "zoo", doc)
     return table
