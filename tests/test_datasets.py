@@ -132,6 +132,12 @@ def test_two_member_run_on_an_imagefolder(train_config, tmp_path: Path) -> None:
     assert set(fairness["groupings"]["class"]["groups"]) == {"cat", "dog", "fox"}
 
 
+def _cifar10_only(root: Path) -> str:
+    write_cifar10(root)
+    return (f"data.root={root}/cifar-10-batches-py: no CIFAR-100 here (looked for "
+            f"{root}/cifar-10-batches-py/cifar-100-python/)")
+
+
 def _corrupt_image(root: Path) -> str:
     write_imagefolder(root)
     (root / "train" / "dog" / "0004.jpg").write_bytes(b"not a jpeg")
@@ -157,6 +163,9 @@ BAD_DATA = {
                      f"{root}/cifar-10-batches-py/); set data.download=true to fetch it with "
                      "torchvision, or point data.root at the folder that holds "
                      "cifar-10-batches-py/"),
+    "cifar100 pointed at CIFAR-10": (
+        lambda root: ["data=cifar100", f"data.root={root}/cifar-10-batches-py"],
+        _cifar10_only),
     "celeba missing root": (
         lambda root: ["data=celeba", f"data.root={root}"],
         lambda root: f"data.root={root}: no CelebA here (looked for {root}/celeba/ with "),

@@ -16,7 +16,7 @@ import torch
 
 from ..errors import FairensError, bad_file
 from .base import AugmentSpec, ImageData, Split, with_intersection
-from .decode import decode_cached, default_cache_dir
+from .decode import decode_cached
 from .registry import register_dataset
 
 _FILES = ("list_attr_celeba.txt", "list_eval_partition.txt")
@@ -85,7 +85,7 @@ def load_celeba(*, root: str | None = None, download: bool = False,
         raise bad_file(folder / _FILES[1], f"has no split for {missing}")
     paths = [folder / "img_align_celeba" / name for name in attributes.index]
     images = decode_cached(paths, size=image_size, crop=_CROP, name="celeba",
-                           cache_dir=default_cache_dir() if cache_dir is None else cache_dir)
+                           cache_dir=cache_dir)
     labels = torch.from_numpy(attributes[target_attr].to_numpy().astype(np.int64))
     everything = Split(images, labels, torch.arange(len(labels), dtype=torch.int64))
     for attribute in sensitive:

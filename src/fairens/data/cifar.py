@@ -44,8 +44,6 @@ def _read_pickle(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
             entry = _CifarUnpickler(f, encoding="latin1").load()
-    except FileNotFoundError:
-        raise
     except (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError) as exc:
         raise bad_file(path, f"not a CIFAR batch file as torchvision writes it ({exc})") from exc
     if not isinstance(entry, dict):
@@ -53,8 +51,8 @@ def _read_pickle(path: Path) -> dict[str, Any]:
     return entry
 
 
-def _find_folder(root: str | Path | None, folder: str, download: bool, title: str,
-                 downloader: Any) -> Path:
+def _find_folder(root: str | Path | None, folder: str, meta_file: str, download: bool,
+                 title: str, downloader: Any) -> Path:
     if root is None:
         raise FairensError(f"data.root is required for {title}: the folder that holds {folder}/")
     root = Path(root).expanduser()
@@ -62,7 +60,7 @@ def _find_folder(root: str | Path | None, folder: str, download: bool, title: st
         downloader(root=str(root), train=True, download=True)
         downloader(root=str(root), train=False, download=True)
     for candidate in (root / folder, root):
-        if (candidate / "batches.meta").is_file() or (candidate / "meta").is_file():
+        if (candidate / meta_file).is_file():
             return candidate
     raise FairensError(f"data.root={root}: no {title} here (looked for {root / folder}/); "
                        f"set data.download=true to fetch it with torchvision, or point data.root "
@@ -98,7 +96,7 @@ def _read_batches(folder: Path, files: list[str], label_key: str,
 def _load(spec: tuple, *, root: str | Path | None, download: bool, val_fraction: float,
           seed: int, name: str, title: str, downloader: Any) -> tuple[ImageData, dict]:
     folder_name, train_files, test_files, meta_file, names_key, label_key = spec
-    folder = _find_folder(root, folder_name, download, title, downloader)
+    folder = _find_folder(root, folder_name, meta_file, download, title, downloader)
     meta = _read_pickle(folder / meta_file)
     classes = tuple(meta[names_key])
     train_images, train_labels = _read_batches(folder, train_files, label_key, len(classes))

@@ -70,13 +70,11 @@ def _signature(paths: Sequence[Path], options: dict) -> str:
 
 def decode_cached(paths: Sequence[Path], *, size: int | None, crop: int | None = None,
                   cache_dir: str | Path | None, name: str) -> torch.Tensor:
-    """:func:`decode_files`, cached in ``cache_dir`` under a key made of every file's path,
-    size and modification time and the decoding options, so a second run skips decoding
-    and any change to the files decodes again. ``cache_dir=None`` disables the cache."""
-    if cache_dir is None:
-        return decode_files(paths, size=size, crop=crop, desc=f"decoding {name}")
+    """:func:`decode_files`, cached in ``cache_dir`` (None: :func:`default_cache_dir`) under
+    a key made of every file's path, size and modification time and the decoding options,
+    so a second run skips decoding and any change to the files decodes again."""
     key = _signature(paths, {"size": size, "crop": crop})
-    cache = Path(cache_dir).expanduser() / f"{name}-{key}.npy"
+    cache = Path(cache_dir or default_cache_dir()).expanduser() / f"{name}-{key}.npy"
     if cache.is_file():
         try:
             return torch.from_numpy(np.load(cache, allow_pickle=False))

@@ -11,7 +11,7 @@ import torch
 
 from ..errors import FairensError, bad_file
 from .base import AugmentSpec, ImageData, Split, split_off_validation
-from .decode import decode_cached, default_cache_dir
+from .decode import decode_cached
 from .registry import register_dataset
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -80,7 +80,7 @@ def load_imagefolder(*, root: str | None = None, attributes_csv: str | None = No
     entries = {s: _folder_split(root, s, classes) for s in ("train", "test")}
     paths = [path for s in ("train", "test") for path, _ in entries[s]]
     images = decode_cached(paths, size=image_size, name=f"imagefolder-{root.name}",
-                           cache_dir=default_cache_dir() if cache_dir is None else cache_dir)
+                           cache_dir=cache_dir)
     if attributes_csv is not None:
         attributes = _attributes(Path(attributes_csv).expanduser(), root, paths)
     else:
@@ -160,8 +160,9 @@ def load_manifest(*, manifest: str | None = None, sensitive: list[str] | None = 
     if missing is not None:
         raise bad_file(missing, f"listed in {manifest.name} but not found")
     images = decode_cached(paths, size=image_size, name=f"manifest-{manifest.stem}",
-                           cache_dir=default_cache_dir() if cache_dir is None else cache_dir)
-    everything = Split(images, torch.tensor([classes.index(x) for x in table["label"]]),
+                           cache_dir=cache_dir)
+    class_index = {name: i for i, name in enumerate(classes)}
+    everything = Split(images, torch.tensor([class_index[x] for x in table["label"]]),
                        torch.arange(len(table), dtype=torch.int64),
                        table[sensitive].reset_index(drop=True))
     split = table["split"].to_numpy()
