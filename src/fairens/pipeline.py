@@ -25,7 +25,15 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from .data import ImageData, load_dataset, resize
-from .ensemble import MemberResult, MemberSeeds, Recipe, check_vary, member_seeds, train_member
+from .ensemble import (
+    MemberResult,
+    MemberSeeds,
+    Recipe,
+    check_vary,
+    member_seeds,
+    readable_checkpoint,
+    train_member,
+)
 from .errors import FairensError, bad_setting
 from .fairness import COMBINES
 from .files import write_json
@@ -237,10 +245,9 @@ def _member_done(paths: RunPaths, member: int, n_test: int) -> bool:
     try:
         with np.load(predictions_path(paths.results, member), allow_pickle=False) as npz:
             complete = npz["logits"].shape[0] == npz["sample_id"].shape[0] == n_test
-        checkpoint = torch.load(paths.checkpoint(member), map_location="cpu", weights_only=True)
     except Exception:  # missing, truncated or foreign: the member is trained (again)
         return False
-    return complete and "state_dict" in checkpoint
+    return complete and readable_checkpoint(paths.checkpoint(member))
 
 
 def _member_line(label: str, seeds: MemberSeeds, result: MemberResult, test_acc: float) -> str:
@@ -319,7 +326,9 @@ def train(cfg: DictConfig) -> Path:
             "test_acc": test_acc, "epochs": result.epochs, "seconds": result.seconds,
             "checkpoint": str(paths.checkpoint(member))})
         print(_member_line(label, seeds, result, test_acc), flush=True)
-    missing = [m for m in range(ens.size) if not _member_done(paths, m, len(data.test))]
+    # this job's members are done now; other jobs' members are checked on disk
+    missing = [m for m in range(ens.size)
+               if m not in ens.members and not _member_done(paths, m, len(data.test))]
     if missing:
         print(f"{paths.results}: members {missing} still to train; the report is written "
               "once every member has predictions", flush=True)

@@ -1,6 +1,7 @@
 """Stage 3: seed streams and the training of homogeneous ensemble members."""
 
 from .checkpoints import load_member as load_member
+from .checkpoints import readable_checkpoint as readable_checkpoint
 from .module import MemberModule as MemberModule
 from .seeds import SOURCES as SOURCES
 from .seeds import MemberSeeds as MemberSeeds

@@ -21,6 +21,16 @@ def save_member(trainer: pl.Trainer, path: Path) -> Path:
     return path
 
 
+def readable_checkpoint(path: Path) -> bool:
+    """Whether ``path`` holds a checkpoint with a state dict that loads with
+    ``weights_only=True``; missing, truncated and foreign files are not."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # any failure means: train (this part of) the member again
+        return False
+    return isinstance(checkpoint, dict) and "state_dict" in checkpoint
+
+
 def load_member(path: str | Path, map_location: str = "cpu") -> MemberModule:
     """Rebuild a member from its checkpoint, reading it with ``weights_only=True``."""
     path = Path(path)

@@ -19,7 +19,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 from ..data import ImageData, Split, batch_loader
 from ..errors import FairensError
 from ..files import atomic_path
-from .checkpoints import save_member
+from .checkpoints import readable_checkpoint, save_member
 from .module import MemberModule
 from .seeds import MemberSeeds
 
@@ -115,14 +115,6 @@ def resume_point(checkpoint: Path) -> Path:
     return checkpoint.with_suffix(".partial")
 
 
-def _readable_checkpoint(path: Path) -> bool:
-    try:
-        torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # any failure means: start the member again
-        return False
-    return True
-
-
 def _read_curves(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
         return []
@@ -204,15 +196,15 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
     module = build_member(data, recipe, seeds)
     partial = resume_point(checkpoint)
     resume = partial / "last.ckpt"
-    if resume.is_file() and not _readable_checkpoint(resume):
+    if resume.is_file() and not readable_checkpoint(resume):
         print(f"{label}: {resume} is unreadable; training this member from the start", flush=True)
         resume.unlink()
     logger: Any = False
-    curves, earlier_curves = Path(), []
+    earlier_curves = []
     if log_dir is not None:
         logger = pl.loggers.CSVLogger(save_dir=log_dir, name="", version=checkpoint.stem)
-        curves = log_dir / checkpoint.stem / "metrics.csv"
-        earlier_curves = _read_curves(curves) if resume.is_file() else []
+        if resume.is_file():
+            earlier_curves = _read_curves(Path(logger.log_dir) / "metrics.csv")
     callbacks = [_StopOnDivergence(f"{label} {seeds.describe()}"), *(callbacks or [])]
     if recipe.trainer.get("enable_checkpointing", True):
         callbacks.append(_ResumePoint(partial, recipe.resume_interval))
@@ -226,7 +218,7 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
     trainer.fit(module, train, batch_loader(data.val, recipe.batch_size),
                 ckpt_path=resume if resume.is_file() else None, weights_only=True)
     if earlier_curves:
-        _restore_earlier_curves(curves, earlier_curves)
+        _restore_earlier_curves(Path(logger.log_dir) / "metrics.csv", earlier_curves)
     val_acc = trainer.callback_metrics.get("val_acc")
     save_member(trainer, checkpoint)
     shutil.rmtree(partial, ignore_errors=True)

@@ -61,14 +61,12 @@ class ResNet9(nn.Module):
 
 def _small_cnn(*, num_classes: int, in_chans: int, img_size: int, width: int = 32,
                checkpoint: str | None = None) -> nn.Module:
-    module = SmallCNN(num_classes, in_chans, width)
-    return module if checkpoint is None else load_weights(module, checkpoint)
+    return load_weights(SmallCNN(num_classes, in_chans, width), checkpoint)
 
 
 def _resnet9(*, num_classes: int, in_chans: int, img_size: int, width: int = 64,
              checkpoint: str | None = None) -> nn.Module:
-    module = ResNet9(num_classes, in_chans, width)
-    return module if checkpoint is None else load_weights(module, checkpoint)
+    return load_weights(ResNet9(num_classes, in_chans, width), checkpoint)
 
 
 register_model(ModelSpec(name="small_cnn", build=_small_cnn, family="cnn", min_size=2,

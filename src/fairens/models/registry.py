@@ -112,9 +112,12 @@ def create_model(name: str, *, num_classes: int, in_chans: int, img_size: int,
                       checkpoint=checkpoint, **options)
 
 
-def load_weights(module: nn.Module, checkpoint: str | Path) -> nn.Module:
+def load_weights(module: nn.Module, checkpoint: str | Path | None) -> nn.Module:
     """Load a state dict file (``state_dict`` or ``model`` entry, or the dict itself) into
-    ``module``, strictly, reading it with ``weights_only=True``."""
+    ``module``, strictly, reading it with ``weights_only=True``; None keeps the random
+    initial weights."""
+    if checkpoint is None:
+        return module
     try:
         state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         for key in ("state_dict", "model"):

@@ -18,11 +18,6 @@ from ..errors import bad_file
 from .registry import ModelSpec, register_model
 
 
-def _deploy(module: nn.Module) -> nn.Module:
-    """timm's re-parameterisation: branches and batch norms folded for inference."""
-    return reparameterize_model(module)
-
-
 def _builder(timm_name: str, takes_img_size: bool):
     def build(*, num_classes: int, in_chans: int, img_size: int, checkpoint: str | None = None,
               **options: Any) -> nn.Module:
@@ -48,7 +43,8 @@ def _register(name: str, family: str, *, takes_img_size: bool = False, min_size:
     register_model(ModelSpec(
         name=name, build=_builder(name, takes_img_size), family=family, min_size=min_size,
         multiple=multiple, takes_img_size=takes_img_size, canonical_size=canonical_size,
-        deploy=_deploy if deploy else None, paper_params=paper_params, source="timm", **rule))
+        deploy=reparameterize_model if deploy else None, paper_params=paper_params,
+        source="timm", **rule))
 
 
 _register("mobilevit_xxs", "hybrid", canonical_size=256, paper_params=1.3e6)
