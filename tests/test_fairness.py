@@ -10,7 +10,7 @@ import pytest
 
 from fairens.errors import FairensError
 from fairens.fairness import analyse
-from fairens.fairness.combine import ensemble_predictions, member_scores, softmax64
+from fairens.fairness.combine import SubsetPredictor, member_scores, softmax64
 from fairens.fairness.subsets import curve_subsets
 
 # Two members, five samples, three classes. Member 1's probabilities on sample 1 are
@@ -118,9 +118,10 @@ def test_pruned_ensemble_predictions_equal_brute_force(combine: str, seed: int) 
     logits = np.round(rng.normal(size=(n_members, n_samples, n_classes)) * 2) / 2
     logits += 2 * np.eye(n_classes)[labels] * rng.integers(0, 2, (n_members, n_samples, 1))
     scores = member_scores(logits, combine)
+    predictor = SubsetPredictor(scores, combine)
     for size in range(1, n_members + 1):
         subsets = np.array(list(itertools.combinations(range(n_members), size)))
-        np.testing.assert_array_equal(ensemble_predictions(scores, subsets, combine),
+        np.testing.assert_array_equal(predictor.predict(subsets),
                                       _brute_force(scores, subsets))
 
 

@@ -221,11 +221,17 @@ def _num(value: float) -> float | None:
     return None if not np.isfinite(value) else float(value)
 
 
+def _set_rel_gain(members: list[int], single: np.ndarray, ensemble: np.ndarray) -> np.ndarray:
+    """Relative gain [1 + B] of the mean accuracy over a set of groups."""
+    s = single[members].mean(axis=0)
+    return _ratio(ensemble[members].mean(axis=0) - s, s)
+
+
 def _set_stats(members: list[int], single: np.ndarray, ensemble: np.ndarray) -> dict[str, Any]:
     """Unweighted means over a set of groups of per-group accuracies [G, 1 + B]."""
     s, e = single[members].mean(axis=0), ensemble[members].mean(axis=0)
     gain = e - s
-    rel = _ratio(gain, s)
+    rel = _set_rel_gain(members, single, ensemble)
     return {"single_mean": float(s[0]), "ensemble": float(e[0]), "gain": float(gain[0]),
             "rel_gain": _num(rel[0]),
             "ci": None if len(s) == 1 else {"single_mean": _ci(s), "ensemble": _ci(e),
@@ -240,8 +246,9 @@ def _summarise(grouping: Grouping, correct: _Correct, k: int,
     # point estimates from integer counts, so that equal accuracies are equal floats
     single_point = member_counts.sum(axis=0) / (n_members * n)
     ensemble_point = grouping.sums(correct.ensemble)[0] / n
-    single = grouping.resampled_sums(correct.members, weights).mean(axis=0) / n[:, None]
-    ensemble = grouping.resampled_sums(correct.ensemble, weights)[0] / n[:, None]
+    single_sums = grouping.resampled_sums(correct.members, weights).mean(axis=0)  # [G, 1+B]
+    ensemble_sums = grouping.resampled_sums(correct.ensemble, weights)[0]
+    single, ensemble = single_sums / n[:, None], ensemble_sums / n[:, None]
     single[:, 0], ensemble[:, 0] = single_point, ensemble_point
     gain = ensemble - single
     std = (member_counts / n).std(axis=0)
@@ -259,9 +266,8 @@ def _summarise(grouping: Grouping, correct: _Correct, k: int,
     bottom, top = ranking[:size], ranking[::-1][:size]
     worst = min(range(len(names)), key=lambda i: (ensemble_point[i], names[i]))
     bottom_stats, top_stats = (_set_stats(s, single, ensemble) for s in (bottom, top))
-    rel_difference = _ratio(ensemble[bottom].mean(0) - single[bottom].mean(0),
-                            single[bottom].mean(0)) - _ratio(
-        ensemble[top].mean(0) - single[top].mean(0), single[top].mean(0))
+    rel_difference = (_set_rel_gain(bottom, single, ensemble)
+                      - _set_rel_gain(top, single, ensemble))
     summary = {
         "groups": groups,
         "bottom_k": {"k": size, "groups": [names[i] for i in bottom], **bottom_stats},
@@ -276,7 +282,7 @@ def _summarise(grouping: Grouping, correct: _Correct, k: int,
         "curve": _curve(grouping, correct, bottom, top, weights),
     }
     if grouping.splits_minority:
-        summary["minority"] = _minority(grouping, correct, weights)
+        summary["minority"] = _minority(grouping, single_sums, ensemble_sums)
     return summary
 
 
@@ -318,11 +324,11 @@ def _worst_group_line(grouping: Grouping, correct: np.ndarray, weights: np.ndarr
     return total / len(correct)
 
 
-def _minority(grouping: Grouping, correct: _Correct, weights: np.ndarray) -> dict[str, Any]:
-    """Accuracy over all samples of the minority groups versus the majority groups."""
+def _minority(grouping: Grouping, single_sums: np.ndarray,
+              ensemble_sums: np.ndarray) -> dict[str, Any]:
+    """Accuracy over all samples of the minority groups versus the majority groups, from
+    the per-group correct sums [G, 1 + B] (single: mean over members)."""
     out: dict[str, Any] = {"groups": [grouping.names[i] for i in grouping.minority]}
-    single_sums = grouping.resampled_sums(correct.members, weights).mean(axis=0)  # [G, 1+B]
-    ensemble_sums = grouping.resampled_sums(correct.ensemble, weights)[0]
     sides = {}
     for side in ("minority", "majority"):
         members = list(getattr(grouping, side))

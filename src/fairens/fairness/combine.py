@@ -109,8 +109,3 @@ class SubsetPredictor:
                                         axis=1)  # the first class among ties
             out[begin:begin + step] = cls[first]
         return out
-
-
-def ensemble_predictions(scores: np.ndarray, subsets: np.ndarray, combine: str) -> np.ndarray:
-    """Predicted class, int64 [S, N], of each subset's ensemble (subsets int [S, m])."""
-    return SubsetPredictor(scores, combine).predict(subsets)

@@ -22,8 +22,7 @@ def metricframe_table(labels: np.ndarray, member_predictions: np.ndarray,
                       ensemble_predictions: np.ndarray, grouping: Grouping) -> pd.DataFrame:
     """Per group of ``grouping``: mean member accuracy and ensemble accuracy, from one
     ``MetricFrame`` whose metrics are the accuracy of each member and of the ensemble."""
-    sensitive = pd.Series(np.asarray(grouping.names, dtype=object)[grouping.codes],
-                          name=grouping.name)
+    sensitive = pd.Series(grouping.sample_groups(), name=grouping.name)
     predictions = np.vstack([member_predictions, ensemble_predictions[None]]).T  # [N, K + 1]
     metrics = {f"p{column}": functools.partial(_column_accuracy, column)
                for column in range(predictions.shape[1])}

@@ -54,6 +54,10 @@ class Grouping:
         """Indices of the groups that are not declared minorities."""
         return tuple(i for i in range(len(self)) if i not in self.minority)
 
+    def sample_groups(self) -> np.ndarray:
+        """object [N]: the group name of each sample."""
+        return np.asarray(self.names, dtype=object)[self.codes]
+
     def members(self, group: int) -> np.ndarray:
         """Sample indices of one group."""
         return np.flatnonzero(self.codes == group)

@@ -20,7 +20,7 @@ def parity_differences(labels: np.ndarray, member_predictions: np.ndarray,
 
     Returns ``{metric: {"single_mean", "single_std", "ensemble"}}``.
     """
-    sensitive = np.asarray(grouping.names, dtype=object)[grouping.codes]
+    sensitive = grouping.sample_groups()
     out = {}
     for name, metric in PARITY_METRICS.items():
         with warnings.catch_warnings():
