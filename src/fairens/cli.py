@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,8 +45,6 @@ def _compare(args: argparse.Namespace) -> None:
 
 
 def _zoo(args: argparse.Namespace) -> None:
-    import json
-
     from .models import describe_zoo, get_spec
     for name in args.models or []:
         get_spec(name)  # an unknown name lists the known ones

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import platform
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from ..ensemble import load_member
@@ -53,19 +51,10 @@ def eager_latency(module: torch.nn.Module, images: torch.Tensor, threads: int, r
     torch.set_num_threads(threads)
     try:
         with torch.inference_mode():
-            for _ in range(warmup):
-                module(images)
-            times = []
-            for _ in range(runs):
-                start = time.perf_counter()
-                module(images)
-                times.append(1000 * (time.perf_counter() - start))
+            timing = bench_device.time_runs(lambda: module(images), runs, warmup)
     finally:
         torch.set_num_threads(previous)
-    times = np.asarray(times)
-    return {"p50_ms": float(np.percentile(times, 50)), "p90_ms": float(np.percentile(times, 90)),
-            "p99_ms": float(np.percentile(times, 99)), "mean_ms": float(times.mean()),
-            "runs": runs, "load_ms": None, "peak_mb": None}
+    return {**timing, "load_ms": None, "peak_mb": None}
 
 
 def _eager(manifest: dict[str, Any], graph: dict[str, Any], threads: int, runs: int,

@@ -52,6 +52,21 @@ def memory_mb():
     return peak, peak
 
 
+def time_runs(run, runs, warmup):
+    """``run()`` ``warmup`` times, then ``runs`` timed times: p50/p90/p99/mean in ms."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        times.append(1000 * (time.perf_counter() - start))
+    times = np.asarray(times)
+    return {"p50_ms": float(np.percentile(times, 50)), "p90_ms": float(np.percentile(times, 90)),
+            "p99_ms": float(np.percentile(times, 99)), "mean_ms": float(times.mean()),
+            "runs": runs}
+
+
 def measure(path, threads, runs, warmup):
     """Latency of one graph at batch 1 with ``threads`` intra-op threads."""
     reset_peak_memory()
@@ -66,19 +81,9 @@ def measure(path, threads, runs, warmup):
     spec = session.get_inputs()[0]
     shape = [1 if not isinstance(d, int) else d for d in spec.shape]
     feed = {spec.name: np.random.default_rng(0).uniform(0, 255, shape).astype(np.float32)}
-    for _ in range(warmup):
-        session.run(None, feed)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run(None, feed)
-        times.append(1000 * (time.perf_counter() - start))
+    timing = time_runs(lambda: session.run(None, feed), runs, warmup)
     _, peak = memory_mb()
-    times = np.asarray(times)
-    return {"load_ms": load_ms, "p50_ms": float(np.percentile(times, 50)),
-            "p90_ms": float(np.percentile(times, 90)), "p99_ms": float(np.percentile(times, 99)),
-            "mean_ms": float(times.mean()), "runs": runs,
-            "peak_mb": None if before is None else peak - before}
+    return {"load_ms": load_ms, **timing, "peak_mb": None if before is None else peak - before}
 
 
 def measure_in_child(path, threads, runs, warmup):

@@ -14,7 +14,7 @@ from ..errors import FairensError
 from ..files import write_csv, write_json
 from ..rundir import load_run
 from .document import Document, Image, pct, pct_ci, signed_pct
-from .plots import png
+from .plots import png, series_color
 from .write import analyse_run, write_document
 
 CURVES = {"overall": "overall", "bottom_k": "bottom-k", "top_k": "top-k",
@@ -67,7 +67,7 @@ def _figure(runs: list[ComparedRun], grouping: str, key: str) -> bytes | None:
     k = runs[0].fairness["groupings"][grouping]["bottom_k"]["k"]
     figure, axis = plt.subplots(figsize=(6.4, 4.2))
     for index, (label, curve) in enumerate(lines):
-        color = plt.get_cmap("tab10")(index)
+        color = series_color(index)
         axis.plot(curve["m"], 100 * np.asarray(curve[key]), marker="o", markersize=3,
                   color=color, label=label)
         if curve["ci"]:
