@@ -188,12 +188,12 @@ def _export_all(members: list, sizes: list[int], data, groups: pd.DataFrame,
     write_json(folder / "compression.json", {"accuracy": accuracy, "change": summary})
     write_document(folder, "compression", doc)
     bundle = {"run": meta["run_name"], "model": model, "input": [int(d) for d in test.shape[1:]],
-              "classes": len(data.classes), "graphs": [
-                  {key: g[key] for key in ("name", "kind", "members", "precision", "onnx", "ort")
-                   if key in g} for g in graphs]}
+              "classes": len(data.classes)}
+    # the device bundle names files relative to itself
     write_json(device / "graphs.json", {**bundle, "graphs": [
-        {**g, "onnx": Path(g["onnx"]).name, **({"ort": Path(g["ort"]).name} if "ort" in g else {})}
-        for g in bundle["graphs"]]})
+        {key: Path(g[key]).name if key in ("onnx", "ort") else g[key]
+         for key in ("name", "kind", "members", "precision", "onnx", "ort") if key in g}
+        for g in graphs]})
     write_text(device / "bench_device.py", DEVICE_SCRIPT.read_text(encoding="utf-8"))
     return {**bundle, "graphs": graphs, "model_profile": meta["model"], "k": k,
             "options": {**options.__dict__, "sizes": sizes}}
