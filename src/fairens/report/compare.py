@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FairensError
-from ..files import write_csv, write_json
+from ..files import csv_text, json_text
 from ..rundir import load_run
 from .document import Document, Image, pct, pct_ci, signed_pct
-from .plots import png, series_color
+from .plots import plot_text, png, series_color
 from .write import analyse_run, write_document
 
 CURVES = {"overall": "overall", "bottom_k": "bottom-k", "top_k": "top-k",
@@ -69,13 +69,14 @@ def _figure(runs: list[ComparedRun], grouping: str, key: str) -> bytes | None:
     for index, (label, curve) in enumerate(lines):
         color = series_color(index)
         axis.plot(curve["m"], 100 * np.asarray(curve[key]), marker="o", markersize=3,
-                  color=color, label=label)
+                  color=color, label=plot_text(label))
         if curve["ci"]:
             bounds = 100 * np.asarray(curve["ci"][key], dtype=float)
             axis.fill_between(curve["m"], bounds[:, 0], bounds[:, 1], color=color, alpha=0.12,
                               linewidth=0)
     name = CURVES[key].replace("-k", f"-{k}")
-    axis.set(xlabel="ensemble size m", ylabel="accuracy (%)", title=f"{name} ({grouping})")
+    axis.set(xlabel="ensemble size m", ylabel="accuracy (%)",
+             title=plot_text(f"{name} ({grouping})"))
     axis.xaxis.get_major_locator().set_params(integer=True)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
@@ -194,9 +195,8 @@ def write_comparison(run_dirs: list[str | Path], out: str | Path, *, grouping: s
     ``compare.csv``, ``compare.json`` and ``plots/`` into ``out``."""
     runs = load_comparison(run_dirs, **options)
     doc, table = build_comparison(runs, grouping)
-    out = Path(out)
-    write_csv(out / "compare.csv", table)
-    write_json(out / "compare.json", {"grouping": grouping, "runs": [
-        {"label": r.label, "folder": str(r.folder), "fairness": r.fairness} for r in runs]})
-    write_document(out, "compare", doc)
+    write_document(out, "compare", doc, {
+        "compare.csv": csv_text(table),
+        "compare.json": json_text({"grouping": grouping, "runs": [
+            {"label": r.label, "folder": str(r.folder), "fairness": r.fairness} for r in runs]})})
     return table

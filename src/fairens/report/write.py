@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import FairensError
 from ..fairness import Analysis, analyse
-from ..files import write_bytes, write_csv, write_json, write_text
-from ..rundir import FAIRNESS_JSON, RunPredictions, load_run
+from ..files import csv_text, inside, json_text, remove_leftovers, remove_stale, write_outputs
+from ..locks import RUN_LOCK_WAIT, hold
+from ..rundir import FAIRNESS_JSON, RunPredictions, load_run, run_lock
 from .document import Document, render_html, render_markdown
 from .run_report import build_run_document
 
@@ -30,21 +31,20 @@ def analyse_run(run: RunPredictions, *, k: int = 3, combine: str = "mean_prob",
     return analysis
 
 
-def write_document(folder: Path, stem: str, doc: Document) -> None:
-    """``<stem>.md``, ``<stem>.html`` and the PNGs under ``plots/``, each written atomically;
-    plots of an earlier report that this one no longer has are removed."""
-    plots = folder / PLOTS_DIR
-    names = {image.name for image in doc.images}
-    for image in doc.images:
-        write_bytes(plots / image.name, image.data)
-    write_text(folder / f"{stem}.md", render_markdown(doc, PLOTS_DIR))
-    write_text(folder / f"{stem}.html", render_html(doc))
-    if plots.is_dir() and stem == "report":
-        for stale in plots.glob("*.png"):
-            if stale.name not in names:
-                stale.unlink()
-    if plots.is_dir() and not any(plots.iterdir()):
-        shutil.rmtree(plots)
+def write_document(folder: str | Path, stem: str, doc: Document,
+                   files: Mapping[str, str | bytes] | None = None) -> None:
+    """``<stem>.md``, ``<stem>.html``, the PNGs under ``plots/`` and ``files`` (relative path
+    -> content), each written atomically inside ``folder`` after every path was checked;
+    for a run's report, plots of an earlier report that this one no longer has are removed."""
+    folder = Path(folder)
+    inside(folder, folder / PLOTS_DIR)
+    outputs = {**(files or {}), **{f"{PLOTS_DIR}/{image.name}": image.data
+                                   for image in doc.images}}
+    outputs[f"{stem}.md"] = render_markdown(doc, PLOTS_DIR)
+    outputs[f"{stem}.html"] = render_html(doc)
+    write_outputs(folder, outputs)
+    if stem == "report":
+        remove_stale(folder, folder / PLOTS_DIR, "*.png", {image.name for image in doc.images})
 
 
 def write_report(run_dir: str | Path, **options) -> Analysis:
@@ -60,9 +60,12 @@ def write_report(run_dir: str | Path, **options) -> Analysis:
     analysis = analyse_run(run, **options)
     title = f"fairens report: {run.meta.get('run_name', run_dir.name)}"
     doc = build_run_document(analysis, title=title, meta=run.meta)
-    write_json(run_dir / FAIRNESS_JSON, analysis.fairness)
-    write_csv(run_dir / "groups.csv", analysis.table)
+    files = {FAIRNESS_JSON: json_text(analysis.fairness), "groups.csv": csv_text(analysis.table)}
     if not analysis.metricframe.empty:
-        write_csv(run_dir / "groups_metricframe.csv", analysis.metricframe)
-    write_document(run_dir, "report", doc)
+        files["groups_metricframe.csv"] = csv_text(analysis.metricframe)
+    name = run.meta.get("run_name", run_dir.name)
+    with hold(run_lock(run_dir), f"run {name!r}", wait=RUN_LOCK_WAIT):
+        remove_leftovers(run_dir, [*files, "report.md", "report.html"])
+        remove_leftovers(run_dir / PLOTS_DIR, ["*.png"])
+        write_document(run_dir, "report", doc, files)
     return analysis

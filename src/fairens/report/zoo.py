@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from ..errors import FairensError, bad_file
-from ..files import write_csv
+from ..files import csv_text
 from ..rundir import FAIRNESS_JSON, RUN_JSON
 from .document import Document, Image, pct
 from .plots import png, series_color
@@ -78,7 +78,5 @@ def write_zoo_table(run_dirs: list[str | Path], out: str | Path,
               [[r["model"], str(r["members"]), r["input"], pct(r["accuracy"]), pct(r[bottom]),
                 pct(r["worst_group"]), f"{r['params'] / 1e6:.3f}", f"{r['macs'] / 1e6:.1f}"]
                for r in table.to_dict("records")])
-    out = Path(out)
-    write_csv(out / "zoo.csv", table)
-    write_document(out, "zoo", doc)
+    write_document(out, "zoo", doc, {"zoo.csv": csv_text(table)})
     return table
