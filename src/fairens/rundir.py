@@ -20,14 +20,36 @@ import numpy as np
 import pandas as pd
 
 from .errors import FairensError, bad_file
-from .files import write_bytes, write_csv, write_json
+from .files import regular_file, write_bytes, write_csv, write_json
 
 PREDICTIONS_DIR = "predictions"
 TEST_GROUPS = "test_groups.csv"
 RUN_JSON = "run.json"
 FAIRNESS_JSON = "fairness.json"
 RESERVED_COLUMNS = ("sample_id", "label", "pair_id")
+MAX_MEMBERS = 10_000  # more members than any ensemble trains: a larger count is a broken file
+MAX_CLASSES = 100_000
 _MEMBER_FILE = re.compile(r"^member_(\d+)\.npz$")
+_INTEGER = re.compile(r"^\s*[+-]?\d{1,18}(\.0*)?\s*$")  # 18 digits always fit int64
+
+
+RUN_LOCK = ".lock"
+
+
+def run_lock(run_dir: str | Path) -> Path:
+    """The lock file held while a process writes a run's shared files (run.json,
+    test_groups.csv, the analysis and reports)."""
+    return Path(run_dir) / RUN_LOCK
+
+
+def member_lock(run_dir: str | Path, member: int) -> Path:
+    """The lock file held while a process trains one member of a run."""
+    return Path(run_dir) / f".{member_name(member)}.lock"
+
+
+def load_meta(run_dir: str | Path) -> dict[str, Any]:
+    """The checked content of a run's ``run.json`` (empty if it has none)."""
+    return _read_meta(Path(run_dir) / RUN_JSON)
 
 
 def member_name(member: int) -> str:
@@ -47,7 +69,7 @@ def save_predictions(run_dir: str | Path, member: int, logits: np.ndarray,
     np.savez(buffer, logits=np.asarray(logits, dtype=np.float32),
              sample_id=np.asarray(sample_ids, dtype=np.int64))
     path = predictions_path(run_dir, member)
-    write_bytes(path, buffer.getvalue())
+    write_bytes(path, buffer.getvalue(), root=run_dir)
     return path
 
 
@@ -57,14 +79,14 @@ def write_test_groups(run_dir: str | Path, frame: pd.DataFrame) -> Path:
     if missing:
         raise FairensError(f"test groups lack the required columns {missing}")
     path = Path(run_dir) / TEST_GROUPS
-    write_csv(path, frame)
+    write_csv(path, frame, root=run_dir, raw=True)
     return path
 
 
 def write_run_json(run_dir: str | Path, meta: dict[str, Any]) -> Path:
     """Write ``run.json`` atomically."""
     path = Path(run_dir) / RUN_JSON
-    write_json(path, meta)
+    write_json(path, meta, root=run_dir)
     return path
 
 
@@ -105,24 +127,26 @@ def load_run(run_dir: str | Path) -> RunPredictions:
     if not run_dir.is_dir():
         raise bad_file(run_dir, "no such run directory")
     table = _read_test_groups(run_dir / TEST_GROUPS)
+    meta = _read_meta(run_dir / RUN_JSON)
     files = _member_files(run_dir)
     sample_ids = table["sample_id"].to_numpy(np.int64)
-    per_member = [_read_member(path, sample_ids) for path in files.values()]
-    n_classes = per_member[0].shape[1]
-    for path, member_logits in zip(files.values(), per_member, strict=True):
-        if member_logits.shape[1] != n_classes:
-            raise bad_file(path, f"has {member_logits.shape[1]} classes where "
-                                 f"{next(iter(files.values())).name} has {n_classes}")
-    logits = np.stack(per_member)
+    first = next(iter(files.values()))
+    logits = None
+    for index, path in enumerate(files.values()):
+        member_logits = _read_member(path, sample_ids, first,
+                                     None if logits is None else logits.shape[2])
+        if logits is None:  # filled in place: no second copy of every member's logits
+            logits = np.empty((len(files), *member_logits.shape), dtype=np.float32)
+        logits[index] = member_logits
+    n_classes = logits.shape[2]
     labels = table["label"].to_numpy(np.int64)
     if labels.min() < 0 or labels.max() >= n_classes:
         raise bad_file(run_dir / TEST_GROUPS,
                        f"labels must be class indices in 0..{n_classes - 1} "
                        f"(the logits have {n_classes} columns), "
                        f"found {labels.min()}..{labels.max()}")
-    meta = _read_meta(run_dir / RUN_JSON)
     expected = meta.get("ensemble", {}).get("size")
-    missing = tuple(sorted(set(range(expected)) - set(files))) if isinstance(expected, int) else ()
+    missing = tuple(sorted(set(range(expected)) - set(files))) if expected is not None else ()
     groupings = [c for c in table.columns if c not in RESERVED_COLUMNS]
     groupings.remove("class")
     pair_ids = table["pair_id"].to_numpy(np.int64) if "pair_id" in table.columns else None
@@ -133,9 +157,10 @@ def load_run(run_dir: str | Path) -> RunPredictions:
 
 
 def _read_test_groups(path: Path) -> pd.DataFrame:
-    if not path.is_file():
+    if not path.exists():
         raise bad_file(path, "missing: a run directory needs test_groups.csv (one row per test "
                              "sample: sample_id, label, class, then one column per grouping)")
+    regular_file(path, "test_groups.csv, a CSV file")
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -148,65 +173,164 @@ def _read_test_groups(path: Path) -> pd.DataFrame:
         raise bad_file(path, "has no rows")
     for column in ("sample_id", "label", "pair_id"):
         if column in table.columns:
-            values = pd.to_numeric(table[column], errors="coerce")
-            if values.isna().any() or (values != values.round()).any():
-                row = int(values.isna().to_numpy().argmax()) + 2
-                raise bad_file(path, f"column {column} must hold integers (line {row}: "
-                                     f"{table[column].iloc[row - 2]!r})")
-            table[column] = values.astype(np.int64)
+            table[column] = _integer_column(path, table[column], column)
     duplicated = table["sample_id"][table["sample_id"].duplicated()]
     if len(duplicated):
         raise bad_file(path, f"sample_id {int(duplicated.iloc[0])} appears more than once")
     return table
 
 
+def _integer_column(path: Path, text: pd.Series, column: str) -> pd.Series:
+    """A column of integer text (``12``, ``-3``, ``7.0``) as int64; the first other value is
+    named with its line."""
+    valid = text.map(lambda value: bool(_INTEGER.match(value)))
+    if not valid.all():
+        row = int((~valid).to_numpy().argmax())
+        raise bad_file(path, f"column {column} must hold integers of at most 18 digits "
+                             f"(line {row + 2}: {text.iloc[row]!r})")
+    return text.str.strip().str.replace(r"\.0*$", "", regex=True).astype(np.int64)
+
+
 def _member_files(run_dir: Path) -> dict[int, Path]:
+    """Each member's predictions file: exactly one per member index, named as the contract
+    says (``member_07.npz``), inside the run folder."""
     folder = run_dir / PREDICTIONS_DIR
-    found = sorted((int(m.group(1)), p) for p in folder.glob("member_*.npz")
-                   if (m := _MEMBER_FILE.match(p.name)))
+    found: dict[int, Path] = {}
+    for path in sorted(folder.glob("member_*.npz")):
+        match = _MEMBER_FILE.match(path.name)
+        if match is None:
+            raise bad_file(path, "not a member predictions file name (expected member_00.npz, "
+                                 "member_01.npz, ...)")
+        member = int(match.group(1))
+        canonical = predictions_path(run_dir, member)
+        if path.name != canonical.name:
+            if canonical.exists():
+                raise bad_file(path, f"and {canonical.name} both hold the predictions of member "
+                                     f"{member}: keep exactly one, named {canonical.name}")
+            raise bad_file(path, f"must be named {canonical.name} (the predictions of member "
+                                 f"{member}, two digits at least)")
+        if member >= MAX_MEMBERS:
+            raise bad_file(path, f"member index {member} is not allowed: at most "
+                                 f"{MAX_MEMBERS - 1}")
+        _check_link(run_dir, path)
+        found[member] = regular_file(path, "an .npz file of logits and sample_id")
     if not found:
         raise bad_file(folder, "no member predictions (expected predictions/member_00.npz, ...)")
-    return dict(found)
+    return found
 
 
-def _read_member(path: Path, sample_ids: np.ndarray) -> np.ndarray:
-    """Logits of one member as float32 [N, C], reordered to ``sample_ids``."""
+def _check_link(run_dir: Path, path: Path) -> None:
+    target, root = path.resolve(), run_dir.resolve()
+    if path.is_symlink() and not target.is_relative_to(root):
+        raise bad_file(path, f"is a symbolic link to {target}, outside the run folder; "
+                             "predictions must lie inside it")
+
+
+def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of each array of an .npz file, read from the headers only."""
+    headers = {}
+    with zipfile.ZipFile(path) as archive:
+        for name in archive.namelist():
+            if not name.endswith(".npy"):
+                continue
+            with archive.open(name) as stream:
+                version = np.lib.format.read_magic(stream)
+                read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read(stream)
+            headers[name[:-4]] = (tuple(int(d) for d in shape), dtype)
+    return headers
+
+
+def _read_member(path: Path, sample_ids: np.ndarray, first: Path,
+                 n_classes: int | None) -> np.ndarray:
+    """Logits of one member as float32 [N, C], reordered to ``sample_ids``; shapes are
+    checked from the file's headers before anything is allocated."""
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in ("logits", "sample_id") if key in npz.files}
+        headers = _npz_headers(path)
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
         raise bad_file(path, f"not a readable .npz file ({exc})") from exc
     for key in ("logits", "sample_id"):
-        if key not in arrays:
+        if key not in headers:
             raise bad_file(path, f"has no '{key}' array (expected keys: logits, sample_id)")
-    logits, ids = arrays["logits"], arrays["sample_id"]
-    if logits.ndim != 2 or not np.issubdtype(logits.dtype, np.floating):
-        raise bad_file(path, f"logits must be a float array [N, C], got {logits.dtype} "
-                             f"{list(logits.shape)}")
-    if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer) or len(ids) != len(logits):
-        raise bad_file(path, f"sample_id must be an integer array of the {len(logits)} rows "
-                             f"of logits, got {ids.dtype} {list(ids.shape)}")
+    (shape, dtype), (id_shape, id_dtype) = headers["logits"], headers["sample_id"]
+    if len(shape) != 2 or not np.issubdtype(dtype, np.floating):
+        raise bad_file(path, f"logits must be a float array [N, C], got {dtype} {list(shape)}")
+    if id_shape != shape[:1] or not np.issubdtype(id_dtype, np.integer):
+        raise bad_file(path, f"sample_id must be an integer array of the {shape[0]} rows "
+                             f"of logits, got {id_dtype} {list(id_shape)}")
+    if shape[0] != len(sample_ids):
+        raise bad_file(path, f"predictions do not cover the test set of test_groups.csv: "
+                             f"{shape[0]} samples where test_groups.csv has {len(sample_ids)}")
+    if not 1 <= shape[1] <= MAX_CLASSES:
+        raise bad_file(path, f"logits have {shape[1]} classes; allowed: 1 to {MAX_CLASSES}")
+    if n_classes is not None and shape[1] != n_classes:
+        raise bad_file(path, f"has {shape[1]} classes where {first.name} has {n_classes}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            logits, ids = npz["logits"], npz["sample_id"]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise bad_file(path, f"not a readable .npz file ({exc})") from exc
     if not np.isfinite(logits).all():
         raise bad_file(path, "logits hold NaN or infinite values")
-    if len(ids) != len(sample_ids) or not np.array_equal(np.sort(ids), np.sort(sample_ids)):
+    largest = float(np.abs(logits).max())
+    if largest > np.finfo(np.float32).max:
+        raise bad_file(path, f"logits exceed the float32 range (largest magnitude {largest:.3g})")
+    if not np.array_equal(np.sort(ids), np.sort(sample_ids)):
         unknown = np.setdiff1d(ids, sample_ids)
         detail = (f"unknown sample ids, e.g. {unknown[:3].tolist()}" if len(unknown)
-                  else f"{len(ids)} samples where test_groups.csv has {len(sample_ids)}")
+                  else "sample_id holds duplicates")
         raise bad_file(path, f"predictions do not cover the test set of test_groups.csv: {detail}")
-    if len(np.unique(ids)) != len(ids):
-        raise bad_file(path, "sample_id holds duplicates")
     by_id = np.argsort(ids)
     order = by_id[np.searchsorted(ids, sample_ids, sorter=by_id)]
     return logits[order].astype(np.float32, copy=False)
 
 
 def _read_meta(path: Path) -> dict[str, Any]:
-    if not path.is_file():
+    if not path.exists():
         return {}
+    regular_file(path, "run.json, a JSON file")
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise bad_file(path, f"not valid JSON ({exc})") from exc
     if not isinstance(meta, dict):
         raise bad_file(path, "must hold a JSON object")
+    _check_meta(path, meta)
     return meta
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_meta(path: Path, meta: dict[str, Any]) -> None:
+    """The fields of run.json that fairens reads back have the types it writes."""
+    for key in ("ensemble", "data", "model", "config"):
+        if key in meta and not isinstance(meta[key], dict):
+            raise bad_file(path, f"{key} must be a JSON object, got {meta[key]!r:.60}")
+    ensemble = meta.get("ensemble", {})
+    size = ensemble.get("size")
+    if size is not None and not (_is_int(size) and 1 <= size <= MAX_MEMBERS):
+        raise bad_file(path, f"ensemble.size must be an integer from 1 to {MAX_MEMBERS}, "
+                             f"got {size!r:.60}")
+    for key in ("seed", "k"):
+        value = ensemble.get(key)
+        if value is not None and not (_is_int(value) and value >= 0):
+            raise bad_file(path, f"ensemble.{key} must be a non-negative integer, got "
+                                 f"{value!r:.60}")
+    minority = meta.get("data", {}).get("minority")
+    if minority is not None and not (
+            isinstance(minority, dict) and all(
+                isinstance(groups, list) and all(isinstance(g, str) for g in groups)
+                for groups in minority.values())):
+        raise bad_file(path, f"data.minority must map each grouping to a list of group names, "
+                             f"got {minority!r:.80}")
+    model = meta.get("model", {})
+    for key, valid in (("name", lambda v: isinstance(v, str)), ("params", _is_int),
+                       ("macs", lambda v: _is_int(v) or isinstance(v, float)),
+                       ("input", lambda v: isinstance(v, list) and all(map(_is_int, v)))):
+        if key in model and not valid(model[key]):
+            raise bad_file(path, f"model.{key} has the wrong type: {model[key]!r:.60}")
+    if "run_name" in meta and not isinstance(meta["run_name"], str):
+        raise bad_file(path, f"run_name must be a string, got {meta['run_name']!r:.60}")

@@ -114,8 +114,8 @@ def build_run_document(analysis: Analysis, *, title: str,
         f"{fairness['n_samples']} test samples, {fairness['n_classes']} classes; intervals are "
         f"95% percentile-bootstrap intervals from {boot['resamples']} resamples of the test "
         f"samples within each group (seed {boot['seed']}).")
-    if "model" in meta:
-        model = meta["model"]
+    model = meta.get("model", {})
+    if {"name", "params", "macs", "input"} <= set(model):
         doc.paragraph(f"Model `{model['name']}`: {model['params']:,} parameters, "
                       f"{model['macs'] / 1e6:.2f} M multiply-accumulates per "
                       f"{'x'.join(map(str, model['input']))} image; ensemble of "
