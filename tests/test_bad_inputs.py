@@ -6,6 +6,7 @@ the ``fairens`` command (an earlier report stays as it was).
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from onnx import TensorProto, helper
 
 from fairens.cli import main
 from fairens.errors import FairensError
+from fairens.export.manifest import sha256
 from fairens.models import list_models
 from fairens.pipeline import train
 from fairens.rundir import load_run, save_predictions
@@ -214,6 +216,16 @@ def _bogus_graph(path: Path) -> None:
               str(path))
 
 
+def _bogus_graph_recorded(export: Path) -> None:
+    """A graph ONNX Runtime cannot run, recorded in the manifest as if exported so."""
+    _bogus_graph(export / "device" / "member_00.onnx")
+    manifest = json.loads((export / "export.json").read_text())
+    for graph in manifest["graphs"]:
+        if graph["name"] == "member_00" and graph["precision"] == "fp32":
+            graph["sha256"] = sha256(export / "device" / "member_00.onnx")
+    (export / "export.json").write_text(json.dumps(manifest))
+
+
 def _corrupt(path: Path) -> None:
     path.write_bytes(path.read_bytes()[:1000])
 
@@ -241,7 +253,7 @@ BAD_EXPORTS = {
         "empty: no exported graphs here (expected export.json and device/graphs.json); run "
         "`fairens export RUN_DIR` first"),
     "operator ONNX Runtime cannot run": (
-        lambda root: _bogus_graph(root / "export" / "test" / "device" / "member_00.onnx"),
+        lambda root: _bogus_graph_recorded(root / "export" / "test"),
         lambda root: ["bench", str(root / "export" / "test"), "--threads", "1"],
         "member_00.onnx: ONNX Runtime cannot run operator fairens.test:Bogus of model=small_cnn"),
     "unknown thread setting": (

@@ -15,25 +15,28 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from ..errors import bad_file
-from ..files import write_csv
+from ..export.manifest import read_manifest
+from ..files import csv_text, regular_file
 from ..report.document import Document, Image, pct
-from ..report.plots import png, series_color
+from ..report.plots import plot_text, png, series_color
 from ..report.write import write_document
-from .latency import read_manifest
+from .ingest import read_latency_file
 
 METRICS = {"accuracy": "accuracy", "bottom_k": "bottom-k accuracy",
            "worst_group": "worst-group accuracy"}
 MARKERS = {"fp32": "o", "int8_static": "s", "int8_dynamic": "^"}
 
 
+def _read_json(path: Path) -> Any:
+    regular_file(path, "a JSON file written by fairens")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise bad_file(path, f"not valid JSON ({exc})") from exc
+
+
 def _latency_files(export_dir: Path) -> list[dict[str, Any]]:
-    reports = []
-    for path in sorted(export_dir.glob("latency-*.json")):
-        try:
-            reports.append(json.loads(path.read_text(encoding="utf-8")))
-        except json.JSONDecodeError as exc:
-            raise bad_file(path, f"not valid JSON ({exc})") from exc
-    return reports
+    return [read_latency_file(path) for path in sorted(export_dir.glob("latency-*.json"))]
 
 
 def frontier_table(export_dirs: list[str | Path], grouping: str = "class") -> pd.DataFrame:
@@ -41,7 +44,11 @@ def frontier_table(export_dirs: list[str | Path], grouping: str = "class") -> pd
     rows = []
     for export_dir in map(Path, export_dirs):
         manifest = read_manifest(export_dir)
-        accuracy = json.loads((export_dir / "compression.json").read_text())["accuracy"]
+        compression = _read_json(export_dir / "compression.json")
+        if not isinstance(compression, dict) or "accuracy" not in compression:
+            raise bad_file(export_dir / "compression.json", "not the compression report of "
+                                                            "fairens export (no accuracy)")
+        accuracy = compression["accuracy"]
         for report in _latency_files(export_dir):
             for result in report["results"]:
                 if result.get("p50_ms") is None or result["format"] == "torch":
@@ -102,8 +109,8 @@ def _figure(table: pd.DataFrame, device: str, threads: int, fmt: str) -> bytes:
         axis.grid(alpha=0.3)
     figure.legend(handles=_legend_handles(models, sorted(set(rows["precision"]))),
                   loc="center left", bbox_to_anchor=(0.98, 0.5), fontsize=7, frameon=False)
-    figure.suptitle(f"{device}, {threads} thread(s), {fmt}; marker size grows with members",
-                    fontsize=10)
+    title = f"{device}, {threads} thread(s), {fmt}; marker size grows with members"
+    figure.suptitle(plot_text(title), fontsize=10)
     return png(figure)
 
 
@@ -152,7 +159,6 @@ def write_frontier(export_dirs: list[str | Path], out: str | Path,
                    grouping: str = "class") -> pd.DataFrame:
     """``frontier.csv``, ``frontier.md``, ``frontier.html`` and ``plots/`` into ``out``."""
     table = frontier_table(export_dirs, grouping)
-    out = Path(out)
     doc = Document(f"fairens frontier: {', '.join(dict.fromkeys(table['run']))}"
                    if not table.empty else "fairens frontier")
     if table.empty:
@@ -176,6 +182,5 @@ def write_frontier(export_dirs: list[str | Path], out: str | Path,
                         " / ".join("yes" if r[f"pareto_{m}"] else "-" for m in METRICS)]
                        for r in rows.to_dict("records")])
     _latency_section(doc, [Path(d) for d in export_dirs])
-    write_csv(out / "frontier.csv", table)
-    write_document(out, "frontier", doc)
+    write_document(out, "frontier", doc, {"frontier.csv": csv_text(table)})
     return table

@@ -8,21 +8,24 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import bad_file
-from ..files import write_json
-from .latency import read_manifest
+from ..export.manifest import read_manifest
+from ..files import regular_file, write_json
 
 _RESULT_KEYS = ("graph", "precision", "threads", "format")
 
 
 def read_latency_file(path: str | Path) -> dict[str, Any]:
     """A ``latency-<device>.json`` from ``bench_device.py``, checked."""
-    path = Path(path)
+    path = regular_file(path, "a latency file of bench_device.py")
     try:
         report = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise bad_file(path, f"not a readable latency file ({exc})") from exc
     if not isinstance(report, dict) or not {"device", "run", "results"} <= set(report):
         raise bad_file(path, "not a latency file of bench_device.py (needs device, run, results)")
+    if not isinstance(report["results"], list) or not all(isinstance(r, dict)
+                                                          for r in report["results"]):
+        raise bad_file(path, "results must be a list of measurements")
     for result in report["results"]:
         missing = [key for key in _RESULT_KEYS if key not in result]
         if missing:
@@ -43,6 +46,6 @@ def ingest(files: list[str | Path], *, into: str | Path | None = None,
             raise bad_file(file, f"measures run {report['run']!r}, not {manifest['run']!r} "
                                  f"exported in {target}")
         device = re.sub(r"[^A-Za-z0-9._-]+", "-", str(report["device"])) or "device"
-        write_json(target / f"latency-{device}.json", report)
+        write_json(target / f"latency-{device}.json", report, root=target)
         touched.append(target)
     return list(dict.fromkeys(touched))

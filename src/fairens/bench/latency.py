@@ -3,7 +3,6 @@ machine, next to PyTorch eager latency of the same model, with load time and mem
 
 from __future__ import annotations
 
-import json
 import platform
 from pathlib import Path
 from typing import Any
@@ -11,10 +10,10 @@ from typing import Any
 import torch
 
 from ..ensemble import load_member
-from ..errors import bad_file, bad_setting
+from ..errors import bad_setting
 from ..export import ProbabilityGraph, bench_device
 from ..export.graphs import deploy_form, describe_session_error
-from ..export.run import DEVICE_DIR, MANIFEST
+from ..export.manifest import graph_file, read_manifest
 from ..files import write_json
 from ..rundir import member_name
 
@@ -31,16 +30,6 @@ def parse_threads(text: str) -> list[int]:
         raise bad_setting("--threads", text, "comma-separated positive integers (ONNX Runtime's "
                                              "intra_op_num_threads), e.g. 1,2")
     return threads
-
-
-def read_manifest(export_dir: str | Path) -> dict[str, Any]:
-    """The export's manifest; a folder without graphs is refused."""
-    export_dir = Path(export_dir)
-    path = export_dir / MANIFEST
-    if not path.is_file() or not (export_dir / DEVICE_DIR / "graphs.json").is_file():
-        raise bad_file(export_dir, "no exported graphs here (expected export.json and device/"
-                                   "graphs.json); run `fairens export RUN_DIR` first")
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def eager_latency(module: torch.nn.Module, images: torch.Tensor, threads: int, runs: int,
@@ -81,7 +70,7 @@ def bench_export(export_dir: str | Path, *, threads: list[int] = (1, 2), runs: i
     results, cache = [], {}
     for graph in manifest["graphs"]:
         for count in threads:
-            path = export_dir / graph["onnx"]
+            path = graph_file(export_dir, graph)
             result = bench_device.measure_in_child(str(path), count, runs, warmup)
             if "error" in result:
                 raise describe_session_error(path, result["error"], manifest["model"])
@@ -100,5 +89,5 @@ def bench_export(export_dir: str | Path, *, threads: list[int] = (1, 2), runs: i
                            "processor": platform.processor()},
               "torch": torch.__version__, "runs": runs, "warmup": warmup, "results": results}
     path = export_dir / f"latency-{HOST}.json"
-    write_json(path, report)
+    write_json(path, report, root=export_dir)
     return path

@@ -12,6 +12,7 @@ latency-<device>.json next to this script; bring it back and run
 """
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -86,6 +87,15 @@ def measure(path, threads, runs, warmup):
     return {"load_ms": load_ms, **timing, "peak_mb": None if before is None else peak - before}
 
 
+def file_sha256(path):
+    """Hex SHA-256 of a file, to check a graph is the one fairens exported."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def measure_in_child(path, threads, runs, warmup):
     """``measure`` in a fresh Python process, so load time and memory are the graph's own."""
     command = [sys.executable, os.path.abspath(__file__), "--one", path, "--threads", str(threads),
@@ -125,9 +135,12 @@ def main(argv=None):
     for graph in bundle["graphs"]:
         if (args.graphs and graph["name"] not in args.graphs) or args.format not in graph:
             continue
+        path = os.path.join(HERE, os.path.basename(graph[args.format]))
+        expected = graph.get("sha256" if args.format == "onnx" else "ort_sha256")
+        changed = expected is not None and file_sha256(path) != expected
         for count in threads:
-            path = os.path.join(HERE, graph[args.format])
-            result = measure_in_child(path, count, args.runs, args.warmup)
+            result = ({"error": "checksum differs from graphs.json: not the exported graph"}
+                      if changed else measure_in_child(path, count, args.runs, args.warmup))
             result.update({"graph": graph["name"], "kind": graph["kind"],
                            "members": graph["members"], "precision": graph["precision"],
                            "format": args.format, "file": graph[args.format], "threads": count})

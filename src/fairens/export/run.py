@@ -3,7 +3,6 @@ int8 variants, ORT-format files, a device bundle and the compression report."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -18,17 +17,23 @@ from tqdm.auto import tqdm
 
 from ..ensemble import load_member
 from ..errors import FairensError, bad_file
-from ..files import staging_dir, write_json, write_text
+from ..files import (
+    STAGING_MARKER,
+    remove_staging_leftovers,
+    staging_dir,
+    write_json,
+    write_text,
+)
+from ..locks import hold
 from ..models import get_spec
 from ..pipeline import load_data
 from ..report.write import write_document
-from ..rundir import RUN_JSON, TEST_GROUPS, member_name
+from ..rundir import TEST_GROUPS, load_meta, member_name
 from .evaluate import compression_document, compression_summary, grouped_accuracy, groupings_of
 from .graphs import ProbabilityGraph, deploy_form, export_onnx, open_session, parity, run_session
+from .manifest import DEVICE_DIR, FORMAT, MANIFEST, is_export, sha256
 from .quantize import quantize, to_ort_format
 
-DEVICE_DIR = "device"
-MANIFEST = "export.json"
 DEVICE_SCRIPT = Path(__file__).with_name("bench_device.py")
 
 
@@ -57,11 +62,29 @@ class ExportOptions:
 
 
 def _read_meta(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / RUN_JSON
-    if not path.is_file():
-        raise bad_file(run_dir, "no run.json: export needs a run trained by fairens (its config "
-                                "rebuilds the data and the models)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    meta = load_meta(run_dir)
+    missing = [key for key in ("run_name", "ensemble", "model", "config") if key not in meta]
+    if missing:
+        raise bad_file(run_dir, "no run.json of a fairens run here (export needs one: its config "
+                                "rebuilds the data and the models)" if not meta else
+                       f"run.json lacks {', '.join(missing)}: export needs a run trained by "
+                       "fairens")
+    return meta
+
+
+def _check_out(out: Path) -> None:
+    """An export may only replace a folder that is itself an earlier export (or is empty)."""
+    if out.is_symlink():
+        raise bad_file(out, "is a symbolic link; give the export folder itself (an export never "
+                            "replaces or writes through links)")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise bad_file(out, "is a file, not an export folder; choose a new folder for --out")
+    if any(out.iterdir()) and not is_export(out):
+        raise bad_file(out, "holds files that are not an earlier fairens export (no export.json "
+                            "listing its graphs), so it is not replaced; choose a new or empty "
+                            "folder for --out")
 
 
 def _member_checkpoints(meta: dict[str, Any], models: Path) -> list[Path]:
@@ -115,26 +138,33 @@ def export_run(run_dir: str | Path, *, out: str | Path | None = None,
     if groups["sample_id"].astype(np.int64).tolist() != data.test.sample_ids.tolist():
         raise bad_file(run_dir / TEST_GROUPS, "its samples are not the test split the run's "
                                               "config loads now; was the dataset changed?")
+    _check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_dir(out)
-    try:
-        manifest = _export_all(members, sizes, data, groups, meta, staging, options)
-        write_json(staging / MANIFEST, {**manifest, "run_dir": str(run_dir.resolve()),
-                                        "models_dir": str(models.resolve())})
-        _replace(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    with hold(out.parent / f".{out.name}.lock", f"export folder {out}"):
+        _check_out(out)  # another export may have finished while this one loaded
+        remove_staging_leftovers(out)
+        staging = staging_dir(out)
+        try:
+            manifest = _export_all(members, sizes, data, groups, meta, staging, options)
+            write_json(staging / MANIFEST, {**manifest, "run_dir": str(run_dir.resolve()),
+                                            "models_dir": str(models.resolve())})
+            _replace(staging, out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return out
 
 
 def _replace(staging: Path, out: Path) -> None:
-    """Swap the new export in for the old one (renames only)."""
-    backup = out.with_name(f".{out.name}.old")
-    shutil.rmtree(backup, ignore_errors=True)
+    """Swap the new export in for the old one (renames only); the old one is first renamed
+    to a staging name of its own, so a crash between the renames leaves it recognisable."""
+    backup = None
     if out.exists():
-        os.replace(out, backup)
+        backup = staging_dir(out)
+        os.replace(out, backup)  # an empty folder is replaced by the rename
     os.replace(staging, out)
-    shutil.rmtree(backup, ignore_errors=True)
+    if backup is not None:
+        (backup / STAGING_MARKER).touch()
+        shutil.rmtree(backup)
 
 
 def _graph_plan(n_members: int, sizes: list[int], options: ExportOptions) -> list[dict]:
@@ -179,9 +209,10 @@ def _export_all(members: list, sizes: list[int], data, groups: pd.DataFrame,
                       "members": len(entry["members"]), "precision": precision,
                       "onnx": f"{DEVICE_DIR}/{path.name}",
                       "parity_max_abs_diff": difference if precision == "fp32" else None,
-                      "bytes": path.stat().st_size}
+                      "bytes": path.stat().st_size, "sha256": sha256(path)}
             if options.ort:
-                record["ort"] = f"{DEVICE_DIR}/{to_ort_format(path, check[:16]).name}"
+                ort_file = to_ort_format(path, check[:16])
+                record |= {"ort": f"{DEVICE_DIR}/{ort_file.name}", "ort_sha256": sha256(ort_file)}
             graphs.append(record)
     summary = compression_summary(accuracy, k)
     doc = compression_document(accuracy, summary, f"fairens compression report: {meta['run_name']}")
@@ -192,8 +223,9 @@ def _export_all(members: list, sizes: list[int], data, groups: pd.DataFrame,
     # the device bundle names files relative to itself
     write_json(device / "graphs.json", {**bundle, "graphs": [
         {key: Path(g[key]).name if key in ("onnx", "ort") else g[key]
-         for key in ("name", "kind", "members", "precision", "onnx", "ort") if key in g}
+         for key in ("name", "kind", "members", "precision", "onnx", "sha256", "ort",
+                     "ort_sha256") if key in g}
         for g in graphs]})
     write_text(device / "bench_device.py", DEVICE_SCRIPT.read_text(encoding="utf-8"))
-    return {**bundle, "graphs": graphs, "model_profile": meta["model"], "k": k,
+    return {"format": FORMAT, **bundle, "graphs": graphs, "model_profile": meta["model"], "k": k,
             "options": {**options.__dict__, "sizes": sizes}}
