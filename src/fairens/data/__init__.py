@@ -11,6 +11,7 @@ from .base import ImageData as ImageData
 from .base import Split as Split
 from .base import resize as resize
 from .loaders import batch_loader as batch_loader
+from .registry import check_image_size as check_image_size
 from .registry import list_datasets as list_datasets
 from .registry import load_dataset as load_dataset
 from .registry import register_dataset as register_dataset

@@ -16,7 +16,9 @@ from tqdm.auto import tqdm
 from ..errors import FairensError, bad_file
 from ..files import atomic_path
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: 16-bit images scaled to 8 bits instead of clipped
+MAX_PIXELS = 64_000_000  # an 8000x8000 photo; larger headers are refused before decoding
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N", "I")
 
 
 def default_cache_dir() -> Path:
@@ -31,8 +33,11 @@ def decode_file(path: Path, *, size: int | None, crop: int | None = None) -> tor
     named in the error. Pillow decodes: torchvision.io's decoders are deprecated since 0.29."""
     try:
         with Image.open(path) as opened:
-            image = opened.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+            if opened.width * opened.height > MAX_PIXELS:
+                raise bad_file(path, f"image of {opened.width}x{opened.height} pixels: fairens "
+                                     f"decodes images of at most {MAX_PIXELS:,} pixels")
+            image = _to_rgb(opened, path)
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
         raise bad_file(path, f"cannot read or decode this image ({exc})") from exc
     if crop is not None:
         left, top = (image.width - crop) // 2, (image.height - crop) // 2
@@ -40,6 +45,19 @@ def decode_file(path: Path, *, size: int | None, crop: int | None = None) -> tor
     if size is not None and image.size != (size, size):
         image = image.resize((size, size), Image.Resampling.BILINEAR)
     return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).contiguous()
+
+
+def _to_rgb(image: Image.Image, path: Path) -> Image.Image:
+    """8-bit RGB. 16-bit grayscale (PNG's ``I;16``, or ``I`` holding 0..65535) is scaled to
+    8 bits (v * 255 / 65535, rounded); Pillow's own conversion would clip it to {0, 255}."""
+    if image.mode not in _SIXTEEN_BIT and image.mode != "F":
+        return image.convert("RGB")
+    values = np.asarray(image).astype(np.int64)
+    if image.mode == "F" or values.min(initial=0) < 0 or values.max(initial=0) > 65535:
+        raise bad_file(path, f"a {image.mode} image with values outside 0..65535: fairens "
+                             "decodes 8- and 16-bit images")
+    gray = np.rint(values * (255 / 65535)).astype(np.uint8)
+    return Image.fromarray(gray).convert("RGB")
 
 
 def decode_files(paths: Sequence[Path], *, size: int | None, crop: int | None = None,
@@ -74,7 +92,8 @@ def decode_cached(paths: Sequence[Path], *, size: int | None, crop: int | None =
     a key made of every file's path, size and modification time and the decoding options,
     so a second run skips decoding and any change to the files decodes again."""
     key = _signature(paths, {"size": size, "crop": crop})
-    cache = Path(cache_dir or default_cache_dir()).expanduser() / f"{name}-{key}.npy"
+    folder = Path(cache_dir or default_cache_dir()).expanduser()
+    cache = folder / f"{name}-{key}.npy"
     if cache.is_file():
         try:
             return torch.from_numpy(np.load(cache, allow_pickle=False))
@@ -82,7 +101,7 @@ def decode_cached(paths: Sequence[Path], *, size: int | None, crop: int | None =
             cache.unlink(missing_ok=True)  # unreadable: decode again
     images = decode_files(paths, size=size, crop=crop, desc=f"decoding {name}")
     try:
-        with atomic_path(cache) as tmp, open(tmp, "wb") as f:
+        with atomic_path(cache, root=folder) as tmp, open(tmp, "wb") as f:
             np.save(f, images.numpy(), allow_pickle=False)
     except FairensError:
         pass  # a cache folder we cannot write only costs decoding time next run

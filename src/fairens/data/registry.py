@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import FairensError, unknown_name
+from ..errors import FairensError, bad_setting, unknown_name
 from .base import (
     ImageData,
     cap_training_classes,
@@ -18,6 +18,7 @@ from .base import (
 
 Loader = Callable[..., ImageData]
 _DATASETS: dict[str, Loader] = {}
+MAX_IMAGE_SIZE = 2048  # a larger side is a typo: 60,000 images would need terabytes
 
 
 def register_dataset(name: str) -> Callable[[Loader], Loader]:
@@ -30,6 +31,14 @@ def register_dataset(name: str) -> Callable[[Loader], Loader]:
         _DATASETS[name] = loader
         return loader
     return add
+
+
+def check_image_size(size: Any) -> None:
+    """Refuse a ``data.image_size`` that is not null or a side from 1 to MAX_IMAGE_SIZE."""
+    if size is not None and not (isinstance(size, int) and not isinstance(size, bool)
+                                 and 1 <= size <= MAX_IMAGE_SIZE):
+        raise bad_setting("data.image_size", size, f"a number of pixels from 1 to "
+                                                   f"{MAX_IMAGE_SIZE}, or null")
 
 
 def list_datasets() -> list[str]:
@@ -57,6 +66,9 @@ def load_dataset(name: str, *, seed: int = 0, imbalance_ratio: float = 1.0,
     """
     if name not in _DATASETS:
         raise unknown_name("data", name, _DATASETS)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise bad_setting("data.seed", seed, "a non-negative integer")
+    check_image_size(image_size)
     loader = _DATASETS[name]
     accepted = inspect.signature(loader).parameters
     unknown = sorted(set(options) - set(accepted))
