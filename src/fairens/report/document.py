@@ -9,7 +9,22 @@ from __future__ import annotations
 import base64
 import html
 import re
+import unicodedata
 from dataclasses import dataclass, field
+
+# control and invisible formatting characters (a right-to-left override in a group name
+# would reverse the text around it): shown as their code point instead
+_HIDDEN = ("Cc", "Cf", "Zl", "Zp")
+
+
+def visible(text: object) -> str:
+    r"""``text`` with every control or invisible formatting character written as ``\uXXXX``
+    (newlines and tabs included), so that what a report shows is what the data hold."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) in _HIDDEN else ch
+                   for ch in text)
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -71,11 +86,12 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
 
 def md_escape(text: str) -> str:
     """Text shown literally in Markdown (also inside a table cell)."""
-    return _MD_SPECIAL.sub(r"\\\1", str(text)).replace("\n", " ")
+    return _MD_SPECIAL.sub(r"\\\1", visible(text))
 
 
 def _md_inline(text: str) -> str:
-    parts = str(text).split("`")
+    text = visible(text)
+    parts = text.split("`")
     if len(parts) % 2 == 0:  # an unpaired backtick: no code spans
         return md_escape(text)
     return "".join(md_escape(p) if i % 2 == 0 else f"`{p}`" for i, p in enumerate(parts))
@@ -103,10 +119,14 @@ def render_markdown(doc: Document, image_dir: str = "plots") -> str:
     return "\n".join(lines)
 
 
+def _html(text: object) -> str:
+    return html.escape(visible(text))
+
+
 def _html_inline(text: str) -> str:
-    parts = html.escape(str(text)).split("`")
+    parts = _html(text).split("`")
     if len(parts) % 2 == 0:
-        return html.escape(str(text))
+        return _html(text)
     return "".join(p if i % 2 == 0 else f"<code>{p}</code>" for i, p in enumerate(parts))
 
 
@@ -121,8 +141,8 @@ code{background:#f4f4f4;padding:0 0.2rem}"""
 def render_html(doc: Document) -> str:
     """The document as one self-contained HTML page (images embedded as PNG data URIs)."""
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<title>{html.escape(doc.title)}</title><style>{_STYLE}</style></head><body>",
-           f"<h1>{html.escape(doc.title)}</h1>"]
+           f"<title>{_html(doc.title)}</title><style>{_STYLE}</style></head><body>",
+           f"<h1>{_html(doc.title)}</h1>"]
     for kind, *content in doc.blocks:
         if kind == "heading":
             level = min(content[0], 6)
@@ -134,16 +154,16 @@ def render_html(doc: Document) -> str:
                        + "</ul>")
         elif kind == "table":
             header, rows = content
-            out.append("<table><thead><tr>" + "".join(f"<th>{html.escape(str(h))}</th>"
-                                                      for h in header) + "</tr></thead><tbody>")
-            out += ["<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+            out.append("<table><thead><tr>" + "".join(f"<th>{_html(h)}</th>" for h in header)
+                       + "</tr></thead><tbody>")
+            out += ["<tr>" + "".join(f"<td>{_html(c)}</td>" for c in row) + "</tr>"
                     for row in rows]
             out.append("</tbody></table>")
         elif kind == "image":
             image = content[0]
             data = base64.b64encode(image.data).decode("ascii")
-            out.append(f'<figure><img alt="{html.escape(image.caption)}" '
+            out.append(f'<figure><img alt="{_html(image.caption)}" '
                        f'src="data:image/png;base64,{data}"><figcaption>'
-                       f"{html.escape(image.caption)}</figcaption></figure>")
+                       f"{_html(image.caption)}</figcaption></figure>")
     out.append("</body></html>")
     return "\n".join(out) + "\n"

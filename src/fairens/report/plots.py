@@ -11,10 +11,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .document import visible
+
 MAX_BARS = 40  # beyond this many groups, bar charts show the 20 lowest and 20 highest
 LINES = {"overall": ("overall", "black"), "bottom_k": ("bottom-{k}", "tab:red"),
          "top_k": ("top-{k}", "tab:blue"), "worst_group": ("worst group", "tab:purple"),
          "minority": ("minority", "tab:orange"), "majority": ("majority", "tab:green")}
+
+
+def plot_text(text: object) -> str:
+    """A label drawn as the data hold it: control characters shown as code points and
+    ``$`` kept literal (matplotlib would parse ``$...$`` as mathematics, or fail on it)."""
+    return visible(text).replace("$", r"\$")
 
 
 def png(figure: plt.Figure) -> bytes:
@@ -47,7 +55,7 @@ def curve_figure(summary: dict[str, Any], title: str) -> bytes:
             axis.plot(curve["m"], 100 * np.asarray(curve[key]), marker="o", markersize=3,
                       color=color, label=label.format(k=k))
             _band(axis, curve["m"], (curve["ci"] or {}).get(key), color)
-    axis.set(xlabel="ensemble size m", ylabel="accuracy (%)", title=title)
+    axis.set(xlabel="ensemble size m", ylabel="accuracy (%)", title=plot_text(title))
     axis.xaxis.get_major_locator().set_params(integer=True)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
@@ -64,7 +72,8 @@ def relative_gain_figure(summary: dict[str, Any], title: str) -> bytes:
             axis.plot(curve["m"], 100 * (values / values[0] - 1), marker="o", markersize=3,
                       color=color, label=label.format(k=k))
     axis.axhline(0, color="grey", linewidth=0.8)
-    axis.set(xlabel="ensemble size m", ylabel="relative gain over one member (%)", title=title)
+    axis.set(xlabel="ensemble size m", ylabel="relative gain over one member (%)",
+             title=plot_text(title))
     axis.xaxis.get_major_locator().set_params(integer=True)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
@@ -84,7 +93,8 @@ def _bar_axis(names: list[str]) -> tuple[plt.Figure, plt.Axes]:
     width = max(6.4, 0.32 * len(names) + 2)
     figure, axis = plt.subplots(figsize=(width, 4.2))
     crowded = len(names) > 8
-    axis.set_xticks(range(len(names)), [n if len(n) <= 24 else n[:22] + "…" for n in names],
+    labels = [plot_text(n if len(n) <= 24 else n[:22] + "…") for n in names]
+    axis.set_xticks(range(len(names)), labels,
                     rotation=60 if crowded else 0, ha="right" if crowded else "center", fontsize=8)
     axis.grid(axis="y", alpha=0.3)
     return figure, axis
@@ -103,7 +113,7 @@ def group_bars_figure(summary: dict[str, Any], title: str) -> bytes:
              label="single (mean ± std)")
     axis.bar(x + 0.2, ensemble, 0.4, color="tab:blue", label="ensemble")
     floor = max(0.0, min(single.min(), ensemble.min()) - 10)
-    axis.set(ylabel="accuracy (%)", title=title, ylim=(floor, 100.5))
+    axis.set(ylabel="accuracy (%)", title=plot_text(title), ylim=(floor, 100.5))
     axis.legend(fontsize=8)
     return png(figure)
 
@@ -114,5 +124,5 @@ def disagreement_figure(summary: dict[str, Any], title: str) -> bytes:
     values = [summary["groups"][g]["disagreement"] or 0.0 for g in names]
     figure, axis = _bar_axis(names)
     axis.bar(np.arange(len(names)), 100 * np.asarray(values), color="tab:orange")
-    axis.set(ylabel="members disagreeing (% of pairs × samples)", title=title)
+    axis.set(ylabel="members disagreeing (% of pairs × samples)", title=plot_text(title))
     return png(figure)
