@@ -14,13 +14,20 @@ from .errors import FairensError
 
 
 def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Run ``func``; on :class:`FairensError` print its one-line message and exit with 2."""
+    """Run ``func``; on :class:`FairensError` print its one-line message and exit with 2;
+    an ``OSError`` that no stage explained (a disk that filled up under a library's own
+    write) is printed on one line too, naming its file."""
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except FairensError as exc:
             print(f"error: {exc}", file=sys.stderr, flush=True)
+            sys.exit(2)
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"error: {where}{exc.strerror or exc}; outputs written before it are kept",
+                  file=sys.stderr, flush=True)
             sys.exit(2)
     return wrapper
 

@@ -6,8 +6,8 @@ one of them before anything is written, and calls the stages in order.
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import platform
 import re
 import tempfile
@@ -24,25 +24,33 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from .data import ImageData, load_dataset, resize
+from .data import ImageData, check_image_size, load_dataset, resize
 from .ensemble import (
+    SOURCES,
     MemberResult,
     MemberSeeds,
     Recipe,
+    check_recipe,
     check_vary,
     member_seeds,
     readable_checkpoint,
     train_member,
 )
+from .ensemble.train import resume_point
 from .errors import FairensError, bad_setting
 from .fairness import COMBINES
-from .files import write_json
+from .files import inside, remove_leftovers, write_json
+from .locks import RUN_LOCK_WAIT, hold
 from .models import ModelSpec, get_spec, profile_model
 from .report import summary_lines, write_report
 from .rundir import (
+    PREDICTIONS_DIR,
     RUN_JSON,
+    load_meta,
+    member_lock,
     member_name,
     predictions_path,
+    run_lock,
     save_predictions,
     write_run_json,
     write_test_groups,
@@ -78,9 +86,36 @@ class RunPaths:
     def member_json(self, member: int) -> Path:
         return self.results / "members" / f"{member_name(member)}.json"
 
+    def log_dir(self, member: int) -> Path:
+        return self.results / "logs" / member_name(member)
+
+    def check_member_paths(self, member: int) -> None:
+        """Refuse, before training, a member output that leads outside the run's folders."""
+        checkpoint = self.checkpoint(member)
+        for root, path in ((self.models, checkpoint), (self.models, resume_point(checkpoint)),
+                           (self.results, self.member_json(member)),
+                           (self.results, self.log_dir(member)),
+                           (self.results, predictions_path(self.results, member))):
+            inside(root, path.parent)
+            inside(root, path)
+
+    def remove_member_leftovers(self, member: int) -> None:
+        """Temporary files a killed process left while writing this member's outputs."""
+        name = member_name(member)
+        checkpoint = self.checkpoint(member)
+        remove_leftovers(self.models, [checkpoint.name])
+        remove_leftovers(resume_point(checkpoint), ["last.ckpt"])
+        remove_leftovers(self.results / PREDICTIONS_DIR, [f"{name}.npz"])
+        remove_leftovers(self.results / "members", [f"{name}.json"])
+        remove_leftovers(self.log_dir(member), ["metrics.csv"])
+
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def ensemble_settings(cfg: DictConfig) -> EnsembleSettings:
@@ -94,7 +129,12 @@ def ensemble_settings(cfg: DictConfig) -> EnsembleSettings:
         raise bad_setting("ensemble.k", k, "a positive integer (size of the bottom-k and "
                                            "top-k sets)")
     vary = cfg.vary
-    vary = [vary] if isinstance(vary, str) else list(vary if vary is not None else [])
+    if isinstance(vary, str):
+        vary = [vary]
+    elif vary is None or OmegaConf.is_list(vary) or isinstance(vary, list | tuple):
+        vary = list(vary or [])
+    else:
+        raise bad_setting("ensemble.vary", vary, f"a list of sources, a subset of {list(SOURCES)}")
     members = cfg.get("member")
     members = list(range(size)) if members is None else (
         [members] if _is_int(members) else list(members))
@@ -151,12 +191,14 @@ def recipe_from(cfg: DictConfig) -> Recipe:
                                                                    "(no such file)")
         options["checkpoint"] = str(Path(str(checkpoint)).expanduser().resolve())
     interval = cfg.get("resume_interval", 60)
-    if not isinstance(interval, int | float) or isinstance(interval, bool) or interval < 0:
+    if not _is_number(interval) or not math.isfinite(interval) or interval < 0:
         raise bad_setting("resume_interval", interval, "seconds (>= 0; 0: after every epoch)")
+    smoothing = cfg.model.get("label_smoothing", 0.0)
+    if not _is_number(smoothing):
+        raise bad_setting("model.label_smoothing", smoothing, "a number from 0 to 1 (exclusive)")
     return Recipe(model=str(cfg.model.name), optimizer=_plain(cfg.model.optimizer),
                   scheduler=_plain(cfg.model.get("scheduler")), trainer=_plain(cfg.trainer),
-                  batch_size=int(batch_size),
-                  label_smoothing=float(cfg.model.get("label_smoothing", 0.0)),
+                  batch_size=int(batch_size), label_smoothing=float(smoothing),
                   model_options=options, resume_interval=float(interval))
 
 
@@ -171,6 +213,7 @@ def load_data(cfg: DictConfig, spec: ModelSpec | None = None) -> ImageData:
     name = options.pop("name")
     options.pop("batch_size", None)
     requested = options.get("image_size")
+    check_image_size(requested)
     if spec is not None and requested is not None:
         spec.check_size(requested)
     data = load_dataset(name, **options)
@@ -224,26 +267,62 @@ def _check_writable(folder: Path, key: str) -> None:
                                                    f"{folder})") from exc
 
 
+# Trainer settings that change what a run shows, not what its members learn.
+_DISPLAY_ONLY = ("enable_progress_bar", "enable_model_summary", "log_every_n_steps",
+                 "num_sanity_val_steps", "enable_checkpointing")
+# Where a dataset lives, not what it is: jobs on several machines may mount it elsewhere.
+_DATA_LOCATION = ("root", "download", "cache_dir", "manifest")
+
+
+def recipe_record(config: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a run's config that every member must share: the model and its
+    optimiser, the trainer (less display options) and the data settings (less where the
+    files live)."""
+    trainer = {k: v for k, v in (config.get("trainer") or {}).items() if k not in _DISPLAY_ONLY}
+    data = {k: v for k, v in (config.get("data") or {}).items() if k not in _DATA_LOCATION}
+    return {"model": config.get("model"), "trainer": trainer, "data": data}
+
+
+def _first_difference(old: Any, new: Any, key: str) -> str | None:
+    """``key.sub=old -> new`` for the first setting that differs, or None."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for sub in sorted(set(old) | set(new), key=str):
+            found = _first_difference(old.get(sub), new.get(sub), f"{key}.{sub}")
+            if found:
+                return found
+        return None
+    return None if old == new else f"{key}={old!r} in run.json where this run asks for {new!r}"
+
+
 def _prepare_run(paths: RunPaths, meta: dict[str, Any], data: ImageData) -> None:
-    """Write run.json and test_groups.csv, or check that an existing run is the same one."""
+    """Write run.json and test_groups.csv, or check that an existing run is the same one:
+    members trained with other settings are never mixed into one ensemble."""
     existing = paths.results / RUN_JSON
-    if existing.is_file():
-        old = json.loads(existing.read_text(encoding="utf-8"))
-        same = ("ensemble", "data", "model")
-        changed = [key for key in same if old.get(key) != meta[key]]
-        if changed:
-            raise FairensError(
-                f"{existing} belongs to a run with other {', '.join(changed)} settings; "
-                "choose another run_name, or delete that run to start it again")
+    if not existing.exists():
+        write_test_groups(paths.results, data.test_groups())
+        write_run_json(paths.results, meta)
         return
-    write_test_groups(paths.results, data.test_groups())
-    write_run_json(paths.results, meta)
+    old = load_meta(paths.results)
+    difference = _first_difference(
+        {key: old.get(key) for key in ("ensemble", "data", "model")}
+        | {"recipe": recipe_record(old.get("config") or {})},
+        {key: meta[key] for key in ("ensemble", "data", "model")}
+        | {"recipe": recipe_record(meta["config"])}, "run")
+    if difference:
+        raise FairensError(
+            f"{existing}: run {paths.name!r} was trained with other settings "
+            f"({difference.removeprefix('run.recipe.').removeprefix('run.')}); members of one "
+            "run share one recipe: choose another run_name, or delete that run "
+            f"({paths.results} and {paths.models}) to start it again")
 
 
 def _member_done(paths: RunPaths, member: int, n_test: int) -> bool:
     """Whether the member's checkpoint and test predictions are complete and readable."""
+    path = predictions_path(paths.results, member)
+    if not path.is_file():  # missing, or a FIFO that would block the reader
+        return False
     try:
-        with np.load(predictions_path(paths.results, member), allow_pickle=False) as npz:
+        with np.load(path, allow_pickle=False) as npz:
             complete = npz["logits"].shape[0] == npz["sample_id"].shape[0] == n_test
     except Exception:  # missing, truncated or foreign: the member is trained (again)
         return False
@@ -256,6 +335,25 @@ def _member_line(label: str, seeds: MemberSeeds, result: MemberResult, test_acc:
             f"({result.epochs} epochs, {result.seconds:.1f}s)")
 
 
+def _train_one(paths: RunPaths, data: ImageData, recipe: Recipe, seeds: MemberSeeds,
+               member: int, label: str) -> None:
+    """Train one member unless it is done, and write its predictions and summary; the
+    caller holds the member's lock."""
+    paths.remove_member_leftovers(member)
+    if _member_done(paths, member, len(data.test)):
+        print(f"{label} {seeds.describe()} already trained: skipped", flush=True)
+        return
+    result = train_member(data, recipe, seeds, member=member, label=label,
+                          checkpoint=paths.checkpoint(member), log_dir=paths.results / "logs")
+    test_acc = float((result.test_logits.argmax(axis=1) == data.test.labels.numpy()).mean())
+    save_predictions(paths.results, member, result.test_logits, data.test.sample_ids.numpy())
+    write_json(paths.member_json(member), {
+        "member": member, "seeds": seeds.as_dict(), "val_acc": result.val_acc,
+        "test_acc": test_acc, "epochs": result.epochs, "seconds": result.seconds,
+        "checkpoint": str(paths.checkpoint(member))}, root=paths.results)
+    print(_member_line(label, seeds, result, test_acc), flush=True)
+
+
 def report_options(cfg: DictConfig, ens: EnsembleSettings) -> dict[str, Any]:
     """The analysis options of ``report.*``, checked before any member is trained."""
     combine, subsets, boot = cfg.report.combine, cfg.report.max_subsets, cfg.report.bootstrap
@@ -265,8 +363,9 @@ def report_options(cfg: DictConfig, ens: EnsembleSettings) -> dict[str, Any]:
         raise bad_setting("report.max_subsets", subsets, "a positive integer")
     if not _is_int(boot) or boot < 0:
         raise bad_setting("report.bootstrap", boot, "a non-negative integer (0: no intervals)")
-    if not _is_int(cfg.report.bootstrap_seed):
-        raise bad_setting("report.bootstrap_seed", cfg.report.bootstrap_seed, "an integer")
+    if not _is_int(cfg.report.bootstrap_seed) or cfg.report.bootstrap_seed < 0:
+        raise bad_setting("report.bootstrap_seed", cfg.report.bootstrap_seed,
+                          "a non-negative integer")
     return {"k": ens.k, "combine": str(combine), "max_subsets": int(subsets), "seed": ens.seed,
             "n_boot": int(boot), "boot_seed": int(cfg.report.bootstrap_seed)}
 
@@ -300,6 +399,8 @@ def train(cfg: DictConfig) -> Path:
     if threads is not None and (not _is_int(threads) or threads < 1):
         raise bad_setting("num_threads", threads, "a positive integer, or null for PyTorch's "
                                                   "default")
+    quiet_lightning()
+    check_recipe(recipe)
     data = load_data(cfg, spec)
     if ens.k > len(data.classes):
         raise bad_setting("ensemble.k", ens.k, f"an integer from 1 to {len(data.classes)}, "
@@ -308,24 +409,15 @@ def train(cfg: DictConfig) -> Path:
     _check_writable(paths.models, "paths.models")
     if threads is not None:
         torch.set_num_threads(threads)
-    quiet_lightning()
-    _prepare_run(paths, _run_meta(cfg, ens, data, recipe, paths.name), data)
-    labels = data.test.labels.numpy()
+    for member in ens.members:
+        paths.check_member_paths(member)
+    with hold(run_lock(paths.results), f"run {paths.name!r}", wait=RUN_LOCK_WAIT):
+        _prepare_run(paths, _run_meta(cfg, ens, data, recipe, paths.name), data)
     for member in ens.members:
         label = f"member {member + 1}/{ens.size}"
-        seeds = member_seeds(ens.seed, ens.vary, member)
-        if _member_done(paths, member, len(data.test)):
-            print(f"{label} {seeds.describe()} already trained: skipped", flush=True)
-            continue
-        result = train_member(data, recipe, seeds, member=member, label=label,
-                              checkpoint=paths.checkpoint(member), log_dir=paths.results / "logs")
-        test_acc = float((result.test_logits.argmax(axis=1) == labels).mean())
-        save_predictions(paths.results, member, result.test_logits, data.test.sample_ids.numpy())
-        write_json(paths.member_json(member), {
-            "member": member, "seeds": seeds.as_dict(), "val_acc": result.val_acc,
-            "test_acc": test_acc, "epochs": result.epochs, "seconds": result.seconds,
-            "checkpoint": str(paths.checkpoint(member))})
-        print(_member_line(label, seeds, result, test_acc), flush=True)
+        with hold(member_lock(paths.results, member), f"member {member} of run {paths.name!r}"):
+            _train_one(paths, data, recipe, member_seeds(ens.seed, ens.vary, member),
+                       member, label)
     # this job's members are done now; other jobs' members are checked on disk
     missing = [m for m in range(ens.size)
                if m not in ens.members and not _member_done(paths, m, len(data.test))]

@@ -9,5 +9,6 @@ from .seeds import check_vary as check_vary
 from .seeds import member_seeds as member_seeds
 from .train import MemberResult as MemberResult
 from .train import Recipe as Recipe
+from .train import check_recipe as check_recipe
 from .train import predict_logits as predict_logits
 from .train import train_member as train_member

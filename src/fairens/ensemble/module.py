@@ -21,7 +21,7 @@ from ..models import create_model
 
 # Scheduler options that take the number of optimizer steps; left null in the config,
 # they are filled in here once the trainer knows the data size.
-_TOTAL_STEPS_KEYS = ("total_steps", "T_max")
+TOTAL_STEPS_KEYS = ("total_steps", "T_max")
 
 
 class Normalize(nn.Module):
@@ -117,7 +117,7 @@ class MemberModule(pl.LightningModule):
         if "pct_start" in self.hparams.scheduler:
             # a one-cycle schedule is undefined when its warm-up is shorter than 2 steps
             steps = max(steps, math.ceil(2 / self.hparams.scheduler["pct_start"]))
-        options = {key: steps for key in _TOTAL_STEPS_KEYS
+        options = {key: steps for key in TOTAL_STEPS_KEYS
                    if key in self.hparams.scheduler and self.hparams.scheduler[key] is None}
         scheduler = instantiate(self.hparams.scheduler, optimizer=optimizer, **options)
         return {"optimizer": optimizer,

@@ -13,14 +13,16 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from hydra.errors import HydraException
 from hydra.utils import instantiate
 from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from ..data import ImageData, Split, batch_loader
-from ..errors import FairensError
+from ..errors import FairensError, bad_setting
 from ..files import atomic_path
 from .checkpoints import readable_checkpoint, save_member
-from .module import MemberModule
+from .module import TOTAL_STEPS_KEYS, MemberModule
 from .seeds import MemberSeeds
 
 
@@ -45,6 +47,62 @@ class Recipe:
     label_smoothing: float = 0.0
     model_options: dict[str, Any] = field(default_factory=dict)
     resume_interval: float = 60.0
+
+
+_POSITIVE_INT_KEYS = ("max_epochs", "check_val_every_n_epoch")
+_BATCH_LIMITS = ("limit_train_batches", "limit_val_batches")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _cause(exc: BaseException) -> str:
+    """The message of the error a library wrapped (Hydra wraps the constructor's)."""
+    while isinstance(exc, HydraException) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    return str(exc)
+
+
+def check_recipe(recipe: Recipe) -> None:
+    """Refuse a recipe that Lightning or torch would reject, before anything is written:
+    the trainer is constructed once (unknown arguments, an accelerator this machine lacks),
+    the optimizer and scheduler are built on a stand-in parameter, and the settings those
+    constructors accept but training cannot use are checked here."""
+    trainer = recipe.trainer
+    for key in _POSITIVE_INT_KEYS:
+        value = trainer.get(key)
+        if value is not None and not (_is_int(value) and value >= 1):
+            raise bad_setting(f"trainer.{key}", value, "a positive integer")
+    for key in _BATCH_LIMITS:
+        value = trainer.get(key)
+        if value is not None and not (isinstance(value, int | float) and not isinstance(
+                value, bool) and value > 0 and (_is_int(value) or value <= 1)):
+            raise bad_setting(f"trainer.{key}", value, "a fraction in (0, 1] or a positive "
+                                                       "number of batches")
+    clip = trainer.get("gradient_clip_val")
+    if clip is not None and not (isinstance(clip, int | float) and clip >= 0):
+        raise bad_setting("trainer.gradient_clip_val", clip, "a non-negative number, or null")
+    try:
+        instantiate(trainer, logger=False, callbacks=[])
+    except (HydraException, MisconfigurationException, TypeError, ValueError) as exc:
+        raise FairensError(f"trainer settings are not allowed: Lightning's Trainer rejects "
+                           f"them ({_cause(exc)})") from exc
+    smoothing = recipe.label_smoothing
+    if not 0 <= smoothing < 1:
+        raise bad_setting("model.label_smoothing", smoothing, "a number from 0 to 1 (exclusive)")
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    try:
+        optimizer = instantiate(recipe.optimizer, params=[parameter])
+    except (HydraException, TypeError, ValueError) as exc:
+        raise FairensError(f"model.optimizer settings are not allowed: {_cause(exc)}") from exc
+    if recipe.scheduler:
+        steps = {key: 100 for key in TOTAL_STEPS_KEYS if recipe.scheduler.get(key, 0) is None}
+        try:
+            instantiate(recipe.scheduler, optimizer=optimizer, **steps)
+        except (HydraException, TypeError, ValueError) as exc:
+            raise FairensError(f"model.scheduler settings are not allowed: {_cause(exc)}") \
+                from exc
 
 
 @dataclass(frozen=True)
@@ -219,6 +277,13 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
                 ckpt_path=resume if resume.is_file() else None, weights_only=True)
     if earlier_curves:
         _restore_earlier_curves(Path(logger.log_dir) / "metrics.csv", earlier_curves)
+    if trainer.global_step == 0:
+        raise FairensError(
+            f"{label} took no optimisation step ({len(data.train)} training images, "
+            f"data.batch_size={recipe.batch_size}, trainer.limit_train_batches="
+            f"{recipe.trainer.get('limit_train_batches')}, trainer.max_epochs="
+            f"{recipe.trainer.get('max_epochs')}): it would only add an untrained member; "
+            "nothing of it was kept")
     val_acc = trainer.callback_metrics.get("val_acc")
     save_member(trainer, checkpoint)
     shutil.rmtree(partial, ignore_errors=True)
