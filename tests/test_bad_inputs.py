@@ -6,10 +6,13 @@ the ``fairens`` command (an earlier report stays as it was).
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +20,7 @@ import numpy as np
 import onnx
 import pandas as pd
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -80,6 +84,37 @@ BAD_SETTINGS = [
                               "mean_logit, vote"),
     ("report.bootstrap=-5", "report.bootstrap=-5 is not allowed: a non-negative integer (0: no "
                             "intervals)"),
+    ("report.bootstrap_seed=-1", "report.bootstrap_seed=-1 is not allowed: a non-negative "
+                                 "integer"),
+    ("trainer.max_epochs=-5", "trainer.max_epochs=-5 is not allowed: a positive integer"),
+    ("trainer.max_epochs=abc", "trainer.max_epochs='abc' is not allowed: a positive integer"),
+    ("trainer.limit_train_batches=0", "trainer.limit_train_batches=0 is not allowed: a fraction "
+                                      "in (0, 1] or a positive number of batches"),
+    ("+trainer.foo=1", "trainer settings are not allowed: Lightning's Trainer rejects them "
+                       "(Trainer.__init__() got an unexpected keyword argument 'foo')"),
+    ("+trainer.max_steps=0", "a member would take no optimisation step: 421 training images in "
+                             "batches of data.batch_size=64, trainer.limit_train_batches=1.0, "
+                             "trainer.max_steps=0; allow at least one batch per epoch"),
+    ("data.batch_size=100000 trainer.limit_train_batches=0.5",
+     "a member would take no optimisation step: 421 training images in batches of "
+     "data.batch_size=100000, trainer.limit_train_batches=0.5, trainer.max_steps=-1; allow at "
+     "least one batch per epoch"),
+    ("model.optimizer.lr=-1", "model.optimizer settings are not allowed: Invalid learning rate: "
+                              "-1"),
+    ("model.label_smoothing=5", "model.label_smoothing=5.0 is not allowed: a number from 0 to 1 "
+                                "(exclusive)"),
+    ("data.seed=-1", "data.seed=-1 is not allowed: a non-negative integer"),
+    ("ensemble.vary=5", "ensemble.vary=5 is not allowed: a list of sources, a subset of ['init', "
+                        "'batch_order', 'augmentation']"),
+    ("resume_interval=nan", "resume_interval=nan is not allowed: seconds (>= 0; 0: after every "
+                            "epoch)"),
+    ("data.image_size=100000", "data.image_size=100000 is not allowed: a number of pixels from 1 "
+                               "to 2048, or null"),
+    ("data.image_size=0", "data.image_size=0 is not allowed: a number of pixels from 1 to 2048, "
+                          "or null"),
+    *([("trainer.accelerator=gpu", "trainer settings are not allowed: Lightning's Trainer rejects "
+                                   "them (No supported gpu backend found!)")]
+      if not torch.cuda.is_available() else []),
 ]
 
 
@@ -154,6 +189,51 @@ def _missing_member(run: Path) -> None:
     (run / "run.json").write_text('{"ensemble": {"size": 5}}')
 
 
+def _edit_text(run: Path, name: str, old: str, new: str) -> None:
+    path = run / name
+    path.write_text(path.read_text().replace(old, new, 1))
+
+
+def _second_name_for_member_1(run: Path) -> None:
+    shutil.copy(run / "predictions" / "member_01.npz", run / "predictions" / "member_1.npz")
+
+
+def _short_name(run: Path) -> None:
+    (run / "predictions" / "member_02.npz").rename(run / "predictions" / "member_2.npz")
+
+
+def _linked_predictions(run: Path) -> None:
+    outside = run.parent / "elsewhere.npz"
+    (run / "predictions" / "member_01.npz").rename(outside)
+    (run / "predictions" / "member_01.npz").symlink_to(outside)
+
+
+def _fifo(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
+
+
+def _lying_header(run: Path) -> None:
+    """An npz whose logits header claims 10^13 rows (80 TB): refused before allocating."""
+    path = run / "predictions" / "member_01.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, shape, dtype in (("logits", (10**13, 10), "<f8"), ("sample_id", (10**13,), "<i8")):
+            stream = io.BytesIO()
+            np.lib.format.write_array_header_2_0(
+                stream, {"descr": dtype, "fortran_order": False, "shape": shape})
+            archive.writestr(f"{key}.npy", stream.getvalue())
+
+
+def _huge_float64_logits(run: Path) -> None:
+    logits = np.zeros((12, 4))
+    logits[3, 1] = 1e300
+    np.savez(run / "predictions" / "member_01.npz", logits=logits, sample_id=np.arange(1000, 1012))
+
+
+def _with_meta(meta: str) -> Callable[[Path], None]:
+    return lambda run: (run / "run.json").write_text(meta)
+
+
 BAD_RUNS = {
     "test_groups.csv without the class column": (
         lambda run: _edit_groups(run, lambda t: t.drop(columns="class")),
@@ -180,6 +260,47 @@ BAD_RUNS = {
     "no predictions": (_no_predictions, "predictions: no member predictions (expected "
                                         "predictions/member_00.npz, ...)"),
     "members still missing": (_missing_member, "members [3, 4] of 5 have no predictions yet"),
+    "two files for one member": (
+        _second_name_for_member_1,
+        "member_1.npz: and member_01.npz both hold the predictions of member 1: keep exactly "
+        "one, named member_01.npz"),
+    "member file named unlike the contract": (
+        _short_name, "member_2.npz: must be named member_02.npz (the predictions of member 2, "
+                     "two digits at least)"),
+    "predictions linked from outside the run": (
+        _linked_predictions, "member_01.npz: leads outside the run folder (to "),
+    "a FIFO in place of predictions": (
+        lambda run: _fifo(run / "predictions" / "member_01.npz"),
+        "member_01.npz: not a regular file; expected an .npz file of logits and sample_id"),
+    "a FIFO in place of test_groups.csv": (
+        lambda run: _fifo(run / "test_groups.csv"),
+        "test_groups.csv: not a regular file; expected test_groups.csv, a CSV file"),
+    "npz header claiming 10^13 rows": (
+        _lying_header, "member_01.npz: predictions do not cover the test set of test_groups.csv: "
+                       "10000000000000 samples where test_groups.csv has 12"),
+    "float64 logits beyond float32": (
+        _huge_float64_logits, "member_01.npz: logits exceed the float32 range (largest "
+                              "magnitude 1e+300)"),
+    "a label of inf": (
+        lambda run: _edit_text(run, "test_groups.csv", "\n1001,1,", "\n1001,inf,"),
+        "test_groups.csv: column label must hold integers of at most 18 digits (line 3: 'inf')"),
+    "a sample_id of 11.5": (
+        lambda run: _edit_text(run, "test_groups.csv", "\n1001,", "\n11.5,"),
+        "test_groups.csv: column sample_id must hold integers of at most 18 digits (line 3: "
+        "'11.5')"),
+    "a 20-digit sample_id": (
+        lambda run: _edit_text(run, "test_groups.csv", "\n1000,", "\n12345678901234567890,"),
+        "test_groups.csv: column sample_id must hold integers of at most 18 digits (line 2: "
+        "'12345678901234567890')"),
+    "run.json with ensemble 'x'": (
+        _with_meta('{"ensemble": "x"}'), "run.json: ensemble must be a JSON object, got 'x'"),
+    "run.json with ensemble.size 1e10": (
+        _with_meta('{"ensemble": {"size": 1e10}}'),
+        "run.json: ensemble.size must be an integer from 1 to 10000, got 10000000000.0"),
+    "run.json with minority {class: 5}": (
+        _with_meta('{"data": {"minority": {"class": 5}}}'),
+        "run.json: data.minority must map each grouping to a list of group names, got "
+        "{'class': 5}"),
 }
 
 
@@ -230,6 +351,19 @@ def _corrupt(path: Path) -> None:
     path.write_bytes(path.read_bytes()[:1000])
 
 
+def _edit_manifest(root: Path, edit: Callable[[dict], object]) -> None:
+    path = root / "export" / "test" / "export.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(manifest))
+
+
+def _first_graph(manifest: dict, key: str, value: object) -> None:
+    manifest["graphs"][0][key] = value
+
+
+BENCH = lambda root: ["bench", str(root / "export" / "test"), "--threads", "1"]  # noqa: E731
+
 BAD_EXPORTS = {
     "run without checkpoints": (
         lambda root: shutil.rmtree(root / "models" / "test") or (root / "models" / "test").mkdir(),
@@ -265,6 +399,21 @@ BAD_EXPORTS = {
         lambda root: None,
         lambda root: ["bench", str(root / "export" / "test"), "--threads", "1,0"],
         "--threads='1,0' is not allowed: comma-separated positive integers"),
+    "export.json that is not JSON": (
+        lambda root: (root / "export" / "test" / "export.json").write_text("{"), BENCH,
+        "export.json: not valid JSON"),
+    "export.json without graphs": (
+        lambda root: _edit_manifest(root, lambda m: m.pop("graphs")), BENCH,
+        "export.json: not an export manifest: missing graphs"),
+    "graph path leaving the export": (
+        lambda root: _edit_manifest(root, lambda m: _first_graph(m, "onnx",
+                                                                 "../../outside/x.onnx")),
+        BENCH, "export.json: graph 'member_00' points at '../../outside/x.onnx', outside the "
+               "export folder"),
+    "graph changed since it was exported": (
+        lambda root: shutil.copy(root / "export" / "test" / "device" / "member_01.onnx",
+                                 root / "export" / "test" / "device" / "member_00.onnx"),
+        BENCH, "member_00.onnx: its checksum differs from the one export.json recorded"),
     "latency file of another run": (
         lambda root: (root / "other.json").write_text(
             '{"device": "phone", "run": "elsewhere", "results": []}'),
@@ -320,3 +469,40 @@ def test_predictions_loader_on_malformed_files(tmp_path: Path, contents: dict,
         return
     assert loaded.logits.dtype == np.float32 and np.isfinite(loaded.logits).all()
     assert loaded.logits.shape == (3, 12, 4)
+
+
+EXPORT_OUT = {
+    "a results folder with other runs": (
+        lambda root: root / "results",
+        "results: holds files that are not an earlier fairens export (no export.json listing "
+        "its graphs), so it is not replaced; choose a new or empty folder for --out"),
+    "the run's own folder": (
+        lambda root: root / "results" / "test",
+        "test: holds files that are not an earlier fairens export"),
+    "a file": (
+        lambda root: root / "notes.txt",
+        "notes.txt: is a file, not an export folder; choose a new folder for --out"),
+    "a link to an earlier export": (
+        lambda root: (root / "link").symlink_to(root / "export" / "test") or root / "link",
+        "link: is a symbolic link; give the export folder itself"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXPORT_OUT))
+def test_export_never_replaces_what_is_not_an_export(exported_run: Path, tmp_path: Path,
+                                                     capsys, case: str) -> None:
+    root = _copy(exported_run, tmp_path)
+    (root / "notes.txt").write_text("a user's notes")
+    (root / "results" / "notes.md").write_text("more notes")
+    out = EXPORT_OUT[case][0](root)
+    before = {p: p.read_bytes() for p in output_files(root)}
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(root / "results" / "test"), "--models", str(root / "models" / "test"),
+              "--out", str(out), "--no-int8", "--no-ort"])
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and EXPORT_OUT[case][1] in lines[0], lines
+    assert {p: p.read_bytes() for p in output_files(root)} == before
+    assert sorted(p.name for p in root.iterdir()) == sorted(["export", "models", "results",
+                                                             "notes.txt"] + (
+        ["link"] if case == "a link to an earlier export" else []))

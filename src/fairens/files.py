@@ -37,12 +37,18 @@ def inside(root: str | Path, path: str | Path) -> Path:
     """``path``, after checking that it stays inside ``root`` once symbolic links are
     followed (``root`` itself may be a link: it is the user's folder)."""
     root, path = Path(root), Path(path)
-    real_root, target = root.resolve(), path.resolve()
-    if target != real_root and not target.is_relative_to(real_root):
-        raise bad_file(path, f"leads outside {root} (to {target}) through a symbolic link; "
-                             "fairens writes only inside its own folders and never through "
-                             "links: remove the link")
-    return path
+    real_root = root.resolve()
+    if path.resolve().is_relative_to(real_root):
+        return path
+    link = path  # name the outermost component that leads outside, e.g. a linked folder
+    for depth in range(1, len(path.relative_to(root).parts) + 1):
+        prefix = root.joinpath(*path.relative_to(root).parts[:depth])
+        if not prefix.resolve().is_relative_to(real_root):
+            link = prefix
+            break
+    raise bad_file(link, f"leads outside {root} (to {link.resolve()}) through a symbolic "
+                         "link; fairens writes only inside its own folders and never through "
+                         "links: remove the link")
 
 
 def _umask() -> int:
@@ -134,14 +140,22 @@ def write_json(path: str | Path, obj: Any, *, root: str | Path | None = None) ->
     write_text(path, json_text(obj), root=root)
 
 
+def check_outputs(root: str | Path, relatives: Iterable[str]) -> None:
+    """Refuse, before anything is written, any of ``root/<relative>`` (or its folder) that
+    leads outside ``root``."""
+    root = Path(root)
+    for relative in relatives:
+        inside(root, root / relative)
+        inside(root, (root / relative).parent)
+
+
 def write_outputs(root: str | Path, outputs: Mapping[str, str | bytes]) -> None:
     """Write ``root/<relative path>`` for each entry (text as UTF-8), each atomically, after
     checking every path first, so a refused path leaves every earlier output as it was."""
     root = Path(root)
-    targets = {inside(root, root / relative): content for relative, content in outputs.items()}
-    for path in targets:
-        inside(root, path.parent)
-    for path, content in targets.items():
+    check_outputs(root, outputs)
+    for relative, content in outputs.items():
+        path = root / relative
         if isinstance(content, bytes):
             write_bytes(path, content, root=root)
         else:

@@ -400,8 +400,8 @@ def train(cfg: DictConfig) -> Path:
         raise bad_setting("num_threads", threads, "a positive integer, or null for PyTorch's "
                                                   "default")
     quiet_lightning()
-    check_recipe(recipe)
     data = load_data(cfg, spec)
+    check_recipe(recipe, data.train)
     if ens.k > len(data.classes):
         raise bad_setting("ensemble.k", ens.k, f"an integer from 1 to {len(data.classes)}, "
                                                f"the number of classes of data={data.name}")

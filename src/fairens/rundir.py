@@ -221,9 +221,9 @@ def _member_files(run_dir: Path) -> dict[int, Path]:
 
 def _check_link(run_dir: Path, path: Path) -> None:
     target, root = path.resolve(), run_dir.resolve()
-    if path.is_symlink() and not target.is_relative_to(root):
-        raise bad_file(path, f"is a symbolic link to {target}, outside the run folder; "
-                             "predictions must lie inside it")
+    if not target.is_relative_to(root):
+        raise bad_file(path, f"leads outside the run folder (to {target}) through a symbolic "
+                             "link; predictions must lie inside it")
 
 
 def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -274,7 +274,7 @@ def _read_member(path: Path, sample_ids: np.ndarray, first: Path,
     if not np.isfinite(logits).all():
         raise bad_file(path, "logits hold NaN or infinite values")
     largest = float(np.abs(logits).max())
-    if largest > np.finfo(np.float32).max:
+    if largest > float(np.finfo(np.float32).max):
         raise bad_file(path, f"logits exceed the float32 range (largest magnitude {largest:.3g})")
     if not np.array_equal(np.sort(ids), np.sort(sample_ids)):
         unknown = np.setdiff1d(ids, sample_ids)

@@ -64,11 +64,26 @@ def _cause(exc: BaseException) -> str:
     return str(exc)
 
 
-def check_recipe(recipe: Recipe) -> None:
+def _training_loader(split: Split, recipe: Recipe, seed: int | None = None) -> Any:
+    return batch_loader(split, recipe.batch_size, shuffle_seed=seed, drop_last=True)
+
+
+def steps_per_epoch(recipe: Recipe, train: Split) -> int:
+    """Optimisation steps of one epoch over ``train``, as Lightning counts them
+    (``limit_train_batches`` a fraction or a number of batches)."""
+    batches = len(_training_loader(train, recipe))
+    limit = recipe.trainer.get("limit_train_batches", 1.0)
+    if limit is None:
+        return batches
+    return min(int(limit), batches) if _is_int(limit) else int(limit * batches)
+
+
+def check_recipe(recipe: Recipe, train: Split) -> None:
     """Refuse a recipe that Lightning or torch would reject, before anything is written:
     the trainer is constructed once (unknown arguments, an accelerator this machine lacks),
     the optimizer and scheduler are built on a stand-in parameter, and the settings those
-    constructors accept but training cannot use are checked here."""
+    constructors accept but training cannot use are checked here, including a recipe
+    under which a member would take no optimisation step on the training split."""
     trainer = recipe.trainer
     for key in _POSITIVE_INT_KEYS:
         value = trainer.get(key)
@@ -88,6 +103,13 @@ def check_recipe(recipe: Recipe) -> None:
     except (HydraException, MisconfigurationException, TypeError, ValueError) as exc:
         raise FairensError(f"trainer settings are not allowed: Lightning's Trainer rejects "
                            f"them ({_cause(exc)})") from exc
+    max_steps = trainer.get("max_steps", -1)
+    if steps_per_epoch(recipe, train) < 1 or max_steps == 0:
+        raise FairensError(
+            f"a member would take no optimisation step: {len(train)} training images in batches "
+            f"of data.batch_size={recipe.batch_size}, trainer.limit_train_batches="
+            f"{trainer.get('limit_train_batches')}, trainer.max_steps={max_steps}; allow at "
+            "least one batch per epoch")
     smoothing = recipe.label_smoothing
     if not 0 <= smoothing < 1:
         raise bad_setting("model.label_smoothing", smoothing, "a number from 0 to 1 (exclusive)")
@@ -269,8 +291,7 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
     if recipe.trainer.get("enable_progress_bar", True):
         callbacks.append(_MemberProgressBar(label))
     trainer = instantiate(recipe.trainer, logger=logger, callbacks=callbacks)
-    train = batch_loader(data.train, recipe.batch_size, shuffle_seed=seeds.batch_order,
-                         drop_last=True)
+    train = _training_loader(data.train, recipe, seeds.batch_order)
     if resume.is_file():
         print(f"{label}: resuming from {resume}", flush=True)
     trainer.fit(module, train, batch_loader(data.val, recipe.batch_size),

@@ -129,6 +129,7 @@ def export_run(run_dir: str | Path, *, out: str | Path | None = None,
     name = meta["run_name"]
     models = Path(models) if models is not None else Path(config.paths.models) / name
     out = Path(out) if out is not None else Path(config.paths.export) / name
+    _check_out(out)
     checkpoints = _member_checkpoints(meta, models)
     sizes = _sizes(options, len(checkpoints))
     members = [deploy_form(load_member(p)) for p in checkpoints]
@@ -138,7 +139,6 @@ def export_run(run_dir: str | Path, *, out: str | Path | None = None,
     if groups["sample_id"].astype(np.int64).tolist() != data.test.sample_ids.tolist():
         raise bad_file(run_dir / TEST_GROUPS, "its samples are not the test split the run's "
                                               "config loads now; was the dataset changed?")
-    _check_out(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with hold(out.parent / f".{out.name}.lock", f"export folder {out}"):
         _check_out(out)  # another export may have finished while this one loaded
@@ -155,15 +155,16 @@ def export_run(run_dir: str | Path, *, out: str | Path | None = None,
 
 
 def _replace(staging: Path, out: Path) -> None:
-    """Swap the new export in for the old one (renames only); the old one is first renamed
-    to a staging name of its own, so a crash between the renames leaves it recognisable."""
+    """Swap the new export in for the old one (renames only); the old one first moves to a
+    marked staging name, so a crash between the renames leaves nothing unrecognisable."""
     backup = None
     if out.exists():
         backup = staging_dir(out)
-        os.replace(out, backup)  # an empty folder is replaced by the rename
+        (backup / STAGING_MARKER).unlink()  # an empty folder, which the rename replaces
+        os.replace(out, backup)
+        (backup / STAGING_MARKER).touch()
     os.replace(staging, out)
     if backup is not None:
-        (backup / STAGING_MARKER).touch()
         shutil.rmtree(backup)
 
 

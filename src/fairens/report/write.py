@@ -7,7 +7,14 @@ from pathlib import Path
 
 from ..errors import FairensError
 from ..fairness import Analysis, analyse
-from ..files import csv_text, inside, json_text, remove_leftovers, remove_stale, write_outputs
+from ..files import (
+    check_outputs,
+    csv_text,
+    json_text,
+    remove_leftovers,
+    remove_stale,
+    write_outputs,
+)
 from ..locks import RUN_LOCK_WAIT, hold
 from ..rundir import FAIRNESS_JSON, RunPredictions, load_run, run_lock
 from .document import Document, render_html, render_markdown
@@ -31,20 +38,25 @@ def analyse_run(run: RunPredictions, *, k: int = 3, combine: str = "mean_prob",
     return analysis
 
 
-def write_document(folder: str | Path, stem: str, doc: Document,
-                   files: Mapping[str, str | bytes] | None = None) -> None:
-    """``<stem>.md``, ``<stem>.html``, the PNGs under ``plots/`` and ``files`` (relative path
-    -> content), each written atomically inside ``folder`` after every path was checked;
-    for a run's report, plots of an earlier report that this one no longer has are removed."""
-    folder = Path(folder)
-    inside(folder, folder / PLOTS_DIR)
+def document_outputs(stem: str, doc: Document,
+                     files: Mapping[str, str | bytes] | None = None) -> dict[str, str | bytes]:
+    """``files`` (relative path -> content) plus ``<stem>.md``, ``<stem>.html`` and the
+    document's PNGs under ``plots/``."""
     outputs = {**(files or {}), **{f"{PLOTS_DIR}/{image.name}": image.data
                                    for image in doc.images}}
     outputs[f"{stem}.md"] = render_markdown(doc, PLOTS_DIR)
     outputs[f"{stem}.html"] = render_html(doc)
+    return outputs
+
+
+def write_document(folder: str | Path, stem: str, doc: Document,
+                   files: Mapping[str, str | bytes] | None = None) -> None:
+    """Write :func:`document_outputs` into ``folder``, each file atomically, after every
+    path was checked to stay inside it."""
+    folder = Path(folder)
+    outputs = document_outputs(stem, doc, files)
+    check_outputs(folder, [*outputs, PLOTS_DIR])
     write_outputs(folder, outputs)
-    if stem == "report":
-        remove_stale(folder, folder / PLOTS_DIR, "*.png", {image.name for image in doc.images})
 
 
 def write_report(run_dir: str | Path, **options) -> Analysis:
@@ -63,9 +75,14 @@ def write_report(run_dir: str | Path, **options) -> Analysis:
     files = {FAIRNESS_JSON: json_text(analysis.fairness), "groups.csv": csv_text(analysis.table)}
     if not analysis.metricframe.empty:
         files["groups_metricframe.csv"] = csv_text(analysis.metricframe)
+    outputs = document_outputs("report", doc, files)
+    check_outputs(run_dir, [*outputs, PLOTS_DIR])
     name = run.meta.get("run_name", run_dir.name)
     with hold(run_lock(run_dir), f"run {name!r}", wait=RUN_LOCK_WAIT):
         remove_leftovers(run_dir, [*files, "report.md", "report.html"])
         remove_leftovers(run_dir / PLOTS_DIR, ["*.png"])
-        write_document(run_dir, "report", doc, files)
+        write_outputs(run_dir, outputs)
+        # plots of an earlier report that this one no longer has
+        remove_stale(run_dir, run_dir / PLOTS_DIR, "*.png",
+                     {image.name for image in doc.images})
     return analysis

@@ -1,0 +1,5 @@
+"""``python -m fairens``: the ``fairens`` command."""
+
+from .cli import main
+
+main()
