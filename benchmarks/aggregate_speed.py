@@ -8,15 +8,21 @@ Measures, in one run:
     obvious reference: per subset, average the members' probabilities, take the argmax,
     and compute accuracy by group with fairlearn's ``MetricFrame`` (identical numbers are
     checked); target: fairens >= 50x faster;
-  * how the analysis scales with N and with the number of subsets (should be linear).
+  * how the analysis scales with N and with the number of subsets (should be linear);
+  * with --memory, the peak memory of the whole analysis (K=10 members, C=10 classes, the
+    default 1,000 resamples) at N = 1e5, 1e6 and 2e6 test samples, each in a fresh process,
+    next to the size of its input logits: target < 4 GB at 2e6.
 
-    python benchmarks/aggregate_speed.py [--quick]
+    python benchmarks/aggregate_speed.py [--quick] [--memory]
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -72,10 +78,46 @@ def metricframe_subset_accuracy(logits, labels, groups, subsets) -> list[np.ndar
     return out
 
 
+def _peak_mb() -> float:
+    with open("/proc/self/status") as status:
+        fields = dict(line.split(":", 1) for line in status if ":" in line)
+    return int(fields["VmHWM"].split()[0]) / 1024
+
+
+def _memory_child(n: int) -> None:
+    """One analysis of N samples in this process; prints its peak memory as JSON."""
+    logits, labels, groups = synthetic(10, n, 10)
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # restart the peak counter: the generator's temporaries are not ours
+    start = time.perf_counter()
+    analyse(logits=logits, labels=labels, groups=groups)
+    print(json.dumps({"n": n, "seconds": time.perf_counter() - start, "peak_mb": _peak_mb(),
+                      "logits_mb": logits.nbytes / 2**20}))
+
+
+def memory_table() -> None:
+    """Peak memory of the whole analysis in a fresh process per size."""
+    print("peak memory of the whole analysis (K=10, C=10, 2 groupings, 1,000 resamples, "
+          "MetricFrame cross-check on):")
+    for n in (100_000, 1_000_000, 2_000_000):
+        done = subprocess.run([sys.executable, __file__, "--memory-child", str(n)],
+                              capture_output=True, text=True, check=True)
+        row = json.loads(done.stdout.strip().splitlines()[-1])
+        ratio = row["peak_mb"] / row["logits_mb"]
+        print(f"N={n:>9,}: peak {row['peak_mb'] / 1024:5.2f} GB ({ratio:4.1f}x its "
+              f"{row['logits_mb']:.0f} MB of float32 logits), {row['seconds']:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the scaling runs")
+    parser.add_argument("--memory", action="store_true", help="only the peak-memory table")
+    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.memory_child:
+        return _memory_child(args.memory_child)
+    if args.memory:
+        return memory_table()
     n_members, n, n_classes, max_subsets, n_boot = 20, 10_000, 100, 100, 200
     logits, labels, groups = synthetic(n_members, n, n_classes)
     options = {"k": 3, "max_subsets": max_subsets, "n_boot": n_boot}

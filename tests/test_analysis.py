@@ -158,9 +158,17 @@ def test_bootstrap_is_seeded_and_stratified() -> None:
     assert a["bootstrap"] == {"resamples": 200, "seed": 1, "level": 0.95}
     from fairens.fairness.groups import Grouping
     grouping = Grouping.from_column("site", groups["site"])
-    weights = grouping.resample_weights(50, np.random.default_rng(0))
-    np.testing.assert_array_equal(weights @ grouping.indicator(),
-                                  np.tile(grouping.counts, (50, 1)))
+    ones = grouping.resampled_sums([np.ones(len(groups))], 50, [0])
+    np.testing.assert_array_equal(ones[0], np.tile(grouping.counts[:, None], (1, 51)))
+
+
+def test_bootstrap_does_not_depend_on_the_block_size(monkeypatch) -> None:
+    from fairens.fairness import groups as groups_module
+    logits, labels, groups = _random_run(6)
+    whole = analyse(logits=logits, labels=labels, groups=groups, n_boot=60).fairness
+    monkeypatch.setattr(groups_module, "_RESAMPLE_BYTES", 8 * 7 * len(labels))  # 7 a block
+    blocks = analyse(logits=logits, labels=labels, groups=groups, n_boot=60).fairness
+    assert whole == blocks
 
 
 def _walk_numbers(entry, inside=""):
@@ -228,3 +236,13 @@ def test_report_writes_every_file(tmp_path: Path) -> None:
     groups = pd.read_csv(tmp_path / "groups.csv")
     assert {"single_mean_lo", "ensemble_hi", "disagreement", "ece_ensemble"} <= set(groups)
     assert not math.isnan(groups["ensemble_lo"].iloc[0])
+
+
+def test_analysis_does_not_depend_on_the_sample_chunk(monkeypatch) -> None:
+    from fairens.fairness import correctness as correctness_module
+    logits, labels, groups = _random_run(6)
+    whole = analyse(logits=logits, labels=labels, groups=groups, n_boot=30).fairness
+    monkeypatch.setattr(correctness_module, "_CHUNK_BYTES", 1)  # the smallest chunk: 64
+    assert correctness_module._chunk_size(*logits.shape[::2], 100) == 64 < len(labels)
+    chunked = analyse(logits=logits, labels=labels, groups=groups, n_boot=30).fairness
+    assert whole == chunked

@@ -2,10 +2,12 @@
 with percentile-bootstrap intervals, minority/majority gaps, disagreement, calibration,
 parity metrics and counterfactual flip rates.
 
-Every statistic is computed from group sums weighted by a matrix W [1 + B, N]: row 0 is
-the test set itself (the point estimate), rows 1..B are stratified bootstrap resamples, so
-point estimates and intervals come from one code path, vectorised over members, member
-subsets, samples and resamples.
+Every statistic is computed from per-group sums [X, G, 1 + B] of a few per-sample values
+(mean member correctness, ensemble correctness, per ensemble size the mean correctness
+over its subsets and the worst-group values): column 0 is the test set itself (the point
+estimate), columns 1..B are stratified bootstrap resamples, so point estimates and
+intervals come from one code path, vectorised over samples and resamples, in memory that
+does not grow with B (see ``Grouping.resampled_sums``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import pandas as pd
 
 from ..errors import FairensError, bad_setting
 from .calibration import disagreement, expected_calibration_error
-from .combine import COMBINES, SubsetPredictor, member_scores, softmax64
+from .combine import COMBINES
+from .correctness import Correctness, correctness
 from .crosscheck import metricframe_table
 from .groups import Grouping
 from .parity import flip_rates, parity_differences
@@ -46,24 +49,6 @@ class Analysis:
     fairness: dict[str, Any]
     table: pd.DataFrame
     metricframe: pd.DataFrame
-
-
-@dataclass(frozen=True)
-class _Correct:
-    """Which test samples each predictor gets right, and what it predicts."""
-
-    member_predictions: np.ndarray  # int [K, N]
-    curve_predictions: list[np.ndarray]  # per m = 1..K, int [S_m, N]
-    members: np.ndarray  # bool [K, N]
-    curve: list[np.ndarray]  # per m, bool [S_m, N]
-
-    @property
-    def ensemble(self) -> np.ndarray:
-        return self.curve[-1][0]
-
-    @property
-    def ensemble_predictions(self) -> np.ndarray:
-        return self.curve_predictions[-1][0]
 
 
 def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame, k: int = 3,
@@ -100,15 +85,17 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame, k: 
     if k > len(groupings[0]):
         raise bad_setting("k", k, f"an integer from 1 to {len(groupings[0])}, the number of "
                                   "classes in the test set")
-    scores = member_scores(logits, combine)
-    probs = scores if combine == "mean_prob" else softmax64(logits)
-    correct = _correctness(scores, labels, combine, max_subsets, np.random.default_rng(seed))
+    n_members = logits.shape[0]
+    rng = np.random.default_rng(seed)
+    subsets = [curve_subsets(n_members, size, max_subsets, rng)
+               for size in range(1, n_members + 1)]
+    correct = correctness(logits, labels, combine, subsets, groupings)
     binary = logits.shape[2] == 2
     summaries = {}
     for index, grouping in enumerate(groupings):
-        weights = _weights(grouping, n_boot, np.random.default_rng([boot_seed, index]))
-        summary = _summarise(grouping, correct, k, weights)
-        _add_spread(summary, grouping, correct, probs, labels)
+        summary = _summarise(grouping, correct, correct.group_sums[index], k, n_boot,
+                             [boot_seed, index])
+        _add_spread(summary, grouping, correct)
         if binary and _protected(grouping.name):
             summary["parity"] = parity_differences(labels, correct.member_predictions,
                                                    correct.ensemble_predictions, grouping)
@@ -177,25 +164,6 @@ def _protected(name: str) -> bool:
     return name not in _NOT_PROTECTED and not name.startswith("class&")
 
 
-def _correctness(scores: np.ndarray, labels: np.ndarray, combine: str, max_subsets: int,
-                 rng: np.random.Generator) -> _Correct:
-    predictor = SubsetPredictor(scores, combine)
-    n_members = len(scores)
-    curve = [predictor.predict(curve_subsets(n_members, size, max_subsets, rng))
-             for size in range(1, n_members + 1)]
-    members = predictor.member_predictions
-    return _Correct(member_predictions=members, curve_predictions=curve,
-                    members=members == labels, curve=[c == labels for c in curve])
-
-
-def _weights(grouping: Grouping, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """[1 + B, N]: the test set itself, then ``n_boot`` stratified resamples."""
-    original = np.ones((1, len(grouping.codes)))
-    if n_boot == 0:
-        return original
-    return np.vstack([original, grouping.resample_weights(n_boot, rng)])
-
-
 def _ci(values: np.ndarray) -> list | None:
     """[lo, hi] (or nested lists of them) from the resample axis (last, rows 1..B).
 
@@ -238,27 +206,32 @@ def _set_stats(members: list[int], single: np.ndarray, ensemble: np.ndarray) -> 
                                             "gain": _ci(gain), "rel_gain": _ci(rel)}}
 
 
-def _summarise(grouping: Grouping, correct: _Correct, k: int,
-               weights: np.ndarray) -> dict[str, Any]:
+def _summarise(grouping: Grouping, correct: Correctness, subset_sums: np.ndarray, k: int,
+               n_boot: int, boot_seed: list[int]) -> dict[str, Any]:
     names, n = grouping.names, grouping.counts
     n_members = len(correct.members)
     member_counts = grouping.sums(correct.members)  # [K, G], exact integers
     # point estimates from integer counts, so that equal accuracies are equal floats
     single_point = member_counts.sum(axis=0) / (n_members * n)
     ensemble_point = grouping.sums(correct.ensemble)[0] / n
-    single_sums = grouping.resampled_sums(correct.members, weights).mean(axis=0)  # [G, 1+B]
-    ensemble_sums = grouping.resampled_sums(correct.ensemble, weights)[0]
+    # every resampled statistic is a sum over samples of one of these rows
+    rows = [correct.members.mean(axis=0), correct.ensemble, correct.curve_mean,
+            _worst_group_values(grouping, correct, subset_sums)]
+    sums = grouping.resampled_sums(rows, n_boot, boot_seed)  # [2 + 2K, G, 1 + B]
+    del rows
+    single_sums, ensemble_sums = sums[0], sums[1]
     single, ensemble = single_sums / n[:, None], ensemble_sums / n[:, None]
     single[:, 0], ensemble[:, 0] = single_point, ensemble_point
     gain = ensemble - single
     std = (member_counts / n).std(axis=0)
+    with_ci = n_boot > 0
     groups = {}
     for i, name in enumerate(names):
         groups[name] = {
             "n": int(n[i]), "single_mean": float(single_point[i]), "single_std": float(std[i]),
             "ensemble": float(ensemble_point[i]), "gain": float(gain[i, 0]),
             "rel_gain": _num(_ratio(gain[i, 0], single_point[i])),
-            "ci": None if weights.shape[0] == 1 else {
+            "ci": None if not with_ci else {
                 "single_mean": _ci(single[i]), "ensemble": _ci(ensemble[i]),
                 "gain": _ci(gain[i])}}
     ranking = sorted(range(len(names)), key=lambda i: (single_point[i], names[i]))
@@ -276,52 +249,62 @@ def _summarise(grouping: Grouping, correct: _Correct, k: int,
                           "ci": _ci(rel_difference)},
         "worst_group": {"group": names[worst], "single_mean": float(single_point[worst]),
                         "ensemble": float(ensemble_point[worst]),
-                        "ci": None if weights.shape[0] == 1 else {
+                        "ci": None if not with_ci else {
                             "single_mean": _ci(single[worst]),
                             "ensemble": _ci(ensemble[worst])}},
-        "curve": _curve(grouping, correct, bottom, top, weights),
+        "curve": _curve(grouping, sums[2:2 + n_members], sums[2 + n_members:], bottom, top,
+                        [len(drawn) for drawn in correct.subsets]),
     }
     if grouping.splits_minority:
         summary["minority"] = _minority(grouping, single_sums, ensemble_sums)
     return summary
 
 
-def _curve(grouping: Grouping, correct: _Correct, bottom: list[int], top: list[int],
-           weights: np.ndarray) -> dict[str, Any]:
+def _curve(grouping: Grouping, curve_sums: np.ndarray, worst_sums: np.ndarray,
+           bottom: list[int], top: list[int], subset_counts: list[int]) -> dict[str, Any]:
+    """The ensemble-size curve from per-group sums [M, G, 1 + B] of each sample's mean
+    correctness over a size's subsets (the mean over subsets is linear) and of its
+    worst-group values (see :func:`_worst_group_values`)."""
     n = grouping.counts
-    # the mean over a size's subsets is linear: resample the per-sample mean correctness
-    mean_correct = np.stack([c.mean(axis=0) for c in correct.curve])  # [M, N]
-    sums = grouping.resampled_sums(mean_correct, weights)  # [M, G, 1 + B]
-    accuracy = sums / n[:, None]
-    lines = {"overall": sums.sum(axis=1) / n.sum(),
+    accuracy = curve_sums / n[:, None]
+    lines = {"overall": curve_sums.sum(axis=1) / n.sum(),
              "bottom_k": accuracy[:, bottom].mean(axis=1),
              "top_k": accuracy[:, top].mean(axis=1),
-             "worst_group": np.stack([_worst_group_line(grouping, c, weights)
-                                      for c in correct.curve])}
+             "worst_group": (worst_sums / n[:, None]).sum(axis=1)}
     if grouping.splits_minority:
         for side in ("minority", "majority"):
             members = list(getattr(grouping, side))
-            lines[side] = sums[:, members].sum(axis=1) / n[members].sum()
-    out: dict[str, Any] = {"m": list(range(1, len(correct.curve) + 1)),
-                           "subsets": [len(c) for c in correct.curve]}
+            lines[side] = curve_sums[:, members].sum(axis=1) / n[members].sum()
+    out: dict[str, Any] = {"m": list(range(1, len(curve_sums) + 1)),
+                           "subsets": subset_counts}
     out.update({name: line[:, 0].tolist() for name, line in lines.items()})
-    out["ci"] = None if weights.shape[0] == 1 else {name: _ci(line) for name, line in lines.items()}
+    out["ci"] = None if curve_sums.shape[2] == 1 else {name: _ci(line)
+                                                       for name, line in lines.items()}
     return out
 
 
-def _worst_group_line(grouping: Grouping, correct: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Mean over subsets of the accuracy of each subset's worst group, [1 + B]; in the
-    resamples each subset's worst group stays the one of the test set (as bottom-k sets
-    do), so the interval is the sampling uncertainty of that group's accuracy."""
-    accuracy = grouping.accuracy(correct)  # [S, G]
+def _worst_group_values(grouping: Grouping, correct: Correctness,
+                        subset_sums: np.ndarray) -> np.ndarray:
+    """float64 [K, N]: per size m, the fraction of its subsets that are right on sample n
+    and have the sample's group as their worst group (ties: by name).
+
+    Summed over a group and divided by its size, then summed over groups, this is the mean
+    over subsets of each subset's worst-group accuracy; in the resamples each subset's
+    worst group stays the one of the test set (as bottom-k sets do), so the interval is
+    the sampling uncertainty of that group's accuracy."""
+    accuracy = subset_sums / grouping.counts  # [S, G]
     names = np.asarray(grouping.names, dtype=object)
-    order = np.lexsort((np.broadcast_to(names, accuracy.shape), accuracy), axis=1)
-    worst = order[:, 0]
-    total = np.zeros(weights.shape[0])
-    for group in np.unique(worst):
-        rows, index = np.flatnonzero(worst == group), grouping.members(group)
-        total += (correct[rows][:, index] @ weights[:, index].T).sum(axis=0) / len(index)
-    return total / len(correct)
+    worst = np.lexsort((np.broadcast_to(names, accuracy.shape), accuracy), axis=1)[:, 0]
+    samples = {}
+    out = np.zeros((len(correct.subsets), len(grouping.codes)))
+    for size in range(1, len(correct.subsets) + 1):
+        rows = correct.subset_rows(size)
+        for row in rows:
+            group = int(worst[row])
+            index = samples.setdefault(group, grouping.samples_of(group))
+            out[size - 1, index] += correct.subset_correct(row, index)
+        out[size - 1] /= len(rows)
+    return out
 
 
 def _minority(grouping: Grouping, single_sums: np.ndarray,
@@ -349,18 +332,17 @@ def _minority(grouping: Grouping, single_sums: np.ndarray,
     return out
 
 
-def _add_spread(summary: dict[str, Any], grouping: Grouping, correct: _Correct,
-                probs: np.ndarray, labels: np.ndarray) -> None:
+def _add_spread(summary: dict[str, Any], grouping: Grouping, correct: Correctness) -> None:
     """Per group: disagreement between members, and ECE of members and of the ensemble."""
     apart = disagreement(correct.member_predictions, grouping)
-    member_ece = expected_calibration_error(probs, labels, grouping).mean(axis=0)
-    ensemble_ece = expected_calibration_error(probs.mean(axis=0)[None], labels, grouping)[0]
+    ece = expected_calibration_error(correct.confidence, correct.calibration_correct, grouping)
+    member_ece, ensemble_ece = ece[:-1].mean(axis=0), ece[-1]
     for i, group in enumerate(summary["groups"].values()):
         group["disagreement"] = None if apart is None else float(apart[i])
         group["ece"] = {"single_mean": float(member_ece[i]), "ensemble": float(ensemble_ece[i])}
 
 
-def _overall(correct: _Correct, class_summary: dict[str, Any]) -> dict[str, Any]:
+def _overall(correct: Correctness, class_summary: dict[str, Any]) -> dict[str, Any]:
     accuracy = correct.members.mean(axis=1)
     ci = class_summary["curve"]["ci"]
     return {"single_mean": float(accuracy.mean()), "single_std": float(accuracy.std()),
@@ -369,7 +351,7 @@ def _overall(correct: _Correct, class_summary: dict[str, Any]) -> dict[str, Any]
                                            "ensemble": ci["overall"][-1]}}
 
 
-def _counterfactual(correct: _Correct, pair_ids: np.ndarray, labels: np.ndarray,
+def _counterfactual(correct: Correctness, pair_ids: np.ndarray, labels: np.ndarray,
                     classes: Grouping) -> dict[str, Any]:
     n_classes = int(labels.max()) + 1
     predictions = np.vstack([correct.member_predictions, correct.ensemble_predictions[None]])

@@ -21,16 +21,15 @@ def disagreement(predictions: np.ndarray, grouping: Grouping) -> np.ndarray | No
     n_members = len(predictions)
     if n_members < 2:
         return None
-    n_classes = int(predictions.max()) + 1
-    # per sample, members per class n_c: disagreeing pairs = (K^2 - sum_c n_c^2) / 2
-    votes = np.zeros((predictions.shape[1], n_classes))
-    np.add.at(votes, (np.arange(predictions.shape[1])[None, :], predictions), 1.0)
-    pairs_apart = (n_members ** 2 - (votes ** 2).sum(axis=1)) / 2
+    # pair by pair: no [N, C] vote table, whose size grows with the number of classes
+    apart = np.zeros(predictions.shape[1])
+    for first in range(n_members - 1):
+        apart += (predictions[first + 1:] != predictions[first]).sum(axis=0)
     n_pairs = n_members * (n_members - 1) / 2
-    return grouping.sums(pairs_apart)[0] / (grouping.counts * n_pairs)
+    return grouping.sums(apart)[0] / (grouping.counts * n_pairs)
 
 
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray,
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray,
                                grouping: Grouping) -> np.ndarray:
     """ECE with 15 equal-width confidence bins, per group and predictor.
 
@@ -38,19 +37,17 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray,
     confidence is its top probability and it is right when that class is its label.
 
     Args:
-        probs: float [X, N, C], class probabilities of X predictors.
-        labels: int [N].
+        confidence: float [X, N], the top probability of X predictors.
+        correct: bool [X, N], whether that top class is the label.
 
     Returns:
         float64 [X, G].
     """
-    confidence = probs.max(axis=2)  # [X, N]
-    correct = probs.argmax(axis=2) == labels
     bins = np.clip(np.ceil(confidence * ECE_BINS).astype(np.int64) - 1, 0, ECE_BINS - 1)
     n_groups = len(grouping)
     cell = grouping.codes[None, :] * ECE_BINS + bins  # [X, N]: (group, bin)
-    out = np.empty((len(probs), n_groups))
-    for x in range(len(probs)):
+    out = np.empty((len(confidence), n_groups))
+    for x in range(len(confidence)):
         hits = np.bincount(cell[x], weights=correct[x], minlength=n_groups * ECE_BINS)
         conf = np.bincount(cell[x], weights=confidence[x], minlength=n_groups * ECE_BINS)
         gaps = np.abs(hits - conf).reshape(n_groups, ECE_BINS)  # n_b * |acc_b - conf_b|

@@ -1,4 +1,5 @@
-"""A grouping of the test samples, and sums per group vectorised over predictors and resamples."""
+"""A grouping of the test samples, and sums per group vectorised over predictors and
+bootstrap resamples, in bounded memory."""
 
 from __future__ import annotations
 
@@ -6,6 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
+
+_RESAMPLE_BYTES = 1 << 27  # working memory of one block of bootstrap resamples
+_DENSE_INDICATOR = 1 << 23  # entries of a dense sample-by-group indicator (64 MB)
 
 
 @dataclass(frozen=True)
@@ -30,13 +35,16 @@ class Grouping:
     def from_column(cls, name: str, values: pd.Series, labels: np.ndarray | None = None,
                     minority: tuple[str, ...] | list[str] = ()) -> Grouping:
         """Encode a column; with ``labels``, groups are ordered by their smallest label."""
-        values = values.astype(str).to_numpy()
-        names = np.unique(values)
+        values = values.astype(str).to_numpy(dtype=object)
+        first_codes, uniques = pd.factorize(values)
+        names = sorted(uniques)
         if labels is not None:
-            first_label = pd.Series(labels).groupby(values).min()
-            names = np.array(sorted(names, key=lambda g: (first_label[g], g)), dtype=object)
+            first_label = pd.Series(labels).groupby(first_codes).min().to_numpy()
+            by_code = dict(zip(uniques, first_label, strict=True))
+            names = sorted(names, key=lambda g: (by_code[g], g))
         index = {g: i for i, g in enumerate(names)}
-        codes = np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))
+        remap = np.array([index[g] for g in uniques], dtype=np.int64)
+        codes = remap[first_codes]
         return cls(name, tuple(str(g) for g in names), codes,
                    np.bincount(codes, minlength=len(names)),
                    tuple(index[g] for g in minority if g in index))
@@ -58,47 +66,58 @@ class Grouping:
         """object [N]: the group name of each sample."""
         return np.asarray(self.names, dtype=object)[self.codes]
 
-    def members(self, group: int) -> np.ndarray:
+    def samples_of(self, group: int) -> np.ndarray:
         """Sample indices of one group."""
         return np.flatnonzero(self.codes == group)
 
-    def indicator(self) -> np.ndarray:
-        """float64 [N, G], 1 where sample n belongs to group g."""
-        out = np.zeros((len(self.codes), len(self)))
-        out[np.arange(len(self.codes)), self.codes] = 1.0
-        return out
-
-    def sums(self, values: np.ndarray, chunk: int = 512) -> np.ndarray:
-        """Sum of ``values`` [X, N] over each group: float64 [X, G] (0/1 sums are exact)."""
+    def sums(self, values: np.ndarray, samples: slice = slice(None)) -> np.ndarray:
+        """Sum over each group of ``values`` [X, n] (the samples ``samples``, all by default):
+        float64 [X, G]; sums of 0/1 values are exact."""
         values = np.atleast_2d(values)
-        indicator = self.indicator()
-        out = np.empty((len(values), len(self)))
-        for start in range(0, len(values), chunk):
-            out[start:start + chunk] = values[start:start + chunk] @ indicator
-        return out
+        codes = self.codes[samples]
+        if len(codes) * len(self) <= _DENSE_INDICATOR:  # BLAS: 2x faster than sparse here
+            indicator = np.zeros((len(codes), len(self)))
+            indicator[np.arange(len(codes)), codes] = 1.0
+            return values @ indicator
+        indicator = sparse.csr_matrix((np.ones(len(codes)), (np.arange(len(codes)), codes)),
+                                      shape=(len(codes), len(self)))
+        return np.asarray(indicator.T @ values.T.astype(np.float64)).T
 
     def accuracy(self, correct: np.ndarray) -> np.ndarray:
         """Accuracy per group: float64 [X, G] for bool ``correct`` [X, N]."""
         return self.sums(correct) / self.counts
 
-    def resampled_sums(self, values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Weighted sums per group and resample: float64 [X, G, B] for ``values`` [X, N] and
-        resample counts ``weights`` [B, N]."""
-        values = np.atleast_2d(values)
-        out = np.empty((len(values), len(self), len(weights)))
-        for group in range(len(self)):
-            index = self.members(group)
-            out[:, group] = values[:, index] @ weights[:, index].T
-        return out
+    def resampled_sums(self, rows: list[np.ndarray], n_boot: int, seed: list[int]) -> np.ndarray:
+        """Sums per group of each of ``rows`` (X arrays [N], or [x, N] stacks of them):
+        float64 [X, G, 1 + B], column 0 over the test
+        set itself, columns 1..B over stratified bootstrap resamples (every group draws as
+        many samples as it has, with replacement, from its own samples).
 
-    def resample_weights(self, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-        """Stratified bootstrap: float64 [B, N] counts; in each resample every group draws
-        as many samples as it has, with replacement, from its own samples."""
-        weights = np.zeros((n_boot, len(self.codes)))
-        for group in range(len(self)):
-            index = self.members(group)
-            draws = rng.integers(0, len(index), size=(n_boot, len(index)))
-            flat = (np.arange(n_boot)[:, None] * len(index) + draws).ravel()
-            weights[:, index] = np.bincount(flat, minlength=n_boot * len(index)).reshape(
-                n_boot, len(index))
-        return weights
+        Resample b is drawn from its own generator ``default_rng([*seed, b])`` and resamples
+        are summed a block at a time, so the result does not depend on the block size and
+        memory stays near ``_RESAMPLE_BYTES`` whatever N and B are.
+        """
+        rows = [r for stack in rows for r in np.atleast_2d(stack)]
+        n = len(self.codes)
+        order = np.argsort(self.codes, kind="stable")
+        ordered = np.empty((len(rows), n))  # filled row by row: no second copy of the rows
+        for index, row in enumerate(rows):
+            ordered[index] = row[order]
+        bounds = np.r_[0, np.cumsum(self.counts)]
+        first_of, size_of = np.repeat(bounds[:-1], self.counts), np.repeat(self.counts,
+                                                                           self.counts)
+        out = np.empty((len(rows), len(self), 1 + n_boot))
+        out[:, :, 0] = np.add.reduceat(ordered, bounds[:-1], axis=1)
+        step = max(1, _RESAMPLE_BYTES // (8 * max(1, n)))
+        for first in range(0, n_boot, step):
+            block = range(first, min(first + step, n_boot))
+            weights = np.empty((len(block), n))
+            for row, resample in enumerate(block):
+                uniform = np.random.default_rng([*seed, resample]).random(n)
+                draws = first_of + (uniform * size_of).astype(np.int64)
+                weights[row] = np.bincount(draws, minlength=n)
+            for group in range(len(self)):
+                low, high = bounds[group], bounds[group + 1]
+                out[:, group, 1 + block.start:1 + block.stop] = \
+                    ordered[:, low:high] @ weights[:, low:high].T
+        return out
