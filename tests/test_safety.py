@@ -78,12 +78,18 @@ def test_a_run_folder_that_is_itself_a_link_is_the_users_choice(tmp_path: Path) 
     assert (run / "fairness.json").is_file() and (run / "plots").is_dir()
 
 
-def test_group_names_that_are_formulas_are_neutralised_in_csv_only(tmp_path: Path) -> None:
-    run = make_run(tmp_path)
+def _reported_with_sites(root: Path, north: str, south: str) -> Path:
+    """A foreign run whose ``site`` groups are named ``north`` and ``south``, reported."""
+    run = make_run(root)
     table = pd.read_csv(run / "test_groups.csv", dtype=str)
-    table["site"] = table["site"].map({"north": "=HYPERLINK(\"http://x\")", "south": "+1"})
+    table["site"] = table["site"].map({"north": north, "south": south})
     write_test_groups(run, table)
     main(["report", str(run), "--bootstrap", "0"])
+    return run
+
+
+def test_group_names_that_are_formulas_are_neutralised_in_csv_only(tmp_path: Path) -> None:
+    run = _reported_with_sites(tmp_path, "=HYPERLINK(\"http://x\")", "+1")
     groups = pd.read_csv(run / "groups.csv", dtype=str, keep_default_na=False)
     assert sorted(groups.loc[groups.grouping == "site", "group"]) == [
         "'+1", "'=HYPERLINK(\"http://x\")"]
@@ -92,11 +98,7 @@ def test_group_names_that_are_formulas_are_neutralised_in_csv_only(tmp_path: Pat
 
 
 def test_control_characters_in_group_names_are_shown_escaped(tmp_path: Path) -> None:
-    run = make_run(tmp_path)
-    table = pd.read_csv(run / "test_groups.csv", dtype=str)
-    table["site"] = table["site"].map({"north": "evil\u202eLTR", "south": "tab\there"})
-    write_test_groups(run, table)
-    main(["report", str(run), "--bootstrap", "0"])
+    run = _reported_with_sites(tmp_path, "evil\u202eLTR", "tab\there")
     for name in ("report.md", "report.html"):
         text = (run / name).read_text(encoding="utf-8")
         assert "\u202e" not in text and "\t" not in text, name
