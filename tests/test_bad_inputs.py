@@ -48,8 +48,6 @@ BAD_SETTINGS = [
                                     "of ['init', 'batch_order', 'augmentation'] (unknown: colour)"),
     ("ensemble.k=0", "ensemble.k=0 is not allowed: a positive integer (size of the bottom-k and "
                      "top-k sets)"),
-    ("ensemble.k=11", "ensemble.k=11 is not allowed: an integer from 1 to 10, the number of "
-                      "classes of data=digits"),
     ("ensemble.seed=-1", "ensemble.seed=-1 is not allowed: a non-negative integer"),
     ("ensemble.member=[0,5]", "ensemble.member=[0, 5] is not allowed: member indices from 0 to 1 "
                               "(ensemble.size=2), or null for all"),
@@ -82,8 +80,15 @@ BAD_SETTINGS = [
                            "epoch)"),
     ("report.combine=median", "report.combine='median' is not allowed: one of mean_prob, "
                               "mean_logit, vote"),
-    ("report.bootstrap=-5", "report.bootstrap=-5 is not allowed: a non-negative integer (0: no "
-                            "intervals)"),
+    ("report.bootstrap=-5", "report.bootstrap=-5 is not allowed: an integer >= 2"),
+    ("report.ranking=test", "report.ranking='test' is not allowed: one of auto, validation, "
+                            "crossfit, same_data"),
+    ("report.scale=log", "report.scale='log' is not allowed: one of gain, rel_gain, "
+                         "error_reduction"),
+    ("report.min_group_size=0", "report.min_group_size=0 is not allowed: a positive integer"),
+    ("+report.level=0.9", "report has no setting level; its settings are bootstrap, "
+                          "bootstrap_seed, combine, crosscheck, intervals, max_subsets, "
+                          "min_group_size, ranking, scale, split_seed"),
     ("report.bootstrap_seed=-1", "report.bootstrap_seed=-1 is not allowed: a non-negative "
                                  "integer"),
     ("trainer.max_epochs=-5", "trainer.max_epochs=-5 is not allowed: a positive integer"),
@@ -240,7 +245,7 @@ BAD_RUNS = {
         "test_groups.csv: missing required column(s) class; found sample_id, label, site"),
     "unknown sample ids": (
         lambda run: _edit_groups(run, _unknown_id),
-        "member_00.npz: predictions do not cover the test set of test_groups.csv: unknown "
+        "member_00.npz: predictions do not cover the samples of test_groups.csv: unknown "
         "sample ids, e.g. [1003]"),
     "truncated predictions file": (_truncate, "member_01.npz: not a readable .npz file"),
     "members with different class counts": (
@@ -248,7 +253,7 @@ BAD_RUNS = {
         "member_01.npz: has 5 classes where member_00.npz has 4"),
     "members with different test sets": (
         lambda run: save_predictions(run, 1, np.zeros((11, 4)), np.arange(1000, 1011)),
-        "member_01.npz: predictions do not cover the test set of test_groups.csv: 11 samples "
+        "member_01.npz: predictions do not cover the samples of test_groups.csv: 11 samples "
         "where test_groups.csv has 12"),
     "NaN logits": (
         lambda run: save_predictions(run, 1, np.full((12, 4), np.nan), np.arange(1000, 1012)),
@@ -276,7 +281,7 @@ BAD_RUNS = {
         lambda run: _fifo(run / "test_groups.csv"),
         "test_groups.csv: not a regular file; expected test_groups.csv, a CSV file"),
     "npz header claiming 10^13 rows": (
-        _lying_header, "member_01.npz: predictions do not cover the test set of test_groups.csv: "
+        _lying_header, "member_01.npz: predictions do not cover the samples of test_groups.csv: "
                        "10000000000000 samples where test_groups.csv has 12"),
     "float64 logits beyond float32": (
         _huge_float64_logits, "member_01.npz: logits exceed the float32 range (largest "

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from fairens.errors import FairensError
-from fairens.fairness import analyse
+from fairens.fairness import AnalysisOptions, analyse
 from fairens.fairness.combine import SubsetPredictor, member_scores, softmax64
 from fairens.fairness.subsets import curve_subsets
 
@@ -23,8 +23,16 @@ LABELS = np.array([0, 0, 1, 1, 2])
 GROUPS = pd.DataFrame({"class": ["0", "0", "1", "1", "2"], "color": ["a", "b", "a", "b", "b"]})
 
 
+def hand_options(**options) -> AnalysisOptions:
+    """Options for the five-sample example: every group may be chosen, ranked on the data it
+    is measured on (the hand computations below do exactly that), no intervals."""
+    return AnalysisOptions(**{"ranking": "same_data", "min_group_size": 1, "intervals": False,
+                              **options})
+
+
 def hand_example(**options):
-    return analyse(logits=np.log(PROBS), labels=LABELS, groups=GROUPS, **options).fairness
+    return analyse(logits=np.log(PROBS), labels=LABELS, groups=GROUPS,
+                   options=hand_options(**options)).fairness
 
 
 def subset(entry: dict, keys=("n", "k", "group", "groups", "single_mean", "single_std",
@@ -55,53 +63,73 @@ def test_groups_by_hand() -> None:
 
 def test_bottom_top_and_worst_break_ties_by_name() -> None:
     grouping = hand_example(k=2)["groupings"]["class"]
-    # classes 0 and 2 tie at 0.5: ranked by name, 0 before 2
-    assert subset(grouping["bottom_k"]) == {"k": 2, "groups": ["0", "2"], "single_mean": 0.5,
+    # three classes: k is at most half of them, so bottom and top never overlap; classes 0
+    # and 2 tie at 0.5: ranked by name, 0 first
+    assert subset(grouping["bottom_k"]) == {"k": 1, "groups": ["0"], "single_mean": 0.5,
                                             "ensemble": 1.0, "gain": 0.5, "rel_gain": 1.0}
-    assert subset(grouping["top_k"]) == {"k": 2, "groups": ["1", "2"], "single_mean": 0.625,
-                                         "ensemble": 1.0, "gain": 0.375, "rel_gain": 0.6}
+    assert subset(grouping["top_k"]) == {"k": 1, "groups": ["1"], "single_mean": 0.75,
+                                         "ensemble": 1.0, "gain": 0.25,
+                                         "rel_gain": pytest.approx(1 / 3)}
     # every class has ensemble accuracy 1: the worst group is the first by name
     assert subset(grouping["worst_group"]) == {"group": "0", "single_mean": 0.5, "ensemble": 1.0}
+
+
+def test_top_k_ties_go_by_ascending_name_too() -> None:
+    # four groups: d and b tie at the top (1.0), a and c at the bottom (0.0)
+    labels = np.zeros(8, dtype=np.int64)
+    right = np.array([0, 0, 1, 1, 0, 0, 1, 1])  # samples of groups a a b b c c d d
+    logits = np.log(np.where(right[None, :, None] == np.array([1, 0]), 0.9, 0.1))
+    groups = pd.DataFrame({"class": ["0"] * 8, "site": list("aabbccdd")})
+    site = analyse(logits=logits.repeat(2, axis=0), labels=labels, groups=groups,
+                   options=hand_options(k=1)).fairness["groupings"]["site"]
+    assert site["bottom_k"]["groups"] == ["a"] and site["top_k"]["groups"] == ["b"]
 
 
 def test_curve_by_hand() -> None:
     curve = hand_example(k=2)["groupings"]["class"]["curve"]
     assert curve["m"] == [1, 2] and curve["subsets"] == [2, 1]
     assert curve["overall"] == [0.6, 1.0]
-    assert curve["bottom_k"] == [0.5, 1.0]  # member 0: (1/2 + 1)/2, member 1: (1/2 + 0)/2
-    assert curve["top_k"] == [0.625, 1.0]
+    assert curve["bottom_k"] == [0.5, 1.0]  # class 0: each member right on one of its two
+    assert curve["top_k"] == [0.75, 1.0]  # class 1: member 0 on one of two, member 1 on both
     assert curve["worst_group"] == [0.25, 1.0]  # member 0's worst is 1/2, member 1's is 0
 
 
-def test_a_grouping_with_fewer_groups_than_k_uses_all_of_them() -> None:
+def test_k_is_at_most_half_the_groups_so_the_sets_never_overlap() -> None:
     color = hand_example(k=3)["groupings"]["color"]
-    assert color["bottom_k"]["k"] == 2 and color["bottom_k"]["groups"] == ["b", "a"]
+    assert color["bottom_k"]["k"] == 1 and color["bottom_k"]["groups"] == ["b"]
+    assert color["top_k"]["groups"] == ["a"]
 
 
-def test_k_larger_than_the_number_of_classes_is_refused() -> None:
-    with pytest.raises(FairensError) as error:
-        hand_example(k=4)
-    assert str(error.value) == ("k=4 is not allowed: an integer from 1 to 3, the number of "
-                                "classes in the test set")
+def test_a_two_class_target_uses_k_1_without_error() -> None:
+    labels = np.array([0, 1] * 20)
+    logits = np.log(np.where(np.eye(2)[labels][None] == 1, 0.7, 0.3)).repeat(3, axis=0)
+    groups = pd.DataFrame({"class": labels.astype(str), "sex": ["f", "m", "m", "f"] * 10})
+    fairness = analyse(logits=logits, labels=labels, groups=groups).fairness
+    assert fairness["k"] == 3
+    assert fairness["groupings"]["class"]["bottom_k"]["k"] == 1
+    assert fairness["groupings"]["sex"]["bottom_k"]["k"] == 1
 
 
 @pytest.mark.parametrize("k", [0, -1, 1.5, True])
 def test_k_must_be_a_positive_integer(k) -> None:
-    with pytest.raises(FairensError, match=r"^k=.* is not allowed: a positive integer$"):
+    with pytest.raises(FairensError, match=r"^ensemble.k=.* is not allowed: a positive "
+                                           r"integer$"):
         hand_example(k=k)
 
 
 def test_unknown_combine_is_refused() -> None:
-    with pytest.raises(FairensError, match="combine='median' is not allowed: one of mean_prob, "
-                                           "mean_logit, vote"):
+    with pytest.raises(FairensError, match="report.combine='median' is not allowed: one of "
+                                           "mean_prob, mean_logit, vote"):
         hand_example(combine="median")
 
 
-def test_vote_ties_go_to_the_first_class() -> None:
-    # sample 0: member 0 votes 0, member 1 votes 1 -> tie -> class 0 (right)
-    # sample 4: member 0 votes 2, member 1 votes 0 -> tie -> class 0 (wrong)
+def test_vote_ties_go_to_the_higher_mean_probability() -> None:
+    # sample 0: member 0 votes 0, member 1 votes 1; mean probabilities 0.5 / 0.4 -> 0 (right)
+    # sample 1: votes 1 and 0, mean probabilities 0.45 / 0.45: still tied -> class 0 (right)
+    # sample 4: votes 2 and 0, mean probabilities 0.6 / 0.3 -> class 2 (right); the lowest
+    # class index, which a long tail makes the majority class, would have been wrong
     groups = hand_example(k=1, combine="vote")["groupings"]["class"]["groups"]
-    assert groups["0"]["ensemble"] == 1.0 and groups["2"]["ensemble"] == 0.0
+    assert groups["0"]["ensemble"] == 1.0 and groups["2"]["ensemble"] == 1.0
 
 
 def _brute_force(scores: np.ndarray, subsets: np.ndarray) -> np.ndarray:
@@ -147,7 +175,8 @@ def test_curve_ends_equal_single_mean_and_ensemble_with_sampled_subsets() -> Non
     logits = rng.normal(size=(n_members, n_samples, n_classes)) + np.eye(n_classes)[labels]
     groups = pd.DataFrame({"class": labels.astype(str),
                            "half": np.where(np.arange(n_samples) < 150, "x", "y")})
-    result = analyse(logits=logits, labels=labels, groups=groups, k=2, max_subsets=5)
+    result = analyse(logits=logits, labels=labels, groups=groups,
+                     options=AnalysisOptions(k=2, max_subsets=5))
     for grouping in result.fairness["groupings"].values():
         curve = grouping["curve"]
         assert curve["subsets"] == [9, 5, 5, 5, 5, 5, 5, 5, 1]  # all 9 single members
@@ -156,11 +185,13 @@ def test_curve_ends_equal_single_mean_and_ensemble_with_sampled_subsets() -> Non
             assert curve[key][-1] == pytest.approx(grouping[key]["ensemble"], abs=1e-12)
         assert curve["overall"][0] == pytest.approx(result.fairness["overall"]["single_mean"])
         assert curve["overall"][-1] == result.fairness["overall"]["ensemble"]
-        assert curve["worst_group"][-1] == grouping["worst_group"]["ensemble"]
+        assert curve["worst_group"][-1] == pytest.approx(grouping["worst_group"]["ensemble"],
+                                                         abs=1e-12)
 
 
 def test_table_has_a_row_per_group() -> None:
-    table = analyse(logits=np.log(PROBS), labels=LABELS, groups=GROUPS, k=2).table
+    table = analyse(logits=np.log(PROBS), labels=LABELS, groups=GROUPS,
+                    options=hand_options(k=2)).table
     assert table[["grouping", "group"]].values.tolist() == [
         ["class", "0"], ["class", "1"], ["class", "2"], ["color", "a"], ["color", "b"]]
     assert table.loc[2, "single_std"] == 0.5

@@ -44,7 +44,8 @@ def test_killed_run_resumes_to_the_same_fairness_json(tmp_path: Path) -> None:
     process.wait()
     assert resume_point.exists(), "the run was killed while its second member was training"
     predictions = crashed / "results" / "resume" / "predictions"
-    assert [p.name for p in predictions.iterdir()] == ["member_00.npz"]
+    assert sorted(p.name for p in predictions.iterdir()) == ["member_00.npz", "val"]
+    assert [p.name for p in (predictions / "val").iterdir()] == ["member_00.npz"]
 
     rerun = subprocess.run(_command(crashed), capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
@@ -67,7 +68,7 @@ def test_same_config_gives_byte_identical_predictions(train_config, tmp_path: Pa
     for folder in ("first", "second"):
         train(train_config(f"paths.results={tmp_path}/{folder}",
                            f"paths.models={tmp_path}/m{folder}", "ensemble.size=1",
-                           "report.bootstrap=0"))
+                           "report.intervals=false"))
     first, second = (tmp_path / f / "test" / "predictions" / "member_00.npz"
                      for f in ("first", "second"))
     assert first.read_bytes() == second.read_bytes()

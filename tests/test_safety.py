@@ -84,7 +84,7 @@ def _reported_with_sites(root: Path, north: str, south: str) -> Path:
     table = pd.read_csv(run / "test_groups.csv", dtype=str)
     table["site"] = table["site"].map({"north": north, "south": south})
     write_test_groups(run, table)
-    main(["report", str(run), "--bootstrap", "0"])
+    main(["report", str(run), "--no-intervals"])
     return run
 
 
@@ -221,7 +221,7 @@ def test_a_full_disk_during_training_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_rerun_with_another_recipe_is_refused(train_config, tmp_path: Path) -> None:
-    train(train_config("ensemble.size=1", "report.bootstrap=0"))
+    train(train_config("ensemble.size=1", "report.intervals=false"))
     run_json = tmp_path / "results" / "test" / "run.json"
     before = run_json.read_bytes()
     for override, difference in (
@@ -230,14 +230,14 @@ def test_a_rerun_with_another_recipe_is_refused(train_config, tmp_path: Path) ->
             ("model.optimizer.lr=0.5", "model.optimizer.lr=0.05 in run.json where this run asks "
                                        "for 0.5")):
         with pytest.raises(FairensError) as error:
-            train(train_config("ensemble.size=1", "report.bootstrap=0", override))
+            train(train_config("ensemble.size=1", "report.intervals=false", override))
         assert str(error.value) == (
             f"{run_json}: run 'test' was trained with other settings ({difference}); members "
             "of one run share one recipe: choose another run_name, or delete that run "
             f"({tmp_path}/results/test and {tmp_path}/models/test) to start it again")
     assert run_json.read_bytes() == before
     # display settings may differ between jobs of one run
-    train(train_config("ensemble.size=1", "report.bootstrap=0",
+    train(train_config("ensemble.size=1", "report.intervals=false",
                        "trainer.enable_progress_bar=true"))
 
 

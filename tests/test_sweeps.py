@@ -54,7 +54,7 @@ def test_zoo_experiment_writes_one_table(tmp_path: Path) -> None:
     assert table[["model", "members"]].values.tolist() == [
         *[["small_cnn", m] for m in range(1, 6)], ["mobilenetv3_small_050", 1]]
     assert (table["params"].iloc[1] == 2 * table["params"].iloc[0])
-    assert {"accuracy", "bottom_3", "worst_group", "macs"} <= set(table.columns)
+    assert {"accuracy", "k", "bottom_k", "worst_group", "macs"} <= set(table.columns)
     assert "zoo table of 2 runs" in done.stdout
 
 
@@ -74,5 +74,5 @@ def test_parallel_members_give_the_sequential_fairness_json(tmp_path: Path) -> N
     for launcher in ("joblib", "submitit_local"):
         run = tmp_path / launcher / "results" / "par"
         assert sorted(p.name for p in (run / "predictions").iterdir()) == [
-            "member_00.npz", "member_01.npz", "member_02.npz"]
+            "member_00.npz", "member_01.npz", "member_02.npz", "val"]
         assert (run / "fairness.json").read_bytes() == expected, launcher

@@ -65,7 +65,7 @@ def test_size_rules() -> None:
 
 def test_model_upsamples_images_it_cannot_take(train_config, tmp_path: Path, capsys) -> None:
     train(train_config("model=levit_128s", "ensemble.size=1", "trainer.limit_train_batches=2",
-                       "trainer.limit_val_batches=1", "report.bootstrap=0"))
+                       "trainer.limit_val_batches=1", "report.intervals=false"))
     meta = json.loads((tmp_path / "results" / "test" / "run.json").read_text())
     assert meta["data"]["image_size"] == 16 and meta["model"]["input"] == [1, 16, 16]
     assert "model=levit_128s cannot run at 8x8" in capsys.readouterr().out

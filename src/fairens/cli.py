@@ -32,21 +32,34 @@ def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _options(args: argparse.Namespace, run_dir: str) -> Any:
+    """The analysis options of the flags; ``--k`` and ``--seed`` default to the run's
+    ``ensemble.k`` and ``ensemble.seed`` (else 3 and 0)."""
+    from .fairness import AnalysisOptions
+    from .rundir import load_meta
+    ensemble = load_meta(run_dir).get("ensemble", {}) if Path(run_dir).is_dir() else {}
+    return AnalysisOptions(
+        k=args.k if args.k is not None else ensemble.get("k", 3),
+        seed=args.seed if args.seed is not None else ensemble.get("seed", 0),
+        combine=args.combine, max_subsets=args.max_subsets, ranking=args.ranking,
+        scale=args.scale, min_group_size=args.min_group_size, intervals=not args.no_intervals,
+        split_seed=args.split_seed, bootstrap=args.bootstrap, bootstrap_seed=args.bootstrap_seed)
+
+
 def _report(args: argparse.Namespace) -> None:
     from .report import summary_lines, write_report
-    analysis = write_report(args.run_dir, k=args.k, combine=args.combine,
-                            max_subsets=args.max_subsets, seed=args.seed, n_boot=args.bootstrap,
-                            boot_seed=args.bootstrap_seed)
+    analysis = write_report(args.run_dir, _options(args, args.run_dir))
     print("\n".join(summary_lines(analysis)))
     print(f"report: {args.run_dir.rstrip('/')}/report.md")
 
 
 def _compare(args: argparse.Namespace) -> None:
     from .report import write_comparison
+    from .report.compare import gains_table
     out = args.out or str(Path(args.run_dirs[0]).resolve().parent / "comparison")
-    table = write_comparison(args.run_dirs, out, grouping=args.grouping, k=args.k,
-                             combine=args.combine, max_subsets=args.max_subsets,
-                             n_boot=args.bootstrap, boot_seed=args.bootstrap_seed)
+    comparison = write_comparison(args.run_dirs, out, options=_options(args, args.run_dirs[0]),
+                                  grouping=args.grouping, reference=args.reference)
+    table = gains_table(comparison)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"comparison: {out}/compare.md")
 
@@ -122,14 +135,31 @@ def _int_list(text: str, key: str) -> list[int]:
 
 
 def _analysis_options(parser: argparse.ArgumentParser) -> None:
-    from .fairness import COMBINES
-    parser.add_argument("--k", type=_positive_int, default=3, help="bottom-k/top-k size (3)")
-    parser.add_argument("--combine", choices=COMBINES, default="mean_prob")
+    from .fairness import COMBINES, RANKINGS, SCALES
+    parser.add_argument("--k", type=_positive_int, default=None,
+                        help="bottom-k/top-k size (default: the run's ensemble.k, else 3)")
+    parser.add_argument("--seed", type=_non_negative_int, default=None,
+                        help="draws curve subsets (default: the run's ensemble.seed, else 0)")
+    parser.add_argument("--combine", choices=COMBINES, default="mean_prob",
+                        help="how members are combined (mean_prob)")
     parser.add_argument("--max-subsets", type=_positive_int, default=64,
                         help="subsets averaged per ensemble size on the curve (64)")
-    parser.add_argument("--bootstrap", type=_non_negative_int, default=1000,
-                        help="bootstrap resamples for 95%% intervals (1000; 0: none)")
-    parser.add_argument("--bootstrap-seed", type=int, default=0)
+    parser.add_argument("--ranking", choices=RANKINGS, default="auto",
+                        help="which data choose the bottom-k, top-k and worst groups: "
+                             "validation predictions, cross-fitted halves of the test set, or "
+                             "the measured test set itself (biased); auto: validation where "
+                             "the run has it, else crossfit")
+    parser.add_argument("--scale", choices=SCALES, default="gain",
+                        help="scale of the verdicts (gain: points)")
+    parser.add_argument("--min-group-size", type=_positive_int, default=10,
+                        help="groups with fewer test samples are never chosen (10)")
+    parser.add_argument("--no-intervals", action="store_true",
+                        help="point estimates only: no intervals, p-values or verdicts")
+    parser.add_argument("--split-seed", type=_non_negative_int, default=0,
+                        help="seeds the cross-fitting halves and member parts (0)")
+    parser.add_argument("--bootstrap", type=_int_at_least(2, "an integer >= 2"), default=1000,
+                        help="resamples measuring how cross-fitted halves correlate (1000)")
+    parser.add_argument("--bootstrap-seed", type=_non_negative_int, default=0)
 
 
 def _int_at_least(low: int, what: str) -> Callable[[str], int]:
@@ -156,16 +186,17 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help="(re)compute fairness.json and the reports of a run directory")
     report.add_argument("run_dir", help="a folder holding test_groups.csv and predictions/")
     _analysis_options(report)
-    report.add_argument("--seed", type=int, default=None,
-                        help="draws curve subsets (default: the run's ensemble.seed, else 0)")
     report.set_defaults(func=_report)
     compare = commands.add_parser(
         "compare", help="one report comparing runs on the same test set (e.g. vary ablations)")
     compare.add_argument("run_dirs", nargs="+", help="run directories to compare")
     compare.add_argument("--out", help="output folder (default: <runs' parent>/comparison)")
-    compare.add_argument("--grouping", default="class", help="grouping of the curves (class)")
+    compare.add_argument("--grouping", default="class", help="grouping compared (class)")
+    compare.add_argument("--reference", help="the run the others are compared with, whose "
+                                             "groups they are measured on (default: the run "
+                                             "that varies every source, else the first)")
     _analysis_options(compare)
-    compare.set_defaults(func=_compare, seed=None)
+    compare.set_defaults(func=_compare)
     zoo = commands.add_parser("zoo", help="the model registry: sizes, parameters, MACs")
     zoo.add_argument("models", nargs="*", help="models to describe (default: all)")
     zoo.add_argument("--size", type=_positive_int, default=32,

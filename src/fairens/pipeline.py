@@ -12,7 +12,7 @@ import platform
 import re
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -32,13 +32,15 @@ from .ensemble import (
     Recipe,
     check_recipe,
     check_vary,
+    load_member,
     member_seeds,
+    predict_logits,
     readable_checkpoint,
     train_member,
 )
 from .ensemble.train import resume_point
 from .errors import FairensError, bad_setting
-from .fairness import COMBINES
+from .fairness import AnalysisOptions
 from .files import inside, remove_leftovers, write_json
 from .locks import RUN_LOCK_WAIT, hold
 from .models import ModelSpec, get_spec, profile_model
@@ -46,6 +48,7 @@ from .report import summary_lines, write_report
 from .rundir import (
     PREDICTIONS_DIR,
     RUN_JSON,
+    VAL_GROUPS,
     load_meta,
     member_lock,
     member_name,
@@ -95,7 +98,8 @@ class RunPaths:
         for root, path in ((self.models, checkpoint), (self.models, resume_point(checkpoint)),
                            (self.results, self.member_json(member)),
                            (self.results, self.log_dir(member)),
-                           (self.results, predictions_path(self.results, member))):
+                           (self.results, predictions_path(self.results, member)),
+                           (self.results, predictions_path(self.results, member, "val"))):
             inside(root, path.parent)
             inside(root, path)
 
@@ -106,6 +110,7 @@ class RunPaths:
         remove_leftovers(self.models, [checkpoint.name])
         remove_leftovers(resume_point(checkpoint), ["last.ckpt"])
         remove_leftovers(self.results / PREDICTIONS_DIR, [f"{name}.npz"])
+        remove_leftovers(predictions_path(self.results, member, "val").parent, [f"{name}.npz"])
         remove_leftovers(self.results / "members", [f"{name}.json"])
         remove_leftovers(self.log_dir(member), ["metrics.csv"])
 
@@ -295,11 +300,12 @@ def _first_difference(old: Any, new: Any, key: str) -> str | None:
 
 
 def _prepare_run(paths: RunPaths, meta: dict[str, Any], data: ImageData) -> None:
-    """Write run.json and test_groups.csv, or check that an existing run is the same one:
-    members trained with other settings are never mixed into one ensemble."""
+    """Write run.json, test_groups.csv and val_groups.csv, or check that an existing run is
+    the same one: members trained with other settings are never mixed into one ensemble."""
     existing = paths.results / RUN_JSON
     if not existing.exists():
         write_test_groups(paths.results, data.test_groups())
+        write_test_groups(paths.results, data.val_groups(), split="val")
         write_run_json(paths.results, meta)
         return
     old = load_meta(paths.results)
@@ -314,19 +320,25 @@ def _prepare_run(paths: RunPaths, meta: dict[str, Any], data: ImageData) -> None
             f"({difference.removeprefix('run.recipe.').removeprefix('run.')}); members of one "
             "run share one recipe: choose another run_name, or delete that run "
             f"({paths.results} and {paths.models}) to start it again")
+    if not (paths.results / VAL_GROUPS).exists():  # a run trained before validation was kept
+        write_test_groups(paths.results, data.val_groups(), split="val")
 
 
-def _member_done(paths: RunPaths, member: int, n_test: int) -> bool:
-    """Whether the member's checkpoint and test predictions are complete and readable."""
-    path = predictions_path(paths.results, member)
+def _complete(path: Path, n: int) -> bool:
+    """Whether ``path`` holds readable predictions of ``n`` samples."""
     if not path.is_file():  # missing, or a FIFO that would block the reader
         return False
     try:
         with np.load(path, allow_pickle=False) as npz:
-            complete = npz["logits"].shape[0] == npz["sample_id"].shape[0] == n_test
-    except Exception:  # missing, truncated or foreign: the member is trained (again)
+            return npz["logits"].shape[0] == npz["sample_id"].shape[0] == n
+    except Exception:  # truncated or foreign: the member is trained (again)
         return False
-    return complete and readable_checkpoint(paths.checkpoint(member))
+
+
+def _member_done(paths: RunPaths, member: int, n_test: int) -> bool:
+    """Whether the member's checkpoint and test predictions are complete and readable."""
+    return (_complete(predictions_path(paths.results, member), n_test)
+            and readable_checkpoint(paths.checkpoint(member)))
 
 
 def _member_line(label: str, seeds: MemberSeeds, result: MemberResult, test_acc: float) -> str:
@@ -341,11 +353,17 @@ def _train_one(paths: RunPaths, data: ImageData, recipe: Recipe, seeds: MemberSe
     caller holds the member's lock."""
     paths.remove_member_leftovers(member)
     if _member_done(paths, member, len(data.test)):
+        if not _complete(predictions_path(paths.results, member, "val"), len(data.val)):
+            # a member trained before validation predictions were kept: predict them now
+            logits = predict_logits(load_member(paths.checkpoint(member)), data.val)
+            save_predictions(paths.results, member, logits, data.val.sample_ids.numpy(), "val")
         print(f"{label} {seeds.describe()} already trained: skipped", flush=True)
         return
     result = train_member(data, recipe, seeds, member=member, label=label,
                           checkpoint=paths.checkpoint(member), log_dir=paths.results / "logs")
     test_acc = float((result.test_logits.argmax(axis=1) == data.test.labels.numpy()).mean())
+    save_predictions(paths.results, member, result.val_logits, data.val.sample_ids.numpy(),
+                     "val")
     save_predictions(paths.results, member, result.test_logits, data.test.sample_ids.numpy())
     write_json(paths.member_json(member), {
         "member": member, "seeds": seeds.as_dict(), "val_acc": result.val_acc,
@@ -354,20 +372,16 @@ def _train_one(paths: RunPaths, data: ImageData, recipe: Recipe, seeds: MemberSe
     print(_member_line(label, seeds, result, test_acc), flush=True)
 
 
-def report_options(cfg: DictConfig, ens: EnsembleSettings) -> dict[str, Any]:
-    """The analysis options of ``report.*``, checked before any member is trained."""
-    combine, subsets, boot = cfg.report.combine, cfg.report.max_subsets, cfg.report.bootstrap
-    if combine not in COMBINES:
-        raise bad_setting("report.combine", combine, f"one of {', '.join(COMBINES)}")
-    if not _is_int(subsets) or subsets < 1:
-        raise bad_setting("report.max_subsets", subsets, "a positive integer")
-    if not _is_int(boot) or boot < 0:
-        raise bad_setting("report.bootstrap", boot, "a non-negative integer (0: no intervals)")
-    if not _is_int(cfg.report.bootstrap_seed) or cfg.report.bootstrap_seed < 0:
-        raise bad_setting("report.bootstrap_seed", cfg.report.bootstrap_seed,
-                          "a non-negative integer")
-    return {"k": ens.k, "combine": str(combine), "max_subsets": int(subsets), "seed": ens.seed,
-            "n_boot": int(boot), "boot_seed": int(cfg.report.bootstrap_seed)}
+def report_options(cfg: DictConfig, ens: EnsembleSettings) -> AnalysisOptions:
+    """The analysis options of ``report.*`` (and ``ensemble.k``, ``ensemble.seed``),
+    checked before any member is trained."""
+    report = _plain(cfg.report)
+    known = {f.name for f in fields(AnalysisOptions)} - {"k", "seed"}
+    unknown = sorted(set(report) - known)
+    if unknown:
+        raise FairensError(f"report has no setting {', '.join(unknown)}; its settings are "
+                           f"{', '.join(sorted(known))}")
+    return AnalysisOptions(k=ens.k, seed=ens.seed, **report)
 
 
 def quiet_lightning() -> None:
@@ -402,9 +416,6 @@ def train(cfg: DictConfig) -> Path:
     quiet_lightning()
     data = load_data(cfg, spec)
     check_recipe(recipe, data.train)
-    if ens.k > len(data.classes):
-        raise bad_setting("ensemble.k", ens.k, f"an integer from 1 to {len(data.classes)}, "
-                                               f"the number of classes of data={data.name}")
     _check_writable(paths.results, "paths.results")
     _check_writable(paths.models, "paths.models")
     if threads is not None:
@@ -425,7 +436,7 @@ def train(cfg: DictConfig) -> Path:
         print(f"{paths.results}: members {missing} still to train; the report is written "
               "once every member has predictions", flush=True)
         return paths.results
-    analysis = write_report(paths.results, **analysis_options)
+    analysis = write_report(paths.results, analysis_options)
     print("\n".join(summary_lines(analysis)))
     print(f"report: {paths.results / 'report.md'}", flush=True)
     return paths.results

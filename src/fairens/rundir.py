@@ -1,7 +1,9 @@
-"""The run directory: the contract between training and analysis (see DESIGN.md).
+"""The run directory: the contract between training and analysis (docs/run-directory.md).
 
 ``results/<run>/`` holds ``test_groups.csv`` (one row per test sample) and
-``predictions/member_XX.npz`` (``logits`` float32 [N, C], ``sample_id`` int64 [N]). This
+``predictions/member_XX.npz`` (``logits`` float32 [N, C], ``sample_id`` int64 [N]), and,
+for runs that keep them, the validation split alike: ``val_groups.csv`` and
+``predictions/val/member_XX.npz`` (they rank the groups without being measured). This
 module writes and reads exactly that, so that predictions made by any framework can be
 analysed, and refuses anything else with one clear message.
 """
@@ -24,6 +26,8 @@ from .files import regular_file, write_bytes, write_csv, write_json
 
 PREDICTIONS_DIR = "predictions"
 TEST_GROUPS = "test_groups.csv"
+VAL_GROUPS = "val_groups.csv"
+SPLITS = {"test": (TEST_GROUPS, PREDICTIONS_DIR), "val": (VAL_GROUPS, f"{PREDICTIONS_DIR}/val")}
 RUN_JSON = "run.json"
 FAIRNESS_JSON = "fairness.json"
 RESERVED_COLUMNS = ("sample_id", "label", "pair_id")
@@ -57,28 +61,30 @@ def member_name(member: int) -> str:
     return f"member_{member:02d}"
 
 
-def predictions_path(run_dir: str | Path, member: int) -> Path:
-    """Where member ``member``'s test predictions live."""
-    return Path(run_dir) / PREDICTIONS_DIR / f"{member_name(member)}.npz"
+def predictions_path(run_dir: str | Path, member: int, split: str = "test") -> Path:
+    """Where member ``member``'s predictions on ``split`` (test or val) live."""
+    return Path(run_dir) / SPLITS[split][1] / f"{member_name(member)}.npz"
 
 
 def save_predictions(run_dir: str | Path, member: int, logits: np.ndarray,
-                     sample_ids: np.ndarray) -> Path:
-    """Write one member's test logits (float32 [N, C]) and sample ids (int64 [N]) atomically."""
+                     sample_ids: np.ndarray, split: str = "test") -> Path:
+    """Write one member's logits (float32 [N, C]) and sample ids (int64 [N]) on ``split``
+    atomically."""
     buffer = io.BytesIO()
     np.savez(buffer, logits=np.asarray(logits, dtype=np.float32),
              sample_id=np.asarray(sample_ids, dtype=np.int64))
-    path = predictions_path(run_dir, member)
+    path = predictions_path(run_dir, member, split)
     write_bytes(path, buffer.getvalue(), root=run_dir)
     return path
 
 
-def write_test_groups(run_dir: str | Path, frame: pd.DataFrame) -> Path:
-    """Write ``test_groups.csv``; ``frame`` has sample_id, label, [pair_id], class, ..."""
+def write_test_groups(run_dir: str | Path, frame: pd.DataFrame, split: str = "test") -> Path:
+    """Write ``test_groups.csv`` (or ``val_groups.csv``); ``frame`` has sample_id, label,
+    [pair_id], class, then one column per grouping."""
     missing = [c for c in ("sample_id", "label", "class") if c not in frame.columns]
     if missing:
-        raise FairensError(f"test groups lack the required columns {missing}")
-    path = Path(run_dir) / TEST_GROUPS
+        raise FairensError(f"{split} groups lack the required columns {missing}")
+    path = Path(run_dir) / SPLITS[split][0]
     write_csv(path, frame, root=run_dir, raw=True)
     return path
 
@@ -88,6 +94,16 @@ def write_run_json(run_dir: str | Path, meta: dict[str, Any]) -> Path:
     path = Path(run_dir) / RUN_JSON
     write_json(path, meta, root=run_dir)
     return path
+
+
+@dataclass(frozen=True)
+class ValidationPredictions:
+    """The members' validation predictions: logits float32 [K, N_val, C], labels int64
+    [N_val] and the grouping columns (``class`` first)."""
+
+    logits: np.ndarray
+    labels: np.ndarray
+    groups: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -103,6 +119,8 @@ class RunPredictions:
         pair_ids: int64 [N] counterfactual pair of each sample, or None.
         meta: the content of ``run.json``, or an empty dict where there is none.
         missing_members: members that ``run.json`` announces but that have no predictions.
+        validation: the same members' validation predictions (logits [K, N_val, C],
+            labels, groups), or None where the run has no ``val_groups.csv``.
     """
 
     logits: np.ndarray
@@ -113,6 +131,7 @@ class RunPredictions:
     pair_ids: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     missing_members: tuple[int, ...] = ()
+    validation: ValidationPredictions | None = None
 
     @property
     def class_names(self) -> list[str]:
@@ -122,45 +141,67 @@ class RunPredictions:
 
 
 def load_run(run_dir: str | Path) -> RunPredictions:
-    """Read and check ``test_groups.csv`` and ``predictions/`` of a run directory."""
+    """Read and check ``test_groups.csv`` and ``predictions/`` of a run directory, and its
+    validation predictions where it has them."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise bad_file(run_dir, "no such run directory")
-    table = _read_test_groups(run_dir / TEST_GROUPS)
     meta = _read_meta(run_dir / RUN_JSON)
-    files = _member_files(run_dir)
+    table, files, logits, labels = _load_split(run_dir, "test")
+    validation = None
+    if (run_dir / VAL_GROUPS).exists():
+        val_table, val_files, val_logits, val_labels = _load_split(run_dir, "val",
+                                                                   logits.shape[2])
+        if tuple(val_files) != tuple(files):
+            raise bad_file(run_dir / SPLITS["val"][1], f"holds validation predictions of members "
+                                                       f"{list(val_files)} where the test "
+                                                       f"predictions are of {list(files)}")
+        validation = ValidationPredictions(val_logits, val_labels, _grouping_columns(val_table))
+    expected = meta.get("ensemble", {}).get("size")
+    missing = tuple(sorted(set(range(expected)) - set(files))) if expected is not None else ()
+    pair_ids = table["pair_id"].to_numpy(np.int64) if "pair_id" in table.columns else None
+    return RunPredictions(
+        logits=logits, members=tuple(files), labels=labels,
+        sample_ids=table["sample_id"].to_numpy(np.int64), groups=_grouping_columns(table),
+        pair_ids=pair_ids, meta=meta, missing_members=missing, validation=validation)
+
+
+def _grouping_columns(table: pd.DataFrame) -> pd.DataFrame:
+    groupings = [c for c in table.columns if c not in RESERVED_COLUMNS and c != "class"]
+    return table[["class", *groupings]].reset_index(drop=True)
+
+
+def _load_split(run_dir: Path, split: str, n_classes: int | None = None
+                ) -> tuple[pd.DataFrame, dict[int, Path], np.ndarray, np.ndarray]:
+    """One split's groups table, member files, logits [K, N, C] and labels, checked."""
+    groups_file, folder = SPLITS[split]
+    table = _read_test_groups(run_dir / groups_file)
+    files = _member_files(run_dir, folder)
     sample_ids = table["sample_id"].to_numpy(np.int64)
     first = next(iter(files.values()))
     logits = None
     for index, path in enumerate(files.values()):
         member_logits = _read_member(path, sample_ids, first,
-                                     None if logits is None else logits.shape[2])
+                                     n_classes if logits is None else logits.shape[2],
+                                     groups_file)
         if logits is None:  # filled in place: no second copy of every member's logits
             logits = np.empty((len(files), *member_logits.shape), dtype=np.float32)
         logits[index] = member_logits
     n_classes = logits.shape[2]
     labels = table["label"].to_numpy(np.int64)
     if labels.min() < 0 or labels.max() >= n_classes:
-        raise bad_file(run_dir / TEST_GROUPS,
+        raise bad_file(run_dir / groups_file,
                        f"labels must be class indices in 0..{n_classes - 1} "
                        f"(the logits have {n_classes} columns), "
                        f"found {labels.min()}..{labels.max()}")
-    expected = meta.get("ensemble", {}).get("size")
-    missing = tuple(sorted(set(range(expected)) - set(files))) if expected is not None else ()
-    groupings = [c for c in table.columns if c not in RESERVED_COLUMNS]
-    groupings.remove("class")
-    pair_ids = table["pair_id"].to_numpy(np.int64) if "pair_id" in table.columns else None
-    return RunPredictions(
-        logits=logits, members=tuple(files), labels=labels, sample_ids=sample_ids,
-        groups=table[["class", *groupings]].reset_index(drop=True), pair_ids=pair_ids,
-        meta=meta, missing_members=missing)
+    return table, files, logits, labels
 
 
 def _read_test_groups(path: Path) -> pd.DataFrame:
     if not path.exists():
-        raise bad_file(path, "missing: a run directory needs test_groups.csv (one row per test "
-                             "sample: sample_id, label, class, then one column per grouping)")
-    regular_file(path, "test_groups.csv, a CSV file")
+        raise bad_file(path, f"missing: a run directory needs {path.name} (one row per sample: "
+                             "sample_id, label, class, then one column per grouping)")
+    regular_file(path, f"{path.name}, a CSV file")
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -191,10 +232,10 @@ def _integer_column(path: Path, text: pd.Series, column: str) -> pd.Series:
     return text.str.strip().str.replace(r"\.0*$", "", regex=True).astype(np.int64)
 
 
-def _member_files(run_dir: Path) -> dict[int, Path]:
-    """Each member's predictions file: exactly one per member index, named as the contract
-    says (``member_07.npz``), inside the run folder."""
-    folder = run_dir / PREDICTIONS_DIR
+def _member_files(run_dir: Path, relative: str) -> dict[int, Path]:
+    """Each member's predictions file in ``run_dir/relative``: exactly one per member index,
+    named as the contract says (``member_07.npz``), inside the run folder."""
+    folder = run_dir / relative
     found: dict[int, Path] = {}
     for path in sorted(folder.glob("member_*.npz")):
         match = _MEMBER_FILE.match(path.name)
@@ -202,7 +243,7 @@ def _member_files(run_dir: Path) -> dict[int, Path]:
             raise bad_file(path, "not a member predictions file name (expected member_00.npz, "
                                  "member_01.npz, ...)")
         member = int(match.group(1))
-        canonical = predictions_path(run_dir, member)
+        canonical = folder / f"{member_name(member)}.npz"
         if path.name != canonical.name:
             if canonical.exists():
                 raise bad_file(path, f"and {canonical.name} both hold the predictions of member "
@@ -215,7 +256,7 @@ def _member_files(run_dir: Path) -> dict[int, Path]:
         _check_link(run_dir, path)
         found[member] = regular_file(path, "an .npz file of logits and sample_id")
     if not found:
-        raise bad_file(folder, "no member predictions (expected predictions/member_00.npz, ...)")
+        raise bad_file(folder, f"no member predictions (expected {relative}/member_00.npz, ...)")
     return found
 
 
@@ -242,8 +283,8 @@ def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     return headers
 
 
-def _read_member(path: Path, sample_ids: np.ndarray, first: Path,
-                 n_classes: int | None) -> np.ndarray:
+def _read_member(path: Path, sample_ids: np.ndarray, first: Path, n_classes: int | None,
+                 groups_file: str = TEST_GROUPS) -> np.ndarray:
     """Logits of one member as float32 [N, C], reordered to ``sample_ids``; shapes are
     checked from the file's headers before anything is allocated."""
     try:
@@ -260,8 +301,8 @@ def _read_member(path: Path, sample_ids: np.ndarray, first: Path,
         raise bad_file(path, f"sample_id must be an integer array of the {shape[0]} rows "
                              f"of logits, got {id_dtype} {list(id_shape)}")
     if shape[0] != len(sample_ids):
-        raise bad_file(path, f"predictions do not cover the test set of test_groups.csv: "
-                             f"{shape[0]} samples where test_groups.csv has {len(sample_ids)}")
+        raise bad_file(path, f"predictions do not cover the samples of {groups_file}: "
+                             f"{shape[0]} samples where {groups_file} has {len(sample_ids)}")
     if not 1 <= shape[1] <= MAX_CLASSES:
         raise bad_file(path, f"logits have {shape[1]} classes; allowed: 1 to {MAX_CLASSES}")
     if n_classes is not None and shape[1] != n_classes:
@@ -280,7 +321,7 @@ def _read_member(path: Path, sample_ids: np.ndarray, first: Path,
         unknown = np.setdiff1d(ids, sample_ids)
         detail = (f"unknown sample ids, e.g. {unknown[:3].tolist()}" if len(unknown)
                   else "sample_id holds duplicates")
-        raise bad_file(path, f"predictions do not cover the test set of test_groups.csv: {detail}")
+        raise bad_file(path, f"predictions do not cover the samples of {groups_file}: {detail}")
     by_id = np.argsort(ids)
     order = by_id[np.searchsorted(ids, sample_ids, sorter=by_id)]
     return logits[order].astype(np.float32, copy=False)

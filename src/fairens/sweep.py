@@ -15,6 +15,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from .fairness import AnalysisOptions
 from .files import write_text
 from .report import write_comparison, write_zoo_table
 
@@ -44,20 +45,22 @@ class CompareRuns(_RecordRuns):
 
     Args:
         out: the comparison's folder.
-        **options: analysis options of :func:`fairens.report.write_comparison`
-            (``k``, ``combine``, ``max_subsets``, ``n_boot``, ``boot_seed``, ``grouping``).
+        grouping: the grouping compared (``class``).
+        **options: the fields of :class:`fairens.fairness.AnalysisOptions` (``k``,
+            ``combine``, ``ranking``, ``scale``, ...), checked here, before any job runs.
     """
 
-    def __init__(self, out: str, **options: Any) -> None:
+    def __init__(self, out: str, grouping: str = "class", **options: Any) -> None:
         self.out = out
-        self.options = options
+        self.grouping = grouping
+        self.options = AnalysisOptions(**options)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         runs = self.recorded_runs(config)
         if len(runs) < 2:
             print(f"{config.hydra.sweep.dir}: fewer than two finished runs, no comparison")
             return
-        write_comparison(runs, self.out, **self.options)
+        write_comparison(runs, self.out, options=self.options, grouping=self.grouping)
         print(f"comparison of {len(runs)} runs: {self.out}/compare.md", flush=True)
 
 

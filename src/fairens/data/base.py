@@ -114,13 +114,20 @@ class ImageData:
 
     def test_groups(self) -> pd.DataFrame:
         """The rows of ``test_groups.csv``: sample_id, label, [pair_id], class, groupings."""
-        labels = self.test.labels.numpy()
-        frame = pd.DataFrame({"sample_id": self.test.sample_ids.numpy(), "label": labels})
-        if self.pair_ids is not None:
-            frame["pair_id"] = self.pair_ids
+        return self._groups(self.test, self.pair_ids)
+
+    def val_groups(self) -> pd.DataFrame:
+        """The rows of ``val_groups.csv``: sample_id, label, class, groupings."""
+        return self._groups(self.val, None)
+
+    def _groups(self, split: Split, pair_ids: np.ndarray | None) -> pd.DataFrame:
+        labels = split.labels.numpy()
+        frame = pd.DataFrame({"sample_id": split.sample_ids.numpy(), "label": labels})
+        if pair_ids is not None:
+            frame["pair_id"] = pair_ids
         frame["class"] = np.asarray(self.classes, dtype=object)[labels]
         for column in self.test.attributes.columns:
-            frame[column] = self.test.attributes[column].astype(str).to_numpy()
+            frame[column] = split.attributes[column].astype(str).to_numpy()
         return frame
 
     def summary(self) -> dict:

@@ -134,6 +134,7 @@ class MemberResult:
     member: int
     seeds: MemberSeeds
     test_logits: np.ndarray  # float32 [N_test, C]
+    val_logits: np.ndarray  # float32 [N_val, C]: ranks the groups in the analysis
     val_acc: float | None
     epochs: int
     seconds: float
@@ -310,5 +311,6 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
     shutil.rmtree(partial, ignore_errors=True)
     return MemberResult(
         member=member, seeds=seeds, test_logits=predict_logits(module, data.test),
+        val_logits=predict_logits(module, data.val),
         val_acc=None if val_acc is None else float(val_acc), epochs=trainer.current_epoch,
         seconds=time.perf_counter() - start)

@@ -1,38 +1,78 @@
-"""Per-subgroup accuracy of single members versus their ensemble, as DESIGN.md defines it,
-with percentile-bootstrap intervals, minority/majority gaps, disagreement, calibration,
-parity metrics and counterfactual flip rates.
-
-Every statistic is computed from per-group sums [X, G, 1 + B] of a few per-sample values
-(mean member correctness, ensemble correctness, per ensemble size the mean correctness
-over its subsets and the worst-group values): column 0 is the test set itself (the point
-estimate), columns 1..B are stratified bootstrap resamples, so point estimates and
-intervals come from one code path, vectorised over samples and resamples, in memory that
-does not grow with B (see ``Grouping.resampled_sums``).
-"""
+"""Per-subgroup accuracy of single members versus their ensemble (docs/statistics.md):
+groups chosen on data they are not measured on, intervals that include training
+randomness, verdicts on a named scale corrected for multiplicity, minority/majority
+gaps, disagreement, calibration, parity metrics and counterfactual flip rates."""
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..errors import FairensError, bad_setting
+from ..errors import FairensError
 from .calibration import disagreement, expected_calibration_error
-from .combine import COMBINES
 from .correctness import Correctness, correctness
 from .crosscheck import metricframe_table
+from .estimates import (
+    LEVEL,
+    Design,
+    Estimate,
+    average,
+    bootstrap_cell_sums,
+    holm,
+    p_value,
+    t_interval,
+    uncertainty,
+    wilson_interval,
+)
 from .groups import Grouping
+from .measures import MEMBER_PARTS, Measures
+from .options import SCALES, AnalysisOptions
 from .parity import flip_rates, parity_differences
+from .ranking import Fold, RankView, Selection, select, split_parts
 from .subsets import curve_subsets
 
-LEVEL = 0.95
-GROUP_COLUMNS = ("grouping", "group", "n", "single_mean", "single_std", "ensemble", "gain",
-                 "rel_gain", "single_mean_lo", "single_mean_hi", "ensemble_lo", "ensemble_hi",
-                 "gain_lo", "gain_hi", "disagreement", "ece_single", "ece_ensemble", "minority")
+GROUP_COLUMNS = ("grouping", "group", "n", "eligible", "single_mean", "single_std", "ensemble",
+                 "gain", "rel_gain", "error_reduction", "single_mean_lo", "single_mean_hi",
+                 "ensemble_lo", "ensemble_hi", "gain_lo", "gain_hi", "disagreement",
+                 "ece_single", "ece_ensemble", "minority")
 _NOT_PROTECTED = ("class", "train_frequency")
+DEFAULT_OPTIONS = AnalysisOptions()
+INTERVAL_METHOD = ("test sampling by linearisation (stratified by group, counterfactual pairs "
+                   "as clusters) plus training randomness by the delete-one-member jackknife; "
+                   "Student-t with Welch-Satterthwaite degrees of freedom, Wilson score "
+                   "intervals for accuracies")
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The groups an analysis chose for one grouping, fold by fold, so that other runs on the
+    same test set can be measured on exactly those groups (paired comparisons)."""
+
+    method: str
+    folds: list[Fold]
+    picks: list[Selection]
+    eligible: list[int]
+    size: int
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """The estimates behind one grouping's verdicts: (single, ensemble) accuracy of the
+    bottom-k and top-k groups and of the minority and majority, with the design they were
+    measured under and the cross-fitting halves' correlations."""
+
+    measured: Design
+    design: Design
+    rho: dict[str, dict[str, float]]
+    bottom: tuple[Estimate, Estimate] | None = None
+    top: tuple[Estimate, Estimate] | None = None
+    minority: tuple[Estimate, Estimate] | None = None
+    majority: tuple[Estimate, Estimate] | None = None
 
 
 @dataclass(frozen=True)
@@ -40,80 +80,112 @@ class Analysis:
     """The result of :func:`analyse`.
 
     Attributes:
-        fairness: the content of ``fairness.json`` (JSON-ready; every DESIGN.md field).
+        fairness: the content of ``fairness.json`` (JSON-ready).
         table: one row per (grouping, group), with the columns of ``GROUP_COLUMNS``.
         metricframe: the same per-group accuracies computed by fairlearn's MetricFrame
             (empty when the cross-check is off).
+        chosen: per grouping, the groups chosen (for :func:`fairens.fairness.compare_runs`).
+        verdicts: per grouping, the estimates behind its verdicts (likewise).
     """
 
     fairness: dict[str, Any]
     table: pd.DataFrame
     metricframe: pd.DataFrame
+    chosen: dict[str, Choice] = field(default_factory=dict, repr=False, compare=False)
+    verdicts: dict[str, Verdicts] = field(default_factory=dict, repr=False, compare=False)
 
 
-def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame, k: int = 3,
-            combine: str = "mean_prob", max_subsets: int = 64, seed: int = 0,
-            n_boot: int = 1000, boot_seed: int = 0,
+@dataclass(frozen=True)
+class RankingData:
+    """Predictions that rank the groups and are never measured: the members' validation
+    predictions, logits float [K, N_val, C], labels int [N_val] and the same grouping
+    columns as the test groups."""
+
+    logits: np.ndarray
+    labels: np.ndarray
+    groups: pd.DataFrame
+
+
+def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
+            options: AnalysisOptions = DEFAULT_OPTIONS,
             minority: dict[str, list[str]] | None = None, pair_ids: np.ndarray | None = None,
-            crosscheck: bool = True) -> Analysis:
-    """Single-member and ensemble accuracy per group, bottom-k/top-k, worst group and the
-    ensemble-size curve for every grouping, with 95% percentile-bootstrap intervals.
+            validation: RankingData | None = None,
+            chosen: dict[str, Choice] | None = None) -> Analysis:
+    """Single-member and ensemble accuracy per group, bottom-k/top-k, worst group,
+    minority/majority and the ensemble-size curve for every grouping, with intervals and
+    verdicts.
 
     Args:
         logits: float [K, N, C], member k's logits for test sample n.
         labels: int [N], the class index of each test sample.
         groups: N rows, one column per grouping; must include ``class``.
-        k: size of the bottom-k and top-k sets (at most the number of classes; a grouping
-            with fewer groups uses all of its groups).
-        combine: ``mean_prob``, ``mean_logit`` or ``vote``.
-        max_subsets: the curve averages over all subsets of a size when there are at most
-            this many, otherwise over this many random distinct ones.
-        seed: draws those random subsets.
-        n_boot: bootstrap resamples (test samples drawn with replacement within each
-            group); 0 computes no intervals.
-        boot_seed: seeds the resampling.
+        options: see :class:`AnalysisOptions`.
         minority: per grouping, its minority groups; groupings whose groups are exactly
             ``minority`` and ``majority`` declare themselves.
         pair_ids: int [N], counterfactual pairs (e.g. the colour and gray copy of a test
-            image); adds flip rates.
-        crosscheck: recompute per-group accuracies with fairlearn's MetricFrame and check
-            that they agree with the vectorised path to 1e-12.
+            image): resampled together, and their flip rates reported.
+        validation: the members' validation predictions, which rank the groups when
+            ``options.ranking`` is ``validation`` or ``auto``.
+        chosen: per grouping, groups another analysis of the same test set chose, to be
+            measured here instead of choosing anew (``Analysis.chosen``).
     """
     logits, labels = np.asarray(logits), np.asarray(labels, dtype=np.int64)
-    _check_inputs(logits, labels, groups, k, combine, max_subsets, n_boot)
+    _check_inputs(logits, labels, groups)
+    method = (next(iter(chosen.values())).method if chosen
+              else _ranking_method(options, validation))
     groupings = _groupings(groups, labels, minority or {})
-    if k > len(groupings[0]):
-        raise bad_setting("k", k, f"an integer from 1 to {len(groupings[0])}, the number of "
-                                  "classes in the test set")
     n_members = logits.shape[0]
-    rng = np.random.default_rng(seed)
-    subsets = [curve_subsets(n_members, size, max_subsets, rng)
+    rng = np.random.default_rng(options.seed)
+    subsets = [curve_subsets(n_members, size, options.max_subsets, rng)
                for size in range(1, n_members + 1)]
-    correct = correctness(logits, labels, combine, subsets, groupings)
-    binary = logits.shape[2] == 2
-    summaries = {}
-    for index, grouping in enumerate(groupings):
-        summary = _summarise(grouping, correct, correct.group_sums[index], k, n_boot,
-                             [boot_seed, index])
+    pairs = None if pair_ids is None else np.asarray(pair_ids)
+    layouts = [_Layout.build(g, pairs, method == "crossfit", [options.split_seed, i])
+               for i, g in enumerate(groupings)]
+    correct = correctness(logits, labels, options.combine, subsets,
+                          [layout.cells for layout in layouts])
+    ranking_views = (_validation_views(validation, groupings, options, subsets)
+                     if method == "validation" and not chosen else None)
+    summaries, tests, choices, estimates = {}, [], {}, {}
+    for index, (grouping, layout) in enumerate(zip(groupings, layouts, strict=True)):
+        measures = Measures(grouping, correct, layout.cells, layout.halves,
+                            correct.group_sums[index])
+        context = _Context(grouping, measures, layout, options,
+                           [options.bootstrap_seed, index])
+        given = (chosen or {}).get(grouping.name)
+        if given is not None and given.names != grouping.names:
+            raise FairensError(f"grouping {grouping.name!r} has other groups than the run whose "
+                               "choice of groups is reused")
+        choice = given or _choose(context, _folds(
+            method, measures, None if ranking_views is None else ranking_views[index]), method)
+        summary, verdicts, estimates[grouping.name] = _summarise(context, choice)
+        choices[grouping.name] = choice
         _add_spread(summary, grouping, correct)
-        if binary and _protected(grouping.name):
+        if logits.shape[2] == 2 and _protected(grouping.name):
             summary["parity"] = parity_differences(labels, correct.member_predictions,
                                                    correct.ensemble_predictions, grouping)
         summaries[grouping.name] = summary
+        tests += verdicts
+    family = _adjust(tests, options)
     fairness = {
-        "members": int(logits.shape[0]), "combine": combine, "k": int(k),
-        "max_subsets": int(max_subsets), "seed": int(seed),
-        "bootstrap": {"resamples": int(n_boot), "seed": int(boot_seed), "level": LEVEL},
+        "members": int(n_members), "combine": options.combine, "k": options.k,
+        "max_subsets": options.max_subsets, "seed": options.seed,
         "n_samples": int(logits.shape[1]), "n_classes": int(logits.shape[2]),
-        "overall": _overall(correct, summaries["class"]),
+        "ranking": {"method": method, "requested": options.ranking,
+                    **({"chosen_by": "a reference run"} if chosen else {}),
+                    "min_group_size": options.min_group_size,
+                    **({"split_seed": options.split_seed} if method == "crossfit" else {})},
+        "intervals": None if not options.intervals else {
+            "method": INTERVAL_METHOD, "level": LEVEL, "member_variance": n_members > 1},
+        "verdicts": {"scale": options.scale, "correction": "holm", "family": family,
+                     "level": LEVEL},
+        "overall": _overall(summaries["class"], correct),
         "groupings": summaries,
     }
     if pair_ids is not None:
-        fairness["counterfactual"] = _counterfactual(correct, np.asarray(pair_ids), labels,
-                                                     groupings[0])
+        fairness["counterfactual"] = _counterfactual(correct, pairs, labels, groupings[0])
     table = _table(summaries)
     frame = pd.DataFrame()
-    if crosscheck:
+    if options.crosscheck:
         frame = pd.concat([metricframe_table(labels, correct.member_predictions,
                                              correct.ensemble_predictions, g) for g in groupings],
                           ignore_index=True)
@@ -123,11 +195,11 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame, k: 
             raise RuntimeError(f"fairlearn MetricFrame and the vectorised analysis disagree by "
                                f"{difference}: a bug in fairens")
         fairness["crosscheck"] = {"metricframe_max_abs_diff": difference}
-    return Analysis(fairness=fairness, table=table, metricframe=frame)
+    return Analysis(fairness=fairness, table=table, metricframe=frame, chosen=choices,
+                    verdicts=estimates)
 
 
-def _check_inputs(logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame, k: int,
-                  combine: str, max_subsets: int, n_boot: int) -> None:
+def _check_inputs(logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame) -> None:
     if logits.ndim != 3 or 0 in logits.shape:
         raise FairensError(f"logits must be a non-empty array [K, N, C], got shape "
                            f"{list(logits.shape)}")
@@ -139,12 +211,16 @@ def _check_inputs(logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame, 
         raise FairensError("groups must include the 'class' grouping")
     if labels.min() < 0 or labels.max() >= logits.shape[2]:
         raise FairensError(f"labels must be class indices in 0..{logits.shape[2] - 1}")
-    for key, value, low in (("k", k, 1), ("max_subsets", max_subsets, 1), ("bootstrap", n_boot, 0)):
-        if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < low:
-            raise bad_setting(key, value, "a positive integer" if low else
-                              "a non-negative integer (0: no intervals)")
-    if combine not in COMBINES:
-        raise bad_setting("combine", combine, f"one of {', '.join(COMBINES)}")
+
+
+def _ranking_method(options: AnalysisOptions, validation: RankingData | None) -> str:
+    if options.ranking == "auto":
+        return "validation" if validation is not None else "crossfit"
+    if options.ranking == "validation" and validation is None:
+        raise FairensError("report.ranking=validation needs the members' validation "
+                           "predictions (val_groups.csv and predictions/val/ in the run "
+                           "folder); use crossfit to rank on halves of the test set")
+    return options.ranking
 
 
 def _groupings(groups: pd.DataFrame, labels: np.ndarray,
@@ -164,172 +240,422 @@ def _protected(name: str) -> bool:
     return name not in _NOT_PROTECTED and not name.startswith("class&")
 
 
-def _ci(values: np.ndarray) -> list | None:
-    """[lo, hi] (or nested lists of them) from the resample axis (last, rows 1..B).
+@dataclass(frozen=True)
+class _Layout:
+    """How one grouping's test samples are laid out for the analysis: their sampling design,
+    the design of the measured samples (refined by the cross-fitting halves, if any), and
+    the cells (group x cross-fitting half x member part) that statistics are summed over."""
 
-    Resamples where a statistic is undefined (a relative gain over a zero accuracy) are
-    left out; a bound with no defined resample is None.
-    """
-    if values.shape[-1] == 1:
-        return None
-    alpha = (1 - LEVEL) / 2
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN
-        low, high = np.nanquantile(values[..., 1:], [alpha, 1 - alpha], axis=-1)
-    bounds = np.stack([low, high], axis=-1)
-    return np.where(np.isfinite(bounds), bounds, None).tolist()
+    design: Design
+    measured: Design
+    cells: Grouping
+    halves: int
+
+    @classmethod
+    def build(cls, grouping: Grouping, pairs: np.ndarray | None, crossfit: bool,
+              seed: list[int]) -> _Layout:
+        design = Design.build(grouping.codes, pairs)
+        measured, halves, fold = design, 1, np.zeros(len(grouping.codes), np.int64)
+        if crossfit:
+            split = split_parts(design, [*seed, 0])
+            measured, halves, fold = design.refined(split), 2, split[design.cluster]
+        member_part = split_parts(measured, [*seed, 1], MEMBER_PARTS)[measured.cluster]
+        codes = (grouping.codes * halves + fold) * MEMBER_PARTS + member_part
+        n_cells = len(grouping) * halves * MEMBER_PARTS
+        cells = Grouping(f"{grouping.name}/cells", tuple(map(str, range(n_cells))), codes,
+                         np.bincount(codes, minlength=n_cells))
+        return cls(design, measured, cells, halves)
 
 
-def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denominator != 0, numerator / denominator, np.nan)
+def _view(measures: Measures, cells_of: list[list[int]]) -> RankView:
+    """What the test samples in the given cells of each group say (NaN: no sample)."""
+    n = np.array([measures.size(cells) for cells in cells_of], dtype=float)
+    single = np.array([measures.single_sums[c].sum() for c in cells_of])
+    ensemble = np.array([measures.ensemble_sums[c].sum() for c in cells_of])
+    subsets = np.stack([measures.cell_sums[:, c].sum(axis=1) for c in cells_of], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return RankView(single / n, ensemble / n, subsets / n)
+
+
+def _folds(method: str, measures: Measures, validation: RankView | None) -> list[Fold]:
+    groups = range(len(measures.grouping))
+    if method == "crossfit":
+        return [Fold(_view(measures, [measures.cells(g, rank) for g in groups]), 1 - rank)
+                for rank in (0, 1)]
+    if method == "validation":
+        return [Fold(validation, None)]
+    return [Fold(_view(measures, [measures.cells(g) for g in groups]), None)]
+
+
+def _validation_views(validation: RankingData, groupings: list[Grouping],
+                      options: AnalysisOptions, subsets: list[np.ndarray]) -> list[RankView]:
+    """Per test grouping, what the validation predictions say about its groups."""
+    logits = np.asarray(validation.logits)
+    labels = np.asarray(validation.labels, dtype=np.int64)
+    missing = [g.name for g in groupings if g.name not in validation.groups.columns]
+    if missing:
+        raise FairensError(f"the validation groups lack the grouping(s) {missing} of the test "
+                           "groups")
+    val_groupings = [Grouping.from_column(g.name, validation.groups[g.name]) for g in groupings]
+    correct = correctness(logits, labels, options.combine, subsets, val_groupings)
+    views = []
+    for grouping, val, sums in zip(groupings, val_groupings, correct.group_sums, strict=True):
+        index = {name: i for i, name in enumerate(val.names)}
+        where = [index.get(name) for name in grouping.names]
+        counts = val.counts.astype(float)
+        single = val.sums(correct.members.mean(axis=0))[0] / counts
+        ensemble = val.sums(correct.ensemble)[0] / counts
+        accuracy = sums / counts
+        pick = lambda values, i: values[..., i] if i is not None else np.nan  # noqa: E731
+        views.append(RankView(np.array([pick(single, i) for i in where]),
+                              np.array([pick(ensemble, i) for i in where]),
+                              np.stack([accuracy[:, i] if i is not None
+                                        else np.full(len(accuracy), np.nan) for i in where],
+                                       axis=1)))
+    return views
+
+
+@dataclass(frozen=True)
+class _Context:
+    grouping: Grouping
+    measures: Measures
+    layout: _Layout
+    options: AnalysisOptions
+    boot_seed: list[int]
+
+    @property
+    def design(self) -> Design:
+        return self.layout.design
+
+    @property
+    def measured(self) -> Design:
+        return self.layout.measured
+
+    def accuracy(self, estimate: Estimate, design: Design | None = None,
+                 rho: float = 0.0) -> list | None:
+        if not self.options.intervals:
+            return None
+        spread = uncertainty(estimate, design or self.design, rho)
+        return wilson_interval(estimate, spread, len(np.unique(estimate.samples)))
+
+    def difference(self, estimate: Estimate, design: Design | None = None,
+                   rho: float = 0.0) -> list | None:
+        if not self.options.intervals:
+            return None
+        return t_interval(estimate, uncertainty(estimate, design or self.design, rho))
+
+    def test(self, estimate: Estimate, design: Design, rho: float = 0.0) -> dict[str, Any]:
+        spread = uncertainty(estimate, design, rho) if self.options.intervals else None
+        return {"difference": _num(estimate.value),
+                "ci": None if spread is None else t_interval(estimate, spread),
+                "p": None if spread is None else p_value(estimate, spread)}
 
 
 def _num(value: float) -> float | None:
-    return None if not np.isfinite(value) else float(value)
+    return float(value) if math.isfinite(value) else None
 
 
-def _set_rel_gain(members: list[int], single: np.ndarray, ensemble: np.ndarray) -> np.ndarray:
-    """Relative gain [1 + B] of the mean accuracy over a set of groups."""
-    s = single[members].mean(axis=0)
-    return _ratio(ensemble[members].mean(axis=0) - s, s)
-
-
-def _set_stats(members: list[int], single: np.ndarray, ensemble: np.ndarray) -> dict[str, Any]:
-    """Unweighted means over a set of groups of per-group accuracies [G, 1 + B]."""
-    s, e = single[members].mean(axis=0), ensemble[members].mean(axis=0)
-    gain = e - s
-    rel = _set_rel_gain(members, single, ensemble)
-    return {"single_mean": float(s[0]), "ensemble": float(e[0]), "gain": float(gain[0]),
-            "rel_gain": _num(rel[0]),
-            "ci": None if len(s) == 1 else {"single_mean": _ci(s), "ensemble": _ci(e),
-                                            "gain": _ci(gain), "rel_gain": _ci(rel)}}
-
-
-def _summarise(grouping: Grouping, correct: Correctness, subset_sums: np.ndarray, k: int,
-               n_boot: int, boot_seed: list[int]) -> dict[str, Any]:
-    names, n = grouping.names, grouping.counts
-    n_members = len(correct.members)
-    member_counts = grouping.sums(correct.members)  # [K, G], exact integers
-    # point estimates from integer counts, so that equal accuracies are equal floats
-    single_point = member_counts.sum(axis=0) / (n_members * n)
-    ensemble_point = grouping.sums(correct.ensemble)[0] / n
-    # every resampled statistic is a sum over samples of one of these rows
-    rows = [correct.members.mean(axis=0), correct.ensemble, correct.curve_mean,
-            _worst_group_values(grouping, correct, subset_sums)]
-    sums = grouping.resampled_sums(rows, n_boot, boot_seed)  # [2 + 2K, G, 1 + B]
-    del rows
-    single_sums, ensemble_sums = sums[0], sums[1]
-    single, ensemble = single_sums / n[:, None], ensemble_sums / n[:, None]
-    single[:, 0], ensemble[:, 0] = single_point, ensemble_point
+def gain_scales(single: Any, ensemble: Any) -> dict[str, Any]:
+    """A gain on the three scales: points, over single accuracy, over single error (of
+    estimates, or of arrays of resampled values)."""
     gain = ensemble - single
-    std = (member_counts / n).std(axis=0)
-    with_ci = n_boot > 0
-    groups = {}
-    for i, name in enumerate(names):
-        groups[name] = {
-            "n": int(n[i]), "single_mean": float(single_point[i]), "single_std": float(std[i]),
-            "ensemble": float(ensemble_point[i]), "gain": float(gain[i, 0]),
-            "rel_gain": _num(_ratio(gain[i, 0], single_point[i])),
-            "ci": None if not with_ci else {
-                "single_mean": _ci(single[i]), "ensemble": _ci(ensemble[i]),
-                "gain": _ci(gain[i])}}
-    ranking = sorted(range(len(names)), key=lambda i: (single_point[i], names[i]))
-    size = min(k, len(names))
-    bottom, top = ranking[:size], ranking[::-1][:size]
-    worst = min(range(len(names)), key=lambda i: (ensemble_point[i], names[i]))
-    bottom_stats, top_stats = (_set_stats(s, single, ensemble) for s in (bottom, top))
-    rel_difference = (_set_rel_gain(bottom, single, ensemble)
-                      - _set_rel_gain(top, single, ensemble))
-    summary = {
-        "groups": groups,
-        "bottom_k": {"k": size, "groups": [names[i] for i in bottom], **bottom_stats},
-        "top_k": {"k": size, "groups": [names[i] for i in top], **top_stats},
-        "bottom_vs_top": {"rel_gain_difference": _num(rel_difference[0]),
-                          "ci": _ci(rel_difference)},
-        "worst_group": {"group": names[worst], "single_mean": float(single_point[worst]),
-                        "ensemble": float(ensemble_point[worst]),
-                        "ci": None if not with_ci else {
-                            "single_mean": _ci(single[worst]),
-                            "ensemble": _ci(ensemble[worst])}},
-        "curve": _curve(grouping, sums[2:2 + n_members], sums[2 + n_members:], bottom, top,
-                        [len(drawn) for drawn in correct.subsets]),
-    }
-    if grouping.splits_minority:
-        summary["minority"] = _minority(grouping, single_sums, ensemble_sums)
-    return summary
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {"gain": gain, "rel_gain": gain / single,
+                "error_reduction": gain / (1.0 - single)}
 
 
-def _curve(grouping: Grouping, curve_sums: np.ndarray, worst_sums: np.ndarray,
-           bottom: list[int], top: list[int], subset_counts: list[int]) -> dict[str, Any]:
-    """The ensemble-size curve from per-group sums [M, G, 1 + B] of each sample's mean
-    correctness over a size's subsets (the mean over subsets is linear) and of its
-    worst-group values (see :func:`_worst_group_values`)."""
+def _block(context: _Context, single: Estimate, ensemble: Estimate,
+           design: Design | None = None, rho: dict[str, float] | None = None) -> dict[str, Any]:
+    """single_mean, ensemble, the gain on each scale, and their intervals (``rho``: the
+    cross-fitting halves' correlation of each)."""
+    scales = gain_scales(single, ensemble)
+    rho = rho or {}
+    out: dict[str, Any] = {"single_mean": _num(single.value), "ensemble": _num(ensemble.value)}
+    out |= {key: _num(value.value) for key, value in scales.items()}
+    out["ci"] = None if not context.options.intervals else {
+        "single_mean": context.accuracy(single, design, rho.get("single_mean", 0.0)),
+        "ensemble": context.accuracy(ensemble, design, rho.get("ensemble", 0.0)),
+        **{key: context.difference(value, design, rho.get(key, 0.0))
+           for key, value in scales.items()}}
+    return out
+
+
+def _choose(context: _Context, folds: list[Fold], method: str) -> Choice:
+    """Each fold's bottom-k, top-k and worst groups among the eligible ones: at least
+    ``min_group_size`` test samples and samples in every fold's measured half; the two
+    sets never overlap (k is at most half of the groups every fold can rank)."""
+    grouping, measures, options = context.grouping, context.measures, context.options
     n = grouping.counts
-    accuracy = curve_sums / n[:, None]
-    lines = {"overall": curve_sums.sum(axis=1) / n.sum(),
-             "bottom_k": accuracy[:, bottom].mean(axis=1),
-             "top_k": accuracy[:, top].mean(axis=1),
-             "worst_group": (worst_sums / n[:, None]).sum(axis=1)}
+    eligible = [g for g in range(len(grouping)) if n[g] >= options.min_group_size
+                and all(measures.size(measures.cells(g, f.half)) > 0 for f in folds)]
+    ranked = min(sum(np.isfinite(f.rank.single[g]) for g in eligible) for f in folds)
+    size = min(options.k, ranked // 2)
+    picks = [select(f.rank, eligible, size, grouping.names) for f in folds]
+    return Choice(method, folds, picks, eligible, size, grouping.names)
+
+
+def _summarise(context: _Context, choice: Choice
+               ) -> tuple[dict[str, Any], list[dict], Verdicts]:
+    grouping, measures, options = context.grouping, context.measures, context.options
+    names, n = grouping.names, grouping.counts
+    folds, picks, eligible, size = choice.folds, choice.picks, choice.eligible, choice.size
+    member_counts = grouping.sums(measures.correct.members)  # [K, G], exact integers
+    std = (member_counts / n).std(axis=0)
+    groups = {}
+    for g, name in enumerate(names):
+        cells = measures.cells(g)
+        block = _block(context, measures.single(cells), measures.ensemble(cells))
+        # point estimates from integer counts, so that equal accuracies are equal floats
+        block["single_mean"] = float(member_counts[:, g].sum() / (len(member_counts) * n[g]))
+        groups[name] = {"n": int(n[g]), "eligible": g in eligible, **block,
+                        "single_std": float(std[g])}
+    summary: dict[str, Any] = {"groups": groups, "ranking": {
+        "eligible": len(eligible), "halves": len(folds) == 2}}
+    tests = []
+    rho = (_fold_correlations(context, folds, eligible, size)
+           if len(folds) > 1 and options.intervals else {})
+    estimates = Verdicts(context.measured, context.design, rho)
+    if size >= 1:
+        bottom, top = (_set(context, folds, picks, side, rho.get(side))
+                       for side in ("bottom", "top"))
+        summary["bottom_k"], summary["top_k"] = bottom[0], top[0]
+        estimates = replace(estimates, bottom=bottom[1], top=top[1])
+        verdict = _verdict(context, bottom[1], top[1], ("bottom_more", "top_more"),
+                           rho=rho.get("difference"))
+        if _same_as_minority(grouping, picks):
+            verdict.pop("labels")
+            verdict["note"] = "the same comparison as minority_vs_majority: not counted twice"
+        else:
+            tests.append(verdict)
+        summary["bottom_vs_top"] = verdict
+    if any(p.worst is not None for p in picks):
+        summary["worst_group"] = _worst(context, folds, picks, rho.get("worst"))
+    summary["curve"] = _curve(context, folds, picks, size, rho)
     if grouping.splits_minority:
-        for side in ("minority", "majority"):
-            members = list(getattr(grouping, side))
-            lines[side] = curve_sums[:, members].sum(axis=1) / n[members].sum()
-    out: dict[str, Any] = {"m": list(range(1, len(curve_sums) + 1)),
-                           "subsets": subset_counts}
-    out.update({name: line[:, 0].tolist() for name, line in lines.items()})
-    out["ci"] = None if curve_sums.shape[2] == 1 else {name: _ci(line)
-                                                       for name, line in lines.items()}
+        block, sides = _minority(context)
+        summary["minority"] = block
+        estimates = replace(estimates, minority=sides[0], majority=sides[1])
+        verdict = _verdict(context, sides[0], sides[1], ("minority_more", "majority_more"),
+                           measured=False)
+        summary["minority_vs_majority"] = verdict
+        tests.append(verdict)
+    return summary, tests, estimates
+
+
+def _same_as_minority(grouping: Grouping, picks: list[Selection]) -> bool:
+    """Whether bottom-vs-top compares exactly the minority groups with the majority ones."""
+    return grouping.splits_minority and all(
+        set(p.bottom) == set(grouping.minority) and set(p.top) == set(grouping.majority)
+        for p in picks)
+
+
+def _set(context: _Context, folds: list[Fold], picks: list[Selection], side: str,
+         rho: dict[str, float] | None) -> tuple[dict[str, Any], tuple[Estimate, Estimate]]:
+    """A bottom-k or top-k set: chosen in each fold, measured on that fold's samples,
+    averaged over folds (the unweighted mean over its groups, as FAIR-Ensemble)."""
+    measures, names = context.measures, context.grouping.names
+    chosen = [getattr(p, side) for p in picks]
+    single = average([average([measures.single(measures.cells(g, f.half)) for g in groups])
+                      for f, groups in zip(folds, chosen, strict=True)])
+    ensemble = average([average([measures.ensemble(measures.cells(g, f.half)) for g in groups])
+                        for f, groups in zip(folds, chosen, strict=True)])
+    block = {"k": len(chosen[0]), "groups": _union(chosen, names),
+             **_block(context, single, ensemble, context.measured, rho)}
+    if len(folds) > 1:
+        block["by_half"] = [[names[g] for g in groups] for groups in chosen]
+    return block, (single, ensemble)
+
+
+def _fold_correlations(context: _Context, folds: list[Fold], eligible: list[int],
+                       size: int) -> dict[str, dict[str, float]]:
+    """The correlation between the two cross-fitting halves' measurements of each chosen-
+    group statistic, when no group truly differs.
+
+    Each half's measurement of the groups the other half chose is unbiased, and its
+    variance is the linearisation's; but the two are positively correlated through the
+    choice (a group that looks worst on half A is chosen for B, and enters A's measurement
+    if B chooses it too). A bootstrap of the test set with every group shifted to the same
+    mean (so that, as in a world where groups do not differ, only noise decides the choice)
+    repeats the choice in each resample and gives that correlation; where groups do differ
+    the choice is steadier and the true correlation smaller, so this errs on the safe side.
+    Keys: ``bottom``, ``top``, ``worst`` (their ``single_mean``, ``ensemble`` and each
+    scale), ``difference`` (each scale of bottom minus top)."""
+    measures, names = context.measures, context.grouping.names
+    n_groups = len(names)
+    cells = measures.cell_codes // MEMBER_PARTS  # (group, half), the member parts merged
+    rows = []
+    for row in (measures.single_row, measures.ensemble_row):
+        cell_mean = np.bincount(cells, weights=row, minlength=2 * n_groups) / np.maximum(
+            np.bincount(cells, minlength=2 * n_groups), 1)
+        half_mean = np.bincount(cells % 2, weights=row, minlength=2) / np.bincount(
+            cells % 2, minlength=2)
+        rows.append(row - cell_mean[cells] + half_mean[cells % 2])  # every group alike
+    sums = bootstrap_cell_sums(np.vstack([*rows, np.ones(len(cells))]), cells, 2 * n_groups,
+                               context.measured, context.options.bootstrap, context.boot_seed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (sums[:, :2] / sums[:, 2:3]).reshape(len(sums), 2, n_groups, 2)
+    order = np.argsort(np.argsort(np.asarray(names, dtype=object)))  # ties: by name
+    mask = np.full(n_groups, np.inf)
+    mask[eligible] = 0.0
+    per_fold: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"bottom": [], "top": [],
+                                                                 "worst": []}
+    for fold in folds:
+        rank, measure = means[..., 1 - fold.half], means[..., fold.half]
+        ties = np.broadcast_to(order, rank[:, 0].shape)
+        ranked = {"bottom": np.lexsort((ties, rank[:, 0] + mask), axis=1),
+                  "top": np.lexsort((ties, -rank[:, 0] + mask), axis=1),
+                  "worst": np.lexsort((ties, rank[:, 1] + mask), axis=1)}
+        for side, count in (("bottom", size), ("top", size), ("worst", 1)):
+            if count:
+                chosen = ranked[side][:, :count]
+                per_fold[side].append(tuple(
+                    np.take_along_axis(measure[:, part], chosen, axis=1).mean(axis=1)
+                    for part in (0, 1)))
+    out: dict[str, dict[str, float]] = {}
+    for side, values in per_fold.items():
+        if values:
+            out[side] = {key: _correlation(*(fold[i] for fold in values))
+                         for i, key in enumerate(("single_mean", "ensemble"))}
+            scaled = [gain_scales(*fold) for fold in values]
+            out[side] |= {key: _correlation(*(fold[key] for fold in scaled)) for key in SCALES}
+    if size:
+        bottom, top = ([gain_scales(*fold) for fold in per_fold[side]]
+                       for side in ("bottom", "top"))
+        with np.errstate(invalid="ignore"):
+            out["difference"] = {key: _correlation(bottom[0][key] - top[0][key],
+                                                   bottom[1][key] - top[1][key])
+                                 for key in SCALES}
     return out
 
 
-def _worst_group_values(grouping: Grouping, correct: Correctness,
-                        subset_sums: np.ndarray) -> np.ndarray:
-    """float64 [K, N]: per size m, the fraction of its subsets that are right on sample n
-    and have the sample's group as their worst group (ties: by name).
+def _correlation(first: np.ndarray, second: np.ndarray) -> float:
+    """Pearson correlation of two resampled statistics (0 where either does not vary);
+    only a positive correlation is used (a negative one would narrow the interval)."""
+    keep = np.isfinite(first) & np.isfinite(second)
+    if keep.sum() < 3 or first[keep].std() == 0 or second[keep].std() == 0:
+        return 0.0
+    return max(0.0, float(np.corrcoef(first[keep], second[keep])[0, 1]))
 
-    Summed over a group and divided by its size, then summed over groups, this is the mean
-    over subsets of each subset's worst-group accuracy; in the resamples each subset's
-    worst group stays the one of the test set (as bottom-k sets do), so the interval is
-    the sampling uncertainty of that group's accuracy."""
-    accuracy = subset_sums / grouping.counts  # [S, G]
-    names = np.asarray(grouping.names, dtype=object)
-    worst = np.lexsort((np.broadcast_to(names, accuracy.shape), accuracy), axis=1)[:, 0]
-    samples = {}
-    out = np.zeros((len(correct.subsets), len(grouping.codes)))
-    for size in range(1, len(correct.subsets) + 1):
-        rows = correct.subset_rows(size)
-        for row in rows:
-            group = int(worst[row])
-            index = samples.setdefault(group, grouping.samples_of(group))
-            out[size - 1, index] += correct.subset_correct(row, index)
-        out[size - 1] /= len(rows)
+
+def _union(chosen: list[list[int]], names: tuple[str, ...]) -> list[str]:
+    """The groups chosen in any fold, those chosen in more folds first, then by rank."""
+    votes: dict[int, tuple[int, int]] = {}
+    for groups in chosen:
+        for rank, g in enumerate(groups):
+            count, best = votes.get(g, (0, rank))
+            votes[g] = (count + 1, min(best, rank))
+    return [names[g] for g in sorted(votes, key=lambda g: (-votes[g][0], votes[g][1],
+                                                           names[g]))]
+
+
+def _verdict(context: _Context, first: tuple[Estimate, Estimate],
+             second: tuple[Estimate, Estimate], labels: tuple[str, str],
+             measured: bool = True, rho: dict[str, float] | None = None) -> dict[str, Any]:
+    """The difference of two gains on each scale (first minus second), with intervals and
+    p-values; ``verdict`` and ``p_adjusted`` are filled in once the whole report's family
+    of verdicts is known."""
+    design = context.measured if measured else context.design
+    a, b, rho = gain_scales(*first), gain_scales(*second), rho or {}
+    scales = {key: context.test(a[key] - b[key], design, rho.get(key, 0.0)) for key in SCALES}
+    primary = scales[context.options.scale]
+    return {"scale": context.options.scale, **primary, "p_adjusted": None,
+            "verdict": "no_difference", "labels": list(labels), "scales": scales}
+
+
+def _adjust(tests: list[dict[str, Any]], options: AnalysisOptions) -> int:
+    """Holm-adjust the primary p-values of every verdict; a verdict claims a difference only
+    when its adjusted p-value is below 1 - LEVEL. Returns the family size."""
+    adjusted = holm([t["p"] for t in tests])
+    for test, p in zip(tests, adjusted, strict=True):
+        test["p_adjusted"] = p
+        more, less = test.pop("labels")
+        if p is not None and p < 1 - LEVEL and test["difference"] is not None:
+            test["verdict"] = more if test["difference"] > 0 else less
+    return len([p for p in adjusted if p is not None])
+
+
+def _worst(context: _Context, folds: list[Fold], picks: list[Selection],
+           rho: dict[str, float] | None) -> dict[str, Any]:
+    measures, names = context.measures, context.grouping.names
+    used = [(f, p.worst) for f, p in zip(folds, picks, strict=True) if p.worst is not None]
+    single = average([measures.single(measures.cells(g, f.half)) for f, g in used])
+    ensemble = average([measures.ensemble(measures.cells(g, f.half)) for f, g in used])
+    chosen = [names[g] for _, g in used]
+    out = {"group": chosen[0], "single_mean": _num(single.value),
+           "ensemble": _num(ensemble.value),
+           "ci": None if not context.options.intervals else {
+               "single_mean": context.accuracy(single, context.measured,
+                                               (rho or {}).get("single_mean", 0.0)),
+               "ensemble": context.accuracy(ensemble, context.measured,
+                                            (rho or {}).get("ensemble", 0.0))}}
+    if len(folds) > 1:
+        out["by_half"] = chosen
     return out
 
 
-def _minority(grouping: Grouping, single_sums: np.ndarray,
-              ensemble_sums: np.ndarray) -> dict[str, Any]:
-    """Accuracy over all samples of the minority groups versus the majority groups, from
-    the per-group correct sums [G, 1 + B] (single: mean over members)."""
+def _curve(context: _Context, folds: list[Fold], picks: list[Selection], size: int,
+           rho: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Accuracy versus ensemble size m: each value the mean over the size's member subsets;
+    the bottom-k and top-k sets stay those of all members, each subset's worst group is
+    chosen on the fold's ranking data."""
+    measures, grouping = context.measures, context.grouping
+    n_members = measures.n_members
+    lines: dict[str, list[tuple[Estimate | None, Design]]] = {"overall": []}
+    # a chosen line's halves are correlated like its set's single and ensemble accuracy
+    line_rho = {f"{side}_k" if side != "worst" else "worst_group":
+                max(values.get("single_mean", 0.0), values.get("ensemble", 0.0))
+                for side, values in rho.items() if side != "difference"}
+    if size:
+        lines |= {"bottom_k": [], "top_k": []}
+    lines["worst_group"] = []
+    if grouping.splits_minority:
+        lines |= {"minority": [], "majority": []}
+    everything = measures.all_cells()
+    for m in range(1, n_members + 1):
+        lines["overall"].append((measures.curve(m, everything), context.design))
+        for side in ("bottom", "top"):
+            if size:
+                lines[f"{side}_k"].append((average([
+                    average([measures.curve(m, measures.cells(g, f.half))
+                             for g in getattr(p, side)])
+                    for f, p in zip(folds, picks, strict=True)]), context.measured))
+        worst = [measures.worst_line(m, p.subset_worst, f.half)
+                 for f, p in zip(folds, picks, strict=True)]
+        worst = [w for w in worst if w is not None]
+        lines["worst_group"].append((average(worst) if worst else None, context.measured))
+        if grouping.splits_minority:
+            for side in ("minority", "majority"):
+                cells = [c for g in getattr(grouping, side) for c in measures.cells(g)]
+                lines[side].append((measures.curve(m, cells), context.design))
+    out: dict[str, Any] = {"m": list(range(1, n_members + 1)),
+                           "subsets": [len(drawn) for drawn in measures.correct.subsets]}
+    out.update({name: [None if e is None else _num(e.value) for e, _ in line]
+                for name, line in lines.items()})
+    out["ci"] = None if not context.options.intervals else {
+        name: [None if e is None else context.accuracy(e, d, line_rho.get(name, 0.0))
+               for e, d in line]
+        for name, line in lines.items()}
+    return out
+
+
+def _minority(context: _Context) -> tuple[dict[str, Any], list[tuple[Estimate, Estimate]]]:
+    """Accuracy over all samples of the declared minority groups versus the majority
+    groups (declared from training counts: not chosen on the test set)."""
+    grouping, measures = context.grouping, context.measures
     out: dict[str, Any] = {"groups": [grouping.names[i] for i in grouping.minority]}
-    sides = {}
+    sides = []
     for side in ("minority", "majority"):
-        members = list(getattr(grouping, side))
-        size = grouping.counts[members].sum()
-        s, e = single_sums[members].sum(axis=0) / size, ensemble_sums[members].sum(axis=0) / size
-        sides[side] = (s, e)
-        out[side] = {"n": int(size), "single_mean": float(s[0]), "ensemble": float(e[0]),
-                     "gain": float(e[0] - s[0]),
-                     "ci": None if len(s) == 1 else {"single_mean": _ci(s), "ensemble": _ci(e),
-                                                     "gain": _ci(e - s)}}
-    gap_single = sides["majority"][0] - sides["minority"][0]
-    gap_ensemble = sides["majority"][1] - sides["minority"][1]
-    out["gap"] = {"single_mean": float(gap_single[0]), "ensemble": float(gap_ensemble[0]),
-                  "change": float(gap_ensemble[0] - gap_single[0]),
-                  "ci": None if len(gap_single) == 1 else {
-                      "single_mean": _ci(gap_single), "ensemble": _ci(gap_ensemble),
-                      "change": _ci(gap_ensemble - gap_single)}}
-    return out
+        cells = [c for g in getattr(grouping, side) for c in measures.cells(g)]
+        single, ensemble = measures.single(cells), measures.ensemble(cells)
+        sides.append((single, ensemble))
+        out[side] = {"n": measures.size(cells), **_block(context, single, ensemble)}
+    (s_min, e_min), (s_maj, e_maj) = sides
+    gaps = {"single_mean": s_maj - s_min, "ensemble": e_maj - e_min}
+    gaps["change"] = gaps["ensemble"] - gaps["single_mean"]
+    out["gap"] = {key: _num(value.value) for key, value in gaps.items()}
+    out["gap"]["ci"] = None if not context.options.intervals else {
+        key: context.difference(value) for key, value in gaps.items()}
+    return out, sides
 
 
 def _add_spread(summary: dict[str, Any], grouping: Grouping, correct: Correctness) -> None:
@@ -342,7 +668,7 @@ def _add_spread(summary: dict[str, Any], grouping: Grouping, correct: Correctnes
         group["ece"] = {"single_mean": float(member_ece[i]), "ensemble": float(ensemble_ece[i])}
 
 
-def _overall(correct: Correctness, class_summary: dict[str, Any]) -> dict[str, Any]:
+def _overall(class_summary: dict[str, Any], correct: Correctness) -> dict[str, Any]:
     accuracy = correct.members.mean(axis=1)
     ci = class_summary["curve"]["ci"]
     return {"single_mean": float(accuracy.mean()), "single_std": float(accuracy.std()),
@@ -373,13 +699,15 @@ def _table(summaries: dict[str, dict[str, Any]]) -> pd.DataFrame:
         minority = set(summary.get("minority", {}).get("groups", []))
         for group, g in summary["groups"].items():
             ci = g["ci"] or {}
-            bounds = {f"{key}_{side}": (ci[key][j] if key in ci else None)
+            bounds = {f"{key}_{side}": (ci[key][j] if ci.get(key) else None)
                       for key in ("single_mean", "ensemble", "gain")
                       for j, side in enumerate(("lo", "hi"))}
             rows.append({"grouping": grouping, "group": group, "n": g["n"],
-                         "single_mean": g["single_mean"], "single_std": g["single_std"],
-                         "ensemble": g["ensemble"], "gain": g["gain"], "rel_gain": g["rel_gain"],
-                         **bounds, "disagreement": g["disagreement"],
+                         "eligible": g["eligible"], "single_mean": g["single_mean"],
+                         "single_std": g["single_std"], "ensemble": g["ensemble"],
+                         "gain": g["gain"], "rel_gain": g["rel_gain"],
+                         "error_reduction": g["error_reduction"], **bounds,
+                         "disagreement": g["disagreement"],
                          "ece_single": g["ece"]["single_mean"],
                          "ece_ensemble": g["ece"]["ensemble"], "minority": group in minority})
     return pd.DataFrame(rows, columns=list(GROUP_COLUMNS))

@@ -2,7 +2,10 @@
 
 The ensemble of a subset S predicts argmax over classes of mean_{k in S} s_k, where s_k is
 member k's score: softmax probabilities in float64 (``mean_prob``, the default), raw
-logits (``mean_logit``) or a one-hot vote (``vote``); ties go to the first class index.
+logits (``mean_logit``) or a vote (``vote``: one-hot, plus the probabilities scaled by
+1 / (2K), which cannot outweigh a single vote among at most K and so only break ties in the
+vote count: by the mean probability, not by class index, which in long-tailed data would
+favour the majority classes); remaining ties go to the first class index.
 """
 
 from __future__ import annotations
@@ -31,7 +34,8 @@ def member_scores(logits: np.ndarray, combine: str) -> np.ndarray:
     probs = softmax64(logits)
     if combine == "mean_prob":
         return probs
-    return np.eye(probs.shape[-1])[probs.argmax(axis=-1)]
+    votes = np.eye(probs.shape[-1])[probs.argmax(axis=-1)]
+    return votes + probs / (2 * probs.shape[0])
 
 
 def _slack(bound: np.ndarray) -> np.ndarray:
@@ -60,7 +64,7 @@ class SubsetPredictor:
         self.member_predictions = scores.argmax(axis=2)  # [K, N]
         best = scores.max(axis=0)
         if combine == "vote":
-            candidates = best > 0
+            candidates = best >= 1  # a class no member votes for cannot win
         else:
             floor = scores.min(axis=0).max(axis=1, keepdims=True)
             candidates = best >= _slack(floor)

@@ -27,19 +27,23 @@ class Correctness:
         member_predictions: int32 [K, N], each member's predicted class.
         ensemble_predictions: int64 [N], the K-member ensemble's.
         members: bool [K, N], whether member k is right on sample n.
+        leave_one_out: bool [K, N] (empty for K = 1), whether the ensemble of all members
+            but member k is right.
         subsets: per ensemble size m = 1..K, the member subsets int [S_m, m] the curve uses.
         curve_mean: float64 [K, N], per m the fraction of its subsets right on sample n.
         subset_bits: uint8 [S, ceil(N / 8)], packed correctness of every subset (sizes in
             order, subsets in drawn order).
         group_sums: per grouping, float64 [S, G], right answers of each subset per group.
-        confidence: float64 [K + 1, N], top softmax probability of each member and of the
-            mean of the members' softmax.
-        calibration_correct: bool [K + 1, N], whether those top classes are right.
+        confidence: float64 [K + 1, N], top softmax probability of each member, and the
+            ensemble's confidence in its prediction under the combine evaluated (mean
+            probability, softmax of the mean logits, or vote share).
+        calibration_correct: bool [K + 1, N], whether those predictions are right.
     """
 
     member_predictions: np.ndarray
     ensemble_predictions: np.ndarray
     members: np.ndarray
+    leave_one_out: np.ndarray
     subsets: list[np.ndarray]
     curve_mean: np.ndarray
     subset_bits: np.ndarray
@@ -70,6 +74,17 @@ def _chunk_size(n_members: int, n_classes: int, n_subsets: int) -> int:
     return 8 * max(8, _CHUNK_BYTES // per_sample // 8)
 
 
+def _ensemble_confidence(logits: np.ndarray, probs: np.ndarray, predicted: np.ndarray,
+                         combine: str) -> np.ndarray:
+    """float64 [n]: how sure the ensemble is of its prediction, under its own combine."""
+    rows = np.arange(len(predicted))
+    if combine == "mean_prob":
+        return probs.mean(axis=0)[rows, predicted]
+    if combine == "mean_logit":
+        return softmax64(np.asarray(logits, dtype=np.float64).mean(axis=0))[rows, predicted]
+    return (probs.argmax(axis=2) == predicted).mean(axis=0)  # the winner's vote share
+
+
 def correctness(logits: np.ndarray, labels: np.ndarray, combine: str,
                 subsets: list[np.ndarray], groupings: list[Grouping]) -> Correctness:
     """Run every member and every subset's ensemble on every sample, chunk by chunk.
@@ -84,6 +99,9 @@ def correctness(logits: np.ndarray, labels: np.ndarray, combine: str,
     n_members, n, n_classes = logits.shape
     n_subsets = sum(len(s) for s in subsets)
     member_predictions = np.empty((n_members, n), dtype=np.int32)
+    leave_one_out = np.empty((n_members if n_members > 1 else 0, n), dtype=bool)
+    without = np.array([[m for m in range(n_members) if m != left_out]
+                        for left_out in range(n_members)], dtype=np.int64)
     ensemble_predictions = np.empty(n, dtype=np.int64)
     curve_mean = np.empty((n_members, n))
     subset_bits = np.empty((n_subsets, (n + 7) // 8), dtype=np.uint8)
@@ -105,17 +123,19 @@ def correctness(logits: np.ndarray, labels: np.ndarray, combine: str,
             right[row:row + len(drawn)] = predicted == truth
             curve_mean[size - 1, chunk] = right[row:row + len(drawn)].mean(axis=0)
             row += len(drawn)
-        ensemble_predictions[chunk] = predicted[0]  # the last size: all members
+        ensemble = predicted[0]  # the last size: all members
+        ensemble_predictions[chunk] = ensemble
+        if n_members > 1:
+            leave_one_out[:, chunk] = predictor.predict(without) == truth
         subset_bits[:, start // 8:(chunk.stop + 7) // 8] = np.packbits(right, axis=1)
         for sums, grouping in zip(group_sums, groupings, strict=True):
             sums += grouping.sums(right, samples=chunk)
-        mean_probs = probs.mean(axis=0)
         confidence[:-1, chunk] = probs.max(axis=2)
-        confidence[-1, chunk] = mean_probs.max(axis=1)
+        confidence[-1, chunk] = _ensemble_confidence(logits[:, chunk], probs, ensemble, combine)
         calibration_correct[:-1, chunk] = predictor.member_predictions == truth
-        calibration_correct[-1, chunk] = mean_probs.argmax(axis=1) == truth
+        calibration_correct[-1, chunk] = ensemble == truth
     return Correctness(
         member_predictions=member_predictions, ensemble_predictions=ensemble_predictions,
-        members=member_predictions == labels, subsets=subsets, curve_mean=curve_mean,
-        subset_bits=subset_bits, group_sums=group_sums,
+        members=member_predictions == labels, leave_one_out=leave_one_out, subsets=subsets,
+        curve_mean=curve_mean, subset_bits=subset_bits, group_sums=group_sums,
         confidence=confidence, calibration_correct=calibration_correct)

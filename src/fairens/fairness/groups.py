@@ -1,5 +1,4 @@
-"""A grouping of the test samples, and sums per group vectorised over predictors and
-bootstrap resamples, in bounded memory."""
+"""A grouping of the test samples, and sums per group vectorised over predictors."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-_RESAMPLE_BYTES = 1 << 27  # working memory of one block of bootstrap resamples
 _DENSE_INDICATOR = 1 << 23  # entries of a dense sample-by-group indicator (64 MB)
 
 
@@ -86,38 +84,3 @@ class Grouping:
     def accuracy(self, correct: np.ndarray) -> np.ndarray:
         """Accuracy per group: float64 [X, G] for bool ``correct`` [X, N]."""
         return self.sums(correct) / self.counts
-
-    def resampled_sums(self, rows: list[np.ndarray], n_boot: int, seed: list[int]) -> np.ndarray:
-        """Sums per group of each of ``rows`` (X arrays [N], or [x, N] stacks of them):
-        float64 [X, G, 1 + B], column 0 over the test
-        set itself, columns 1..B over stratified bootstrap resamples (every group draws as
-        many samples as it has, with replacement, from its own samples).
-
-        Resample b is drawn from its own generator ``default_rng([*seed, b])`` and resamples
-        are summed a block at a time, so the result does not depend on the block size and
-        memory stays near ``_RESAMPLE_BYTES`` whatever N and B are.
-        """
-        rows = [r for stack in rows for r in np.atleast_2d(stack)]
-        n = len(self.codes)
-        order = np.argsort(self.codes, kind="stable")
-        ordered = np.empty((len(rows), n))  # filled row by row: no second copy of the rows
-        for index, row in enumerate(rows):
-            ordered[index] = row[order]
-        bounds = np.r_[0, np.cumsum(self.counts)]
-        first_of, size_of = np.repeat(bounds[:-1], self.counts), np.repeat(self.counts,
-                                                                           self.counts)
-        out = np.empty((len(rows), len(self), 1 + n_boot))
-        out[:, :, 0] = np.add.reduceat(ordered, bounds[:-1], axis=1)
-        step = max(1, _RESAMPLE_BYTES // (8 * max(1, n)))
-        for first in range(0, n_boot, step):
-            block = range(first, min(first + step, n_boot))
-            weights = np.empty((len(block), n))
-            for row, resample in enumerate(block):
-                uniform = np.random.default_rng([*seed, resample]).random(n)
-                draws = first_of + (uniform * size_of).astype(np.int64)
-                weights[row] = np.bincount(draws, minlength=n)
-            for group in range(len(self)):
-                low, high = bounds[group], bounds[group + 1]
-                out[:, group, 1 + block.start:1 + block.stop] = \
-                    ordered[:, low:high] @ weights[:, low:high].T
-        return out

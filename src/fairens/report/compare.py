@@ -1,7 +1,14 @@
-"""One report comparing runs on the same test set, e.g. the ``ensemble.vary`` ablation."""
+"""One report comparing runs on the same test set, e.g. the ``ensemble.vary`` ablation.
+
+Every run is measured on the groups the reference run chose, and each run's gain is
+compared with the reference's by a paired difference (docs/statistics.md): a run
+"separates" from the reference only where that interval excludes zero after Holm's
+correction over all comparisons of the report.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FairensError
+from ..fairness import AnalysisOptions, compare_runs
 from ..files import csv_text, json_text
 from ..rundir import load_run
 from .document import Document, Image, pct, pct_ci, signed_pct
@@ -19,6 +27,10 @@ from .write import analyse_run, write_document
 
 CURVES = {"overall": "overall", "bottom_k": "bottom-k", "top_k": "top-k",
           "worst_group": "worst group", "minority": "minority", "majority": "majority"}
+_ALL_SOURCES = ["init", "batch_order", "augmentation"]
+_STATISTICS = {"bottom": "bottom-k", "top": "top-k", "minority": "minority"}
+_SCALE_WORDS = {"gain": "gain (points)", "rel_gain": "relative gain (%)",
+                "error_reduction": "error-rate reduction (%)"}
 
 
 @dataclass(frozen=True)
@@ -29,6 +41,16 @@ class ComparedRun:
     folder: Path
     meta: dict[str, Any]
     fairness: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The runs, measured on the reference's groups, and their paired comparisons."""
+
+    runs: list[ComparedRun]
+    reference: int
+    paired: dict[str, Any]
+    grouping: str
 
 
 def _labels(metas: list[dict[str, Any]], folders: list[Path]) -> list[str]:
@@ -42,161 +64,220 @@ def _labels(metas: list[dict[str, Any]], folders: list[Path]) -> list[str]:
     return names if len(set(names)) == len(names) else [str(f) for f in folders]
 
 
-def load_comparison(run_dirs: list[str | Path], **options: Any) -> list[ComparedRun]:
-    """Analyse every run with the same options; they must share one test set."""
+def _reference(run_dirs: list[Path], metas: list[dict[str, Any]], reference: str | None) -> int:
+    """The index of ``reference`` among the runs; by default the run that varies every
+    source of randomness (the full ensemble of an ablation), else the first."""
+    if reference is not None:
+        wanted = Path(reference).resolve()
+        for index, folder in enumerate(run_dirs):
+            if folder.resolve() == wanted:
+                return index
+        raise FairensError(f"--reference {reference} is not one of the compared runs")
+    full = [i for i, m in enumerate(metas) if m.get("ensemble", {}).get("vary") == _ALL_SOURCES]
+    return full[0] if len(full) == 1 else 0
+
+
+def load_comparison(run_dirs: list[str | Path], options: AnalysisOptions,
+                    grouping: str = "class", reference: str | None = None) -> Comparison:
+    """Analyse every run on the reference run's choice of groups; they must share one test
+    set."""
     if len(run_dirs) < 2:
         raise FairensError(f"compare needs at least two run directories, got {len(run_dirs)}")
-    runs = [load_run(d) for d in run_dirs]
-    reference = runs[0]
-    for folder, run in zip(run_dirs[1:], runs[1:], strict=True):
-        if not np.array_equal(run.sample_ids, reference.sample_ids) or \
-                run.class_names != reference.class_names:
-            raise FairensError(f"{folder}: its test set or classes differ from those of "
-                               f"{run_dirs[0]}; only runs on the same test set can be compared")
     folders = [Path(d) for d in run_dirs]
-    labels = _labels([r.meta for r in runs], folders)
-    return [ComparedRun(label, folder, run.meta, analyse_run(run, **options).fairness)
-            for label, folder, run in zip(labels, folders, runs, strict=True)]
+    runs = [load_run(d) for d in folders]
+    first = runs[0]
+    for folder, run in zip(folders[1:], runs[1:], strict=True):
+        if not np.array_equal(run.sample_ids, first.sample_ids) or \
+                run.class_names != first.class_names or \
+                not run.groups.equals(first.groups):
+            raise FairensError(f"{folder}: its test set, classes or groups differ from those of "
+                               f"{folders[0]}; only runs on the same test set can be compared")
+    metas = [r.meta for r in runs]
+    index = _reference(folders, metas, reference)
+    base = analyse_run(runs[index], options)
+    if grouping not in base.fairness["groupings"]:
+        raise FairensError(f"grouping {grouping!r} is not in the runs' test groups; they have "
+                           f"{', '.join(base.fairness['groupings'])}")
+    analyses = [base if i == index else analyse_run(run, options, chosen=base.chosen)
+                for i, run in enumerate(runs)]
+    labels = _labels(metas, folders)
+    compared = [ComparedRun(label, folder, run.meta, analysis.fairness)
+                for label, folder, run, analysis in zip(labels, folders, runs, analyses,
+                                                        strict=True)]
+    return Comparison(compared, index, compare_runs(analyses, index, grouping, options.scale),
+                      grouping)
 
 
-def _figure(runs: list[ComparedRun], grouping: str, key: str) -> bytes | None:
-    lines = [(r.label, r.fairness["groupings"][grouping]["curve"]) for r in runs
-             if key in r.fairness["groupings"][grouping]["curve"]]
+def _figure(comparison: Comparison, key: str) -> bytes | None:
+    grouping = comparison.grouping
+    lines = [(r.label, r.fairness["groupings"][grouping]["curve"]) for r in comparison.runs
+             if r.fairness["groupings"][grouping]["curve"].get(key)]
     if not lines:
         return None
-    k = runs[0].fairness["groupings"][grouping]["bottom_k"]["k"]
+    k = comparison.runs[comparison.reference].fairness["groupings"][grouping].get(
+        "bottom_k", {}).get("k", "k")
     figure, axis = plt.subplots(figsize=(6.4, 4.2))
     for index, (label, curve) in enumerate(lines):
         color = series_color(index)
-        axis.plot(curve["m"], 100 * np.asarray(curve[key]), marker="o", markersize=3,
-                  color=color, label=plot_text(label))
-        if curve["ci"]:
-            bounds = 100 * np.asarray(curve["ci"][key], dtype=float)
-            axis.fill_between(curve["m"], bounds[:, 0], bounds[:, 1], color=color, alpha=0.12,
-                              linewidth=0)
+        values = np.asarray(curve[key], dtype=float)
+        axis.plot(curve["m"], 100 * values, marker="o", markersize=3, color=color,
+                  label=plot_text(label), linewidth=1.4)
+        if curve["ci"] and curve["ci"].get(key):
+            bounds = 100 * np.asarray([b if b else [np.nan, np.nan] for b in curve["ci"][key]],
+                                      dtype=float)
+            axis.plot(curve["m"], bounds[:, 0], color=color, linewidth=0.6, linestyle=":")
+            axis.plot(curve["m"], bounds[:, 1], color=color, linewidth=0.6, linestyle=":")
     name = CURVES[key].replace("-k", f"-{k}")
     axis.set(xlabel="ensemble size m", ylabel="accuracy (%)",
-             title=plot_text(f"{name} ({grouping})"))
+             title=plot_text(f"{name} ({grouping}); dotted: 95% intervals"))
     axis.xaxis.get_major_locator().set_params(integer=True)
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8)
+    axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     return png(figure)
 
 
-def gains_table(runs: list[ComparedRun], grouping: str) -> pd.DataFrame:
-    """Final gains of each run for one grouping, with their 95% intervals."""
+def gains_table(comparison: Comparison) -> pd.DataFrame:
+    """One row per run: overall accuracy, each compared statistic's gain on the report's
+    scale and its paired difference to the reference (interval, Holm-adjusted p)."""
     rows = []
-    for run in runs:
-        summary = run.fairness["groupings"][grouping]
+    scale = comparison.paired["scale"]
+    for index, run in enumerate(comparison.runs):
+        summary = run.fairness["groupings"][comparison.grouping]
         overall = run.fairness["overall"]
-        row = {"run": run.label, "members": run.fairness["members"],
-               "overall_single": overall["single_mean"], "overall_ensemble": overall["ensemble"]}
-        for key in ("bottom_k", "top_k"):
-            entry = summary[key]
-            ci = (entry.get("ci") or {}).get("rel_gain") or [None, None]
-            row |= {f"{key}_single": entry["single_mean"], f"{key}_ensemble": entry["ensemble"],
-                    f"{key}_rel_gain": entry["rel_gain"], f"{key}_rel_gain_lo": ci[0],
-                    f"{key}_rel_gain_hi": ci[1]}
+        row = {"run": run.label, "reference": index == comparison.reference,
+               "members": run.fairness["members"], "overall_single": overall["single_mean"],
+               "overall_ensemble": overall["ensemble"]}
+        paired = comparison.paired["comparisons"][index] or {}
+        for statistic, key in (("bottom", "bottom_k"), ("top", "top_k")):
+            entry = summary.get(key)
+            if entry is not None:
+                row |= {f"{key}_single": entry["single_mean"],
+                        f"{key}_ensemble": entry["ensemble"], f"{key}_{scale}": entry[scale]}
+            row |= _paired_columns(paired.get(statistic), key)
         if "minority" in summary:
-            for side in ("minority", "majority"):
-                entry = summary["minority"][side]
-                ci = (entry.get("ci") or {}).get("gain") or [None, None]
-                row |= {f"{side}_gain": entry["gain"], f"{side}_gain_lo": ci[0],
-                        f"{side}_gain_hi": ci[1]}
-        row["worst_group_ensemble"] = summary["worst_group"]["ensemble"]
+            row["minority_" + scale] = summary["minority"]["minority"][scale]
+            row |= _paired_columns(paired.get("minority"), "minority")
+        row["worst_group_ensemble"] = summary.get("worst_group", {}).get("ensemble")
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _overlap(a: list | None, b: list | None) -> bool | None:
-    if not a or not b or None in a or None in b:
-        return None
-    return a[0] <= b[1] and b[0] <= a[1]
+def _paired_columns(entry: dict[str, Any] | None, key: str) -> dict[str, Any]:
+    if entry is None:
+        return {}
+    ci = entry["ci"] or [None, None]
+    return {f"{key}_vs_reference": entry["difference"], f"{key}_vs_reference_lo": ci[0],
+            f"{key}_vs_reference_hi": ci[1], f"{key}_p_adjusted": entry["p_adjusted"],
+            f"{key}_verdict": entry["verdict"]}
 
 
-def _findings(runs: list[ComparedRun], grouping: str) -> list[str]:
-    k = runs[0].fairness["groupings"][grouping]["bottom_k"]["k"]
-    runs = [r for r in runs if r.fairness["groupings"][grouping]["bottom_k"]["rel_gain"]
-            is not None]
-    if len(runs) < 2:
-        return [f"The bottom-{k} relative gain is undefined (zero single-member accuracy) for "
-                "all but at most one run: nothing to compare."]
-    ranked = sorted(runs, key=lambda r: -r.fairness["groupings"][grouping]["bottom_k"]["rel_gain"])
-    best, worst = ranked[0], ranked[-1]
-    ci = lambda r: (r.fairness["groupings"][grouping]["bottom_k"].get("ci") or {}).get(  # noqa: E731
-        "rel_gain")
-    lines = [f"Largest bottom-{k} relative gain: {best.label} "
-             f"({signed_pct(best.fairness['groupings'][grouping]['bottom_k']['rel_gain'])}% "
-             f"{pct_ci(ci(best), signed=True)}); smallest: {worst.label} "
-             f"({signed_pct(worst.fairness['groupings'][grouping]['bottom_k']['rel_gain'])}% "
-             f"{pct_ci(ci(worst), signed=True)})."]
-    overlap = _overlap(ci(best), ci(worst))
-    if overlap is None:
-        lines.append("Without intervals no difference between runs is claimed.")
-    elif overlap:
-        lines.append("Their 95% intervals overlap, so these data do not separate the runs.")
-    else:
-        lines.append(f"Their 95% intervals do not overlap: {best.label} gives the bottom-{k} "
-                     f"groups a larger relative gain than {worst.label}.")
+def _findings(comparison: Comparison) -> list[str]:
+    paired, runs = comparison.paired, comparison.runs
+    reference = runs[comparison.reference].label
+    scale = _SCALE_WORDS[paired["scale"]]
+    lines = [f"Every run is measured on the groups that the reference run ({reference}) chose "
+             f"on data it is not measured on; each run's {scale} is compared with the "
+             f"reference's on the same test samples (paired), and a difference is claimed only "
+             f"where its 95% interval excludes zero after Holm's correction over the "
+             f"{paired['family']} comparisons of this report."]
+    for statistic, word in _STATISTICS.items():
+        claims, total = [], 0
+        for run, row in zip(runs, paired["comparisons"], strict=True):
+            entry = (row or {}).get(statistic)
+            if entry is None:
+                continue
+            total += 1
+            if entry["verdict"] != "no_difference":
+                claims.append(f"{run.label} ({_signed(entry['difference'], paired['scale'])}, "
+                              f"95% CI {_interval(entry['ci'], paired['scale'])}, adjusted p = "
+                              f"{entry['p_adjusted']:.3g})")
+        if not total:
+            continue
+        if claims:
+            lines.append(f"{word.capitalize()} {scale}: " + "; ".join(claims)
+                         + f" separate from {reference}; the other runs do not.")
+        else:
+            lines.append(f"{word.capitalize()} {scale}: these data do not separate any run from "
+                         f"{reference}.")
     return lines
 
 
-def _with_interval(row: dict[str, Any], key: str) -> str:
+def _signed(value: float | None, scale: str) -> str:
+    return signed_pct(value) + ("" if scale == "gain" else "%")
+
+
+def _interval(ci: list | None, scale: str) -> str:
+    return "n/a" if ci is None else f"{_signed(ci[0], scale)} to {_signed(ci[1], scale)}"
+
+
+def _cell(row: dict[str, Any], key: str) -> str:
     """'+4.6 (+2.6, +6.5)' from a gains-table row; '' where the run lacks the column."""
-    if key not in row or row[key] is None or row[key] != row[key]:  # absent or NaN
+    value = row.get(key)
+    if value is None or value != value:  # absent or NaN
         return ""
     low, high = row.get(f"{key}_lo"), row.get(f"{key}_hi")
     bounds = [low, high] if low is not None and low == low else None
-    return f"{signed_pct(row[key])} {pct_ci(bounds, signed=True)}".strip()
+    return f"{signed_pct(value)} {pct_ci(bounds, signed=True)}".strip()
 
 
-def build_comparison(runs: list[ComparedRun], grouping: str = "class") -> tuple[Document,
-                                                                                  pd.DataFrame]:
-    """The comparison document and its table of final gains."""
-    missing = [r.label for r in runs if grouping not in r.fairness["groupings"]]
-    if missing:
-        raise FairensError(f"grouping {grouping!r} is missing from runs {missing}")
-    doc = Document(f"fairens comparison of {len(runs)} runs")
+def build_comparison(comparison: Comparison, out: Path) -> tuple[Document, pd.DataFrame]:
+    """The comparison document and its table."""
+    runs, grouping = comparison.runs, comparison.grouping
+    scale = comparison.paired["scale"]
+    reference = runs[comparison.reference]
+    doc = Document(f"fairens comparison of {len(runs)} runs ({grouping})")
     doc.table(["run", "folder", "members", "data", "model", "vary"],
-              [[r.label, str(r.folder), str(r.fairness["members"]),
+              [[r.label + (" (reference)" if r is reference else ""),
+                os.path.relpath(r.folder.resolve(), out.resolve()), str(r.fairness["members"]),
                 str(r.meta.get("data", {}).get("name", "")),
                 str(r.meta.get("model", {}).get("name", "")),
                 "+".join(r.meta.get("ensemble", {}).get("vary", [])) or "none"] for r in runs])
     doc.heading("Findings")
-    doc.bullets(_findings(runs, grouping))
+    doc.bullets(_findings(comparison))
     doc.heading(f"Accuracy versus ensemble size (grouping `{grouping}`)")
     for key in CURVES:
-        figure = _figure(runs, grouping, key)
+        figure = _figure(comparison, key)
         if figure is not None:
             doc.image(Image(f"compare-{key}.png", figure, f"{CURVES[key]} accuracy versus "
-                            "ensemble size, 95% bootstrap bands"))
-    table = gains_table(runs, grouping)
-    k = runs[0].fairness["groupings"][grouping]["bottom_k"]["k"]
-    doc.heading("Final gains")
+                            "ensemble size, on the reference's groups, with 95% intervals"))
+    table = gains_table(comparison)
+    summary = reference.fairness["groupings"][grouping]
+    k = summary.get("bottom_k", {}).get("k")
+    doc.heading(f"Gains ({_SCALE_WORDS[scale]}) and paired differences to the reference")
+    header = ["run", "members", "overall (%)"]
+    present = [(key, word.replace("-k", f"-{k}")) for key, word in
+               (("bottom_k", "bottom-k"), ("top_k", "top-k"), ("minority", "minority"))
+               if f"{key}_{scale}" in table.columns]
+    for _, word in present:
+        header += [f"{word} {scale}", f"{word} vs reference (95% CI)", "adjusted p"]
     rows = []
-    for run, row in zip(runs, table.to_dict("records"), strict=True):
-        cells = [run.label, str(row["members"]),
+    for row in table.to_dict("records"):
+        cells = [row["run"] + (" (reference)" if row["reference"] else ""), str(row["members"]),
                  f"{pct(row['overall_single'])} → {pct(row['overall_ensemble'])}"]
-        for key in ("bottom_k", "top_k"):
-            cells.append(f"{pct(row[f'{key}_single'])} → {pct(row[f'{key}_ensemble'])}")
-            cells.append(_with_interval(row, f"{key}_rel_gain"))
-        cells += [_with_interval(row, f"{side}_gain") for side in ("minority", "majority")]
-        cells.append(pct(row["worst_group_ensemble"]))
+        for key, _ in present:
+            adjusted = row.get(f"{key}_p_adjusted")
+            cells += [_signed(row.get(f"{key}_{scale}"), scale),
+                      _cell(row, f"{key}_vs_reference"),
+                      "" if adjusted is None or adjusted != adjusted else f"{adjusted:.3g}"]
         rows.append(cells)
-    doc.table(["run", "members", "overall (%)", f"bottom-{k} (%)", f"bottom-{k} rel. gain",
-               f"top-{k} (%)", f"top-{k} rel. gain", "minority gain (pts)",
-               "majority gain (pts)", "worst group, ensemble (%)"], rows)
+    doc.table(header, rows)
     return doc, table
 
 
-def write_comparison(run_dirs: list[str | Path], out: str | Path, *, grouping: str = "class",
-                     **options: Any) -> pd.DataFrame:
-    """Analyse ``run_dirs`` alike and write ``compare.md``, ``compare.html``,
-    ``compare.csv``, ``compare.json`` and ``plots/`` into ``out``."""
-    runs = load_comparison(run_dirs, **options)
-    doc, table = build_comparison(runs, grouping)
+def write_comparison(run_dirs: list[str | Path], out: str | Path, *,
+                     options: AnalysisOptions, grouping: str = "class",
+                     reference: str | None = None) -> Comparison:
+    """Analyse ``run_dirs`` on the reference's groups and write ``compare.md``,
+    ``compare.html``, ``compare.csv``, ``compare.json`` and ``plots/`` into ``out``."""
+    out = Path(out)
+    comparison = load_comparison(run_dirs, options, grouping, reference)
+    doc, table = build_comparison(comparison, out)
     write_document(out, "compare", doc, {
         "compare.csv": csv_text(table),
-        "compare.json": json_text({"grouping": grouping, "runs": [
-            {"label": r.label, "folder": str(r.folder), "fairness": r.fairness} for r in runs]})})
-    return table
+        "compare.json": json_text({
+            "grouping": grouping, "reference": comparison.reference,
+            "paired": comparison.paired,
+            "runs": [{"label": r.label,
+                      "folder": os.path.relpath(r.folder.resolve(), out.resolve()),
+                      "fairness": r.fairness} for r in comparison.runs]})})
+    return comparison

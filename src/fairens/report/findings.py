@@ -1,5 +1,6 @@
-"""A short findings paragraph written from the numbers, never claiming more than the
-bootstrap intervals support."""
+"""A short findings paragraph written from the numbers: every claim names its scale and is
+made only where its interval excludes zero after Holm's correction over every verdict of
+the report (docs/statistics.md)."""
 
 from __future__ import annotations
 
@@ -7,71 +8,113 @@ from typing import Any
 
 from .document import pct, signed_pct
 
+SCALE_WORDS = {"gain": "gain in points", "rel_gain": "relative gain",
+               "error_reduction": "error-rate reduction"}
+RANKING_WORDS = {
+    "validation": "chosen on the members' validation predictions, measured on the test set",
+    "crossfit": "chosen on one half of the test set and measured on the other, both ways",
+    "same_data": "chosen and measured on the same test predictions (biased: see "
+                 "docs/statistics.md)"}
 
-def _interval(ci: list | None, signed: bool = True) -> str:
-    if ci is None:
+
+def _signed(value: float | None, scale: str) -> str:
+    return signed_pct(value) + ("" if scale == "gain" else "%")
+
+
+def _interval(ci: list | None, scale: str = "gain", signed: bool = True) -> str:
+    if ci is None or None in ci:
         return ""
-    fmt = signed_pct if signed else pct
-    return f", 95% CI {fmt(ci[0])} to {fmt(ci[1])}"
+    if not signed:
+        return f", 95% CI {pct(ci[0])} to {pct(ci[1])}"
+    return f", 95% CI {_signed(ci[0], scale)} to {_signed(ci[1], scale)}"
 
 
-def _verdict(ci: list | None, more: str, less: str) -> str:
-    if ci is None:
-        return "no intervals were computed (bootstrap=0), so no difference is claimed"
-    if None in ci:
-        return "the interval is undefined (zero accuracy in resamples), so no difference is claimed"
-    if ci[0] > 0:
-        return f"the interval excludes zero: {more}"
-    if ci[1] < 0:
-        return f"the interval excludes zero: {less}"
-    return "the interval includes zero, so these data do not show a difference"
+def verdict_sentence(entry: dict[str, Any], more: str, less: str, family: int) -> str:
+    """What a verdict entry allows one to say."""
+    if entry.get("p") is None:
+        return "no interval was computed, so no difference is claimed"
+    adjusted = f"Holm-adjusted p = {entry['p_adjusted']:.2g} over {family} verdicts"
+    if entry["verdict"] != "no_difference":
+        return f"{adjusted}: {more if entry['difference'] > 0 else less}"
+    ci = entry["ci"]
+    if ci is not None and (ci[0] > 0 or ci[1] < 0):
+        return (f"{adjusted}: the 95% interval alone excludes zero, but not after correcting for "
+                "the report's several verdicts, so these data do not separate them")
+    return f"{adjusted}: these data do not separate them"
 
 
-def grouping_findings(name: str, summary: dict[str, Any], members: int) -> list[str]:
+def _other_scales(entry: dict[str, Any]) -> str:
+    """The verdict's difference on the scales it is not decided on, and a warning when the
+    scales disagree in sign."""
+    parts, signs = [], set()
+    for scale, value in entry["scales"].items():
+        if value["difference"] is not None:
+            signs.add(value["difference"] > 0)
+        if scale != entry["scale"]:
+            parts.append(f"{SCALE_WORDS[scale]} {_signed(value['difference'], scale)}"
+                         f"{_interval(value['ci'], scale)}")
+    text = "On the other scales: " + "; ".join(parts) + "."
+    if len(signs) > 1:
+        text += (" The scales disagree in direction: relative gain favours groups with low "
+                 "accuracy, error-rate reduction groups with high accuracy.")
+    return text
+
+
+def grouping_findings(name: str, summary: dict[str, Any], members: int, scale: str,
+                      family: int) -> list[str]:
     """Sentences about one grouping: bottom-k versus top-k, the worst group, minorities."""
-    bottom, top, worst = summary["bottom_k"], summary["top_k"], summary["worst_group"]
-    k = bottom["k"]
-    ci = lambda entry, key: (entry.get("ci") or {}).get(key)  # noqa: E731
     lines = []
-    if k < len(summary["groups"]):
-        difference = summary["bottom_vs_top"]
-        lines.append(
+    ci = lambda entry, key: (entry.get("ci") or {}).get(key)  # noqa: E731
+    if "bottom_vs_top" in summary:
+        bottom, top, versus = summary["bottom_k"], summary["top_k"], summary["bottom_vs_top"]
+        k = bottom["k"]
+        sentence = (
             f"For `{name}`, an ensemble of {members} takes the bottom-{k} groups from "
-            f"{pct(bottom['single_mean'])}% to {pct(bottom['ensemble'])}% (relative gain "
-            f"{signed_pct(bottom['rel_gain'])}%{_interval(ci(bottom, 'rel_gain'))}) and the "
-            f"top-{k} from {pct(top['single_mean'])}% to {pct(top['ensemble'])}% (relative "
-            f"gain {signed_pct(top['rel_gain'])}%{_interval(ci(top, 'rel_gain'))}). The bottom-{k} "
-            f"relative gain minus the top-{k} one is "
-            f"{signed_pct(difference['rel_gain_difference'])} points"
-            f"{_interval(difference['ci'])}; "
-            + _verdict(difference["ci"], f"ensembling helps the bottom-{k} groups more",
-                       f"ensembling helps the top-{k} groups more") + ".")
-    lines.append(f"The worst `{name}` group under the ensemble is {worst['group']!r} at "
-                 f"{pct(worst['ensemble'])}%{_interval(ci(worst, 'ensemble'), signed=False)} "
-                 f"(single members: {pct(worst['single_mean'])}%).")
-    if "minority" in summary:
-        block = summary["minority"]
-        minority, majority, gap = block["minority"], block["majority"], block["gap"]
+            f"{pct(bottom['single_mean'])}% to {pct(bottom['ensemble'])}% ({SCALE_WORDS[scale]} "
+            f"{_signed(bottom[scale], scale)}{_interval(ci(bottom, scale), scale)}) and the "
+            f"top-{k} from {pct(top['single_mean'])}% to {pct(top['ensemble'])}% "
+            f"({_signed(top[scale], scale)}{_interval(ci(top, scale), scale)}); the bottom-{k} "
+            f"{SCALE_WORDS[scale]} minus the top-{k} one is "
+            f"{_signed(versus['difference'], scale)}{_interval(versus['ci'], scale)}")
+        if "note" in versus:
+            sentence += " (the same two sides as the minority comparison below, not counted twice)."
+        else:
+            sentence += "; " + verdict_sentence(
+                versus, f"on this scale ensembling helps the bottom-{k} groups more",
+                f"on this scale ensembling helps the top-{k} groups more", family) + "."
+        lines.append(f"{sentence} {_other_scales(versus)}")
+    if "worst_group" in summary:
+        worst = summary["worst_group"]
+        chosen = " / ".join(repr(g) for g in worst.get("by_half", [worst["group"]]))
+        lines.append(f"The worst `{name}` group under the ensemble ({chosen}) is at "
+                     f"{pct(worst['ensemble'])}%{_interval(ci(worst, 'ensemble'), signed=False)} "
+                     f"(single members: {pct(worst['single_mean'])}%).")
+    if "minority_vs_majority" in summary:
+        block, versus = summary["minority"], summary["minority_vs_majority"]
+        minority, majority = block["minority"], block["majority"]
         lines.append(
-            f"Minority `{name}` groups gain {signed_pct(minority['gain'])} points"
-            f"{_interval(ci(minority, 'gain'))}, majority groups "
-            f"{signed_pct(majority['gain'])}{_interval(ci(majority, 'gain'))}; the majority − "
-            f"minority gap goes from {signed_pct(gap['single_mean'])} to "
-            f"{signed_pct(gap['ensemble'])} points (change {signed_pct(gap['change'])}"
-            f"{_interval(ci(gap, 'change'))}); "
-            + _verdict(ci(gap, "change"), "ensembling widens the gap",
-                       "ensembling narrows the gap") + ".")
+            f"Minority `{name}` groups go from {pct(minority['single_mean'])}% to "
+            f"{pct(minority['ensemble'])}% ({SCALE_WORDS[scale]} "
+            f"{_signed(minority[scale], scale)}{_interval(ci(minority, scale), scale)}), majority "
+            f"groups from {pct(majority['single_mean'])}% to {pct(majority['ensemble'])}% "
+            f"({_signed(majority[scale], scale)}{_interval(ci(majority, scale), scale)}); the "
+            f"minority {SCALE_WORDS[scale]} minus the majority one is "
+            f"{_signed(versus['difference'], scale)}{_interval(versus['ci'], scale)}; "
+            + verdict_sentence(versus, "on this scale ensembling helps the minority more",
+                               "on this scale ensembling helps the majority more", family)
+            + f". {_other_scales(versus)}")
     return lines
 
 
 def findings(fairness: dict[str, Any]) -> list[str]:
     """The findings paragraph as a list of sentences."""
     overall = fairness["overall"]
+    scale, family = fairness["verdicts"]["scale"], fairness["verdicts"]["family"]
     lines = [f"Overall accuracy goes from {pct(overall['single_mean'])}% (one member, mean of "
              f"{fairness['members']}) to {pct(overall['ensemble'])}% for the ensemble"
              f"{_interval((overall.get('ci') or {}).get('ensemble'), signed=False)}."]
     for name, summary in fairness["groupings"].items():
-        lines += grouping_findings(name, summary, fairness["members"])
+        lines += grouping_findings(name, summary, fairness["members"], scale, family)
     if "counterfactual" in fairness:
         flips = fairness["counterfactual"]["overall"]
         lines.append(f"Changing only the protected attribute flips {pct(flips['single_mean'])}% "

@@ -41,18 +41,23 @@ def series_color(index: int) -> tuple[float, ...]:
 
 def _band(axis: plt.Axes, m: list[int], ci: list | None, color: str, scale: float = 100) -> None:
     if ci is not None:
-        bounds = np.asarray(ci, dtype=float) * scale
+        bounds = np.asarray([b if b else [np.nan, np.nan] for b in ci], dtype=float) * scale
         axis.fill_between(m, bounds[:, 0], bounds[:, 1], color=color, alpha=0.15, linewidth=0)
+
+
+def _k(summary: dict[str, Any]) -> str:
+    return str(summary.get("bottom_k", {}).get("k", "k"))
 
 
 def curve_figure(summary: dict[str, Any], title: str) -> bytes:
     """Accuracy versus ensemble size: overall, bottom-k, top-k, worst group (and minority,
     majority), with 95% interval bands: the FAIR-Ensemble headline figure."""
-    curve, k = summary["curve"], summary["bottom_k"]["k"]
+    curve, k = summary["curve"], _k(summary)
     figure, axis = plt.subplots(figsize=(6.4, 4.2))
     for key, (label, color) in LINES.items():
         if key in curve:
-            axis.plot(curve["m"], 100 * np.asarray(curve[key]), marker="o", markersize=3,
+            axis.plot(curve["m"], 100 * np.asarray(curve[key], dtype=float), marker="o",
+                      markersize=3,
                       color=color, label=label.format(k=k))
             _band(axis, curve["m"], (curve["ci"] or {}).get(key), color)
     axis.set(xlabel="ensemble size m", ylabel="accuracy (%)", title=plot_text(title))
@@ -64,11 +69,11 @@ def curve_figure(summary: dict[str, Any], title: str) -> bytes:
 
 def relative_gain_figure(summary: dict[str, Any], title: str) -> bytes:
     """Relative gain over a single member, (acc(m) - acc(1)) / acc(1), per line."""
-    curve, k = summary["curve"], summary["bottom_k"]["k"]
+    curve, k = summary["curve"], _k(summary)
     figure, axis = plt.subplots(figsize=(6.4, 4.2))
     for key, (label, color) in LINES.items():
-        if key in curve and curve[key][0] > 0:
-            values = np.asarray(curve[key])
+        if key in curve and curve[key][0]:
+            values = np.asarray(curve[key], dtype=float)
             axis.plot(curve["m"], 100 * (values / values[0] - 1), marker="o", markersize=3,
                       color=color, label=label.format(k=k))
     axis.axhline(0, color="grey", linewidth=0.8)

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..fairness import Analysis
 from .document import Document, Image, pct, pct_ci, signed_pct
-from .findings import findings
+from .findings import RANKING_WORDS, SCALE_WORDS, findings
 from .plots import curve_figure, disagreement_figure, group_bars_figure, relative_gain_figure
 
 
@@ -24,7 +24,8 @@ def _group_rows(summary: dict[str, Any]) -> list[list[str]]:
     minority = set(summary.get("minority", {}).get("groups", []))
     rows = []
     for name, g in summary["groups"].items():
-        rows.append([name, str(g["n"]), f"{pct(g['single_mean'])} ± {pct(g['single_std'])}",
+        rows.append([name, str(g["n"]) + ("" if g["eligible"] else " *"),
+                     f"{pct(g['single_mean'])} ± {pct(g['single_std'])}",
                      _ci(g, "single_mean"), pct(g["ensemble"]), _ci(g, "ensemble"),
                      signed_pct(g["gain"]), _ci(g, "gain", signed=True), signed_pct(g["rel_gain"]),
                      pct(g["disagreement"]),
@@ -39,17 +40,26 @@ GROUP_HEADER = ["group", "n", "single (mean ± std, %)", "single 95% CI", "ensem
 
 
 def _set_bullets(summary: dict[str, Any]) -> list[str]:
-    k = summary["bottom_k"]["k"]
     out = []
-    for label, entry in ((f"bottom-{k}", summary["bottom_k"]), (f"top-{k}", summary["top_k"])):
-        out.append(f"{label} ({', '.join(entry['groups'])}): single {pct(entry['single_mean'])} "
-                   f"{_ci(entry, 'single_mean')} → ensemble {pct(entry['ensemble'])} "
-                   f"{_ci(entry, 'ensemble')}, relative gain {signed_pct(entry['rel_gain'])}% "
-                   f"{_ci(entry, 'rel_gain', signed=True)}")
-    worst = summary["worst_group"]
-    out.append(f"worst group {worst['group']}: single {pct(worst['single_mean'])} "
-               f"{_ci(worst, 'single_mean')} → ensemble {pct(worst['ensemble'])} "
-               f"{_ci(worst, 'ensemble')}")
+    if "bottom_k" in summary:
+        k = summary["bottom_k"]["k"]
+        for label, entry in ((f"bottom-{k}", summary["bottom_k"]),
+                             (f"top-{k}", summary["top_k"])):
+            chosen = (" / ".join(", ".join(half) for half in entry["by_half"])
+                      if "by_half" in entry else ", ".join(entry["groups"]))
+            out.append(f"{label} ({chosen}): single {pct(entry['single_mean'])} "
+                       f"{_ci(entry, 'single_mean')} → ensemble {pct(entry['ensemble'])} "
+                       f"{_ci(entry, 'ensemble')}, gain {signed_pct(entry['gain'])} "
+                       f"{_ci(entry, 'gain', signed=True)} points, relative gain "
+                       f"{signed_pct(entry['rel_gain'])}% {_ci(entry, 'rel_gain', signed=True)}, "
+                       f"error-rate reduction {signed_pct(entry['error_reduction'])}% "
+                       f"{_ci(entry, 'error_reduction', signed=True)}")
+    if "worst_group" in summary:
+        worst = summary["worst_group"]
+        chosen = " / ".join(worst.get("by_half", [worst["group"]]))
+        out.append(f"worst group ({chosen}): single {pct(worst['single_mean'])} "
+                   f"{_ci(worst, 'single_mean')} → ensemble {pct(worst['ensemble'])} "
+                   f"{_ci(worst, 'ensemble')}")
     if "minority" in summary:
         block = summary["minority"]
         for side in ("minority", "majority"):
@@ -62,6 +72,24 @@ def _set_bullets(summary: dict[str, Any]) -> list[str]:
                    f"{signed_pct(gap['ensemble'])} points (change {signed_pct(gap['change'])} "
                    f"{_ci(gap, 'change', signed=True)})")
     return out
+
+
+def _verdict_rows(summary: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for key, label in (("bottom_vs_top", "bottom-k minus top-k"),
+                       ("minority_vs_majority", "minority minus majority")):
+        entry = summary.get(key)
+        if entry is None:
+            continue
+        for scale, value in entry["scales"].items():
+            primary = scale == entry["scale"]
+            adjusted = entry["p_adjusted"] if primary else None
+            rows.append([label, SCALE_WORDS[scale] + (" (decides)" if primary else ""),
+                         signed_pct(value["difference"]), pct_ci(value["ci"], signed=True),
+                         "" if value["p"] is None else f"{value['p']:.3g}",
+                         "" if adjusted is None else f"{adjusted:.3g}",
+                         entry["verdict"] if primary and "note" not in entry else ""])
+    return rows
 
 
 def _curve_rows(curve: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -94,7 +122,16 @@ def _grouping_section(doc: Document, index: int, name: str, summary: dict[str, A
                         disagreement_figure(summary, f"disagreement: {name}"),
                         f"Disagreement between members per group ({name})"))
     doc.table(GROUP_HEADER, _group_rows(summary))
+    if any(not g["eligible"] for g in summary["groups"].values()):
+        doc.paragraph("* fewer test samples than report.min_group_size (or none in a ranking "
+                      "half): reported, never chosen as bottom-k, top-k or worst group.")
     doc.bullets(_set_bullets(summary))
+    verdicts = _verdict_rows(summary)
+    if verdicts:
+        doc.paragraph("Differences of gains on each scale (the verdict is decided on the "
+                      "report's scale, Holm-adjusted over every verdict of the report):")
+        doc.table(["comparison", "scale", "difference", "95% CI", "p", "adjusted p",
+                   "verdict"], verdicts)
     if "parity" in summary:
         doc.table(["fairlearn metric", "single (mean ± std)", "ensemble"],
                   [[metric.replace("_", " "), f"{pct(v['single_mean'])} ± {pct(v['single_std'])}",
@@ -108,12 +145,20 @@ def build_run_document(analysis: Analysis, *, title: str,
     """The report of one analysed run; ``meta`` is its run.json (or empty)."""
     fairness, meta = analysis.fairness, meta or {}
     doc = Document(title)
-    boot = fairness["bootstrap"]
+    ranking = fairness["ranking"]
+    intervals = fairness["intervals"]
     doc.paragraph(
         f"{fairness['members']} members combined by `{fairness['combine']}`, "
-        f"{fairness['n_samples']} test samples, {fairness['n_classes']} classes; intervals are "
-        f"95% percentile-bootstrap intervals from {boot['resamples']} resamples of the test "
-        f"samples within each group (seed {boot['seed']}).")
+        f"{fairness['n_samples']} test samples, {fairness['n_classes']} classes. Bottom-k, "
+        f"top-k and worst groups are {RANKING_WORDS[ranking['method']]}; groups with fewer than "
+        f"{ranking['min_group_size']} test samples are never chosen. "
+        + ("No intervals were computed." if intervals is None else
+           "Intervals are 95% intervals that include both test sampling and training "
+           "randomness (which members happened to be trained): " + intervals["method"] + ". "
+           f"Verdicts are decided on the {SCALE_WORDS[fairness['verdicts']['scale']]} scale "
+           "and claimed only where the Holm-adjusted p-value over the report's "
+           f"{fairness['verdicts']['family']} verdicts is below 0.05; per-group intervals "
+           "describe each group and are not adjusted for the number of groups."))
     model = meta.get("model", {})
     if {"name", "params", "macs", "input"} <= set(model):
         doc.paragraph(f"Model `{model['name']}`: {model['params']:,} parameters, "
@@ -143,20 +188,32 @@ def build_run_document(analysis: Analysis, *, title: str,
 
 
 def summary_lines(analysis: Analysis) -> list[str]:
-    """A few console lines: overall, and per grouping bottom-k, top-k and worst group."""
+    """A few console lines: overall, and per grouping bottom-k, top-k, worst group, minority
+    and the verdicts."""
     fairness = analysis.fairness
     overall = fairness["overall"]
     lines = [f"overall: single {pct(overall['single_mean'])} ± {pct(overall['single_std'])}  "
-             f"ensemble {pct(overall['ensemble'])}  ({fairness['members']} members)"]
+             f"ensemble {pct(overall['ensemble'])}  ({fairness['members']} members; groups "
+             f"chosen by {fairness['ranking']['method']}, verdicts on "
+             f"{fairness['verdicts']['scale']})"]
     for name, summary in fairness["groupings"].items():
-        k, worst = summary["bottom_k"]["k"], summary["worst_group"]
-        parts = [f"{label}-{k} {pct(s['single_mean'])} -> {pct(s['ensemble'])}"
-                 for label, s in (("bottom", summary["bottom_k"]), ("top", summary["top_k"]))]
-        parts.append(f"worst {worst['group']!r} {pct(worst['single_mean'])} -> "
-                     f"{pct(worst['ensemble'])}")
+        parts = []
+        if "bottom_k" in summary:
+            k = summary["bottom_k"]["k"]
+            parts += [f"{label}-{k} {pct(s['single_mean'])} -> {pct(s['ensemble'])}"
+                      for label, s in (("bottom", summary["bottom_k"]),
+                                       ("top", summary["top_k"]))]
+        if "worst_group" in summary:
+            worst = summary["worst_group"]
+            parts.append(f"worst {worst['group']!r} {pct(worst['single_mean'])} -> "
+                         f"{pct(worst['ensemble'])}")
         if "minority" in summary:
             block = summary["minority"]
             parts.append(f"minority {pct(block['minority']['single_mean'])} -> "
                          f"{pct(block['minority']['ensemble'])}")
+        for key in ("bottom_vs_top", "minority_vs_majority"):
+            entry = summary.get(key)
+            if entry is not None and "note" not in entry:
+                parts.append(f"{key}: {entry['verdict']}")
         lines.append(f"{name}: " + "  ".join(parts))
     return lines

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import FairensError
-from ..fairness import Analysis, analyse
+from ..fairness import Analysis, AnalysisOptions, Choice, RankingData, analyse
 from ..files import (
     check_outputs,
     csv_text,
@@ -23,17 +23,20 @@ from .run_report import build_run_document
 PLOTS_DIR = "plots"
 
 
-def analyse_run(run: RunPredictions, *, k: int = 3, combine: str = "mean_prob",
-                max_subsets: int = 64, seed: int | None = None, n_boot: int = 1000,
-                boot_seed: int = 0) -> Analysis:
-    """Analyse loaded predictions, with the minorities and pairs that run.json declares;
-    ``seed`` defaults to the run's ``ensemble.seed`` (else 0)."""
-    if seed is None:
-        seed = int(run.meta.get("ensemble", {}).get("seed", 0))
+def analyse_run(run: RunPredictions, options: AnalysisOptions | None = None,
+                chosen: dict[str, Choice] | None = None) -> Analysis:
+    """Analyse loaded predictions with the minorities, pairs and validation predictions the
+    run has; without ``options``, the defaults with the run's ``ensemble.seed`` and
+    ``ensemble.k`` (else 0 and 3); ``chosen``: measure on another run's groups."""
+    if options is None:
+        ensemble = run.meta.get("ensemble", {})
+        options = AnalysisOptions(seed=ensemble.get("seed", 0), k=ensemble.get("k", 3))
     minority = run.meta.get("data", {}).get("minority") or None
-    analysis = analyse(logits=run.logits, labels=run.labels, groups=run.groups, k=k,
-                       combine=combine, max_subsets=max_subsets, seed=seed, n_boot=n_boot,
-                       boot_seed=boot_seed, minority=minority, pair_ids=run.pair_ids)
+    validation = None if run.validation is None else RankingData(
+        run.validation.logits, run.validation.labels, run.validation.groups)
+    analysis = analyse(logits=run.logits, labels=run.labels, groups=run.groups,
+                       options=options, minority=minority, pair_ids=run.pair_ids,
+                       validation=validation, chosen=chosen)
     analysis.fairness["member_ids"] = list(run.members)
     return analysis
 
@@ -59,7 +62,7 @@ def write_document(folder: str | Path, stem: str, doc: Document,
     write_outputs(folder, outputs)
 
 
-def write_report(run_dir: str | Path, **options) -> Analysis:
+def write_report(run_dir: str | Path, options: AnalysisOptions | None = None) -> Analysis:
     """Analyse the run in ``run_dir`` (see :func:`analyse_run` for the options) and write
     ``fairness.json``, ``groups.csv``, ``groups_metricframe.csv``, ``report.md``,
     ``report.html`` and ``plots/`` there. Nothing is written when the analysis fails."""
@@ -69,7 +72,7 @@ def write_report(run_dir: str | Path, **options) -> Analysis:
         raise FairensError(f"{run_dir}: members {list(run.missing_members)} of "
                            f"{run.meta['ensemble']['size']} have no predictions yet; train them "
                            "(python train.py ensemble.member=... run_name=...) before reporting")
-    analysis = analyse_run(run, **options)
+    analysis = analyse_run(run, options)
     title = f"fairens report: {run.meta.get('run_name', run_dir.name)}"
     doc = build_run_document(analysis, title=title, meta=run.meta)
     files = {FAIRNESS_JSON: json_text(analysis.fairness), "groups.csv": csv_text(analysis.table)}

@@ -37,8 +37,10 @@ def zoo_rows(run_dirs: list[str | Path], grouping: str = "class") -> pd.DataFram
         for i, m in enumerate(curve["m"]):
             rows.append({
                 "model": model["name"], "run": folder.name, "members": m,
-                "accuracy": curve["overall"][i], f"bottom_{summary['bottom_k']['k']}":
-                curve["bottom_k"][i], "worst_group": curve["worst_group"][i],
+                "accuracy": curve["overall"][i],
+                "k": summary.get("bottom_k", {}).get("k"),
+                "bottom_k": (curve.get("bottom_k") or [None] * len(curve["m"]))[i],
+                "worst_group": curve["worst_group"][i],
                 "params": m * model["deploy_params"], "macs": m * model["deploy_macs"],
                 "input": "x".join(map(str, model["input"]))})
     return pd.DataFrame(rows)
@@ -62,8 +64,8 @@ def write_zoo_table(run_dirs: list[str | Path], out: str | Path,
                     grouping: str = "class") -> pd.DataFrame:
     """Write ``zoo.csv``, ``zoo.md``, ``zoo.html`` and ``plots/`` into ``out``."""
     table = zoo_rows(run_dirs, grouping)
-    bottom = next(c for c in table.columns if c.startswith("bottom_"))
-    k = bottom.split("_")[1]
+    bottom = "bottom_k"
+    k = "/".join(sorted({str(int(v)) for v in table["k"].dropna()})) or "k"
     doc = Document(f"fairens zoo: {len(run_dirs)} runs")
     doc.paragraph("Accuracy on the test set of each model and, for ensembles, of every "
                   "ensemble size m (mean over member subsets), with its bottom-"

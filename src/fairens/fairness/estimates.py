@@ -1,0 +1,296 @@
+"""Estimates that carry their own uncertainty: test sampling and training randomness.
+
+Every statistic of the analysis is a smooth function (sums, differences, ratios) of means
+of per-sample values over sets of test samples. An :class:`Estimate` carries
+
+* its value;
+* its influence on each test sample (the linearisation, or delta method): the change of
+  the value when that sample's weight changes, so that the sampling variance is the
+  variance of the summed influences under the test set's sampling design (samples in
+  clusters, such as counterfactual pairs, and clusters in strata, the groups);
+* the change of its value when each of the K members is left out (the delete-one jackknife
+  over ensemble members), split into the parts due to two random halves of the test
+  samples: the spread of these changes over members is the variance due to training
+  randomness, which members happened to be trained.
+
+Arithmetic on estimates follows the chain rule, so a difference of relative gains has the
+right influence and jackknife changes without further code. A member's effect on one half
+of the samples is its systematic effect (shared by both halves) plus its own noise on those
+samples (independent between halves); the product of the two halves' deviations therefore
+estimates the systematic part alone, while the test-sampling variance (members held fixed)
+already holds the noise part: the two variances add without counting the member-by-sample
+noise twice. The interval is a Student-t interval whose degrees of freedom come from the
+Welch-Satterthwaite formula, so that a five-member ensemble is not treated as if its member
+spread were known.
+Accuracies use the Wilson score interval at the effective sample size, so that a group at
+0% or 100% gets an interval of positive width that stays inside [0, 1].
+See docs/statistics.md for the definitions and benchmarks/verdict_calibration.py for the
+simulations that check the error rates.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse, stats
+
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Design:
+    """How the test samples were drawn: each sample belongs to a cluster (its counterfactual
+    pair, else itself) and each cluster to a stratum whose number of clusters is fixed (the
+    groups of the grouping being analysed, or the combination of groups a pair spans)."""
+
+    cluster: np.ndarray  # int64 [N]
+    stratum: np.ndarray  # int64 [clusters]
+    stratum_size: np.ndarray  # int64 [strata], clusters per stratum
+    stratum_half: np.ndarray | None = None  # int64 [strata], cross-fitting half of each
+
+    @classmethod
+    def build(cls, strata: np.ndarray, pair_ids: np.ndarray | None = None) -> Design:
+        """From each sample's stratum code int [N] (clusters spanning several strata form
+        a stratum of their own combination) and optional cluster ids int [N]."""
+        n = len(strata)
+        if pair_ids is None:
+            cluster = np.arange(n, dtype=np.int64)
+            stratum = np.asarray(strata, dtype=np.int64)
+        else:
+            _, cluster = np.unique(pair_ids, return_inverse=True)
+            n_clusters = int(cluster.max()) + 1
+            low = np.full(n_clusters, np.iinfo(np.int64).max)
+            high = np.full(n_clusters, -1)
+            np.minimum.at(low, cluster, strata)
+            np.maximum.at(high, cluster, strata)
+            _, stratum = np.unique(np.stack([low, high]), axis=1, return_inverse=True)
+        stratum = np.asarray(stratum, dtype=np.int64).ravel()
+        return cls(np.asarray(cluster, dtype=np.int64), stratum, np.bincount(stratum))
+
+    def refined(self, halves: np.ndarray) -> Design:
+        """The design whose strata are split by ``halves`` int [clusters] (0 or 1)."""
+        codes, stratum = np.unique(self.stratum * 2 + halves, return_inverse=True)
+        return Design(self.cluster, stratum, np.bincount(stratum), codes % 2)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A statistic with its influence on test samples and its member-deletion effects.
+
+    Attributes:
+        value: the estimate (NaN where undefined, e.g. a ratio over zero).
+        samples: int64 [P], sample indices of the influence terms (indices may repeat).
+        influence: float64 [P], the terms: value(weights) ~ value + sum(terms * dweights).
+        delta: float64 [R, K], the change of the value when member k is left out, from the
+            samples of each of R random parts (to first order; empty [R, 0] when K < 2).
+    """
+
+    value: float
+    samples: np.ndarray
+    influence: np.ndarray
+    delta: np.ndarray
+
+    @classmethod
+    def mean(cls, values: np.ndarray, samples: np.ndarray, delta: np.ndarray) -> Estimate:
+        """The mean of per-sample ``values`` [N] over ``samples``, with its member effects."""
+        part = values[samples]
+        value = float(part.mean())
+        return cls(value, samples, (part - value) / len(samples), np.asarray(delta, float))
+
+    def _combine(self, other: Estimate | float, value: float, left: float,
+                 right: float) -> Estimate:
+        if not isinstance(other, Estimate):
+            return Estimate(value, self.samples, left * self.influence, left * self.delta)
+        return Estimate(value, np.concatenate([self.samples, other.samples]),
+                        np.concatenate([left * self.influence, right * other.influence]),
+                        left * self.delta + right * other.delta)
+
+    def __add__(self, other: Estimate | float) -> Estimate:
+        return self._combine(other, self.value + _value(other), 1.0, 1.0)
+
+    def __sub__(self, other: Estimate | float) -> Estimate:
+        return self._combine(other, self.value - _value(other), 1.0, -1.0)
+
+    def __rsub__(self, other: float) -> Estimate:
+        return Estimate(other - self.value, self.samples, -self.influence, -self.delta)
+
+    def __mul__(self, other: float) -> Estimate:
+        return self._combine(other, self.value * other, other, 0.0)
+
+    def __truediv__(self, other: Estimate | float) -> Estimate:
+        if not isinstance(other, Estimate):
+            return self * (1.0 / other)
+        if other.value == 0 or not math.isfinite(other.value):
+            return Estimate(math.nan, self.samples, self.influence * math.nan,
+                            self.delta * math.nan)
+        ratio = self.value / other.value
+        return self._combine(other, ratio, 1.0 / other.value, -ratio / other.value)
+
+    @property
+    def defined(self) -> bool:
+        return math.isfinite(self.value)
+
+
+def _value(x: Estimate | float) -> float:
+    return x.value if isinstance(x, Estimate) else float(x)
+
+
+def average(estimates: list[Estimate]) -> Estimate:
+    """The unweighted mean of estimates (of groups, or of cross-fitting folds)."""
+    total = estimates[0]
+    for estimate in estimates[1:]:
+        total = total + estimate
+    return total * (1.0 / len(estimates))
+
+
+@dataclass(frozen=True)
+class Uncertainty:
+    """The variance of an estimate and its parts, with the t degrees of freedom."""
+
+    sampling: float
+    members: float
+    df: float
+
+    @property
+    def total(self) -> float:
+        return self.sampling + self.members
+
+    @property
+    def se(self) -> float:
+        return math.sqrt(self.total)
+
+
+def uncertainty(estimate: Estimate, design: Design, fold_correlation: float = 0.0) -> Uncertainty:
+    """Sampling variance plus member variance, with Welch-Satterthwaite degrees of freedom.
+
+    The sampling variance is the stratified, clustered linearisation variance of the
+    influences. Where the design has cross-fitting halves whose measurements are correlated
+    through the choice of groups (``fold_correlation``), the two halves' parts V0 and V1
+    combine as V0 + V1 + 2 rho sqrt(V0 V1). The member variance is the delete-one
+    jackknife's, from the cross-products of different parts' effects, (K - 1) / K x R / (R - 1)
+    x sum_k sum_{r != s} (d_rk - mean d_r)(d_sk - mean d_s), clipped at zero: unbiased
+    before clipping but noisy with few members, and a noisy variance narrows intervals on
+    average (benchmarks/verdict_calibration.py: 91% coverage unclipped, 96% clipped).
+    """
+    sampling, df_sampling = _sampling_variance(estimate, design, fold_correlation)
+    members, df_members = 0.0, math.inf
+    delta = estimate.delta
+    parts, k = delta.shape
+    if k > 1:  # NaN (a ratio over zero without some member): no interval
+        centred = delta - delta.mean(axis=1, keepdims=True)
+        across = (centred.sum(axis=0) ** 2 - (centred ** 2).sum(axis=0)).sum()  # parts r != s
+        members = float(max((k - 1) / k * parts / (parts - 1) * across, 0.0))
+        members = members if np.isfinite(delta).all() else math.nan
+        df_members = k - 1
+    total = sampling + members
+    parts = [(sampling, df_sampling), (members, df_members)]
+    denominator = sum(v * v / d for v, d in parts if v > 0 and math.isfinite(d))
+    df = total * total / denominator if denominator > 0 else math.inf
+    return Uncertainty(sampling, members, df)
+
+
+def _sampling_variance(estimate: Estimate, design: Design,
+                       fold_correlation: float = 0.0) -> tuple[float, float]:
+    if len(estimate.samples) == 0:
+        return 0.0, math.inf
+    clusters, inverse = np.unique(design.cluster[estimate.samples], return_inverse=True)
+    totals = np.bincount(inverse, weights=estimate.influence)
+    used, per = np.unique(design.stratum[clusters], return_inverse=True)
+    n_h = design.stratum_size[used].astype(float)
+    sum_z = np.bincount(per, weights=totals, minlength=len(used))
+    sum_z2 = np.bincount(per, weights=totals * totals, minlength=len(used))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        within = np.maximum(np.where(n_h > 1, n_h / (n_h - 1) * (sum_z2 - sum_z * sum_z / n_h),
+                                     0.0), 0.0)
+    df = float((n_h - 1).sum())
+    variance = float(within.sum())
+    if fold_correlation and design.stratum_half is not None:
+        halves = np.bincount(design.stratum_half[used], weights=within, minlength=2)
+        variance += 2 * fold_correlation * math.sqrt(halves[0] * halves[1])
+    return variance, df if df > 0 else math.inf
+
+
+def _quantile(df: float, level: float = LEVEL) -> float:
+    upper = 1 - (1 - level) / 2
+    return float(stats.norm.ppf(upper) if not math.isfinite(df) else stats.t.ppf(upper, df))
+
+
+def t_interval(estimate: Estimate, spread: Uncertainty) -> list[float] | None:
+    """[low, high]: value -/+ t quantile x standard error."""
+    if not estimate.defined or not math.isfinite(spread.total):
+        return None
+    half = _quantile(spread.df) * spread.se
+    return [estimate.value - half, estimate.value + half]
+
+
+def wilson_interval(estimate: Estimate, spread: Uncertainty, n: int) -> list[float] | None:
+    """[low, high] for an accuracy: the Wilson score interval at the effective sample size
+    p(1 - p) / variance (``n``, the samples behind it, where p is 0 or 1 or the variance
+    is 0), with the t quantile in place of z."""
+    p = estimate.value
+    if not estimate.defined or not math.isfinite(spread.total):
+        return None
+    n_eff = p * (1 - p) / spread.total if 0 < p < 1 and spread.total > 0 else float(n)
+    z = _quantile(spread.df)
+    denominator = 1 + z * z / n_eff
+    centre = (p + z * z / (2 * n_eff)) / denominator
+    half = z / denominator * math.sqrt(p * (1 - p) / n_eff + z * z / (4 * n_eff * n_eff))
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def p_value(estimate: Estimate, spread: Uncertainty) -> float | None:
+    """Two-sided p-value of ``value = 0`` from the t statistic."""
+    if not estimate.defined or not math.isfinite(spread.total):
+        return None
+    if spread.total == 0:
+        return 1.0 if estimate.value == 0 else 0.0
+    statistic = abs(estimate.value) / spread.se
+    if not math.isfinite(spread.df):
+        return float(2 * stats.norm.sf(statistic))
+    return float(2 * stats.t.sf(statistic, spread.df))
+
+
+def holm(p_values: list[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment (family-wise error rate) of the defined p-values."""
+    defined = [(p, i) for i, p in enumerate(p_values) if p is not None]
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(sorted(defined)):
+        running = max(running, min(1.0, (len(defined) - rank) * p))
+        adjusted[i] = running
+    return adjusted
+
+
+_BLOCK_BYTES = 1 << 27  # working memory of one block of bootstrap resamples
+
+
+def bootstrap_cell_sums(rows: np.ndarray, cells: np.ndarray, n_cells: int, design: Design,
+                        n_boot: int, seed: list[int]) -> np.ndarray:
+    """Sums over each cell of each of ``rows`` [X, N] in ``n_boot`` bootstrap resamples of
+    the test set that follow its design (clusters drawn with replacement within their
+    stratum): float64 [B, X, n_cells]. Resample b comes from ``default_rng([*seed, b])``,
+    and resamples are summed a block at a time, in bounded memory."""
+    rows = np.atleast_2d(rows).astype(np.float64)
+    n_clusters = len(design.stratum)
+    order = np.argsort(design.stratum, kind="stable")
+    first = np.r_[0, np.cumsum(design.stratum_size)][:-1]
+    slot_first = np.repeat(first, design.stratum_size)  # per slot, its stratum's first cluster
+    slot_size = np.repeat(design.stratum_size, design.stratum_size)
+    columns = (np.arange(len(rows))[:, None] * n_cells + cells[None, :]).ravel()
+    scatter = sparse.csr_matrix((rows.ravel(), (np.tile(np.arange(len(cells)), len(rows)),
+                                                columns)),
+                                shape=(len(cells), len(rows) * n_cells))
+    out = np.empty((n_boot, len(rows), n_cells))
+    step = max(1, _BLOCK_BYTES // (8 * max(1, len(cells))))
+    for start in range(0, n_boot, step):
+        block = range(start, min(start + step, n_boot))
+        weights = np.empty((len(block), len(cells)))
+        for row, resample in enumerate(block):
+            uniform = np.random.default_rng([*seed, resample]).random(n_clusters)
+            drawn = order[slot_first + (uniform * slot_size).astype(np.int64)]
+            weights[row] = np.bincount(drawn, minlength=n_clusters)[design.cluster]
+        out[block.start:block.stop] = np.asarray(
+            (scatter.T @ weights.T).T).reshape(len(block), len(rows), n_cells)
+    return out
