@@ -5,6 +5,9 @@ folder without validation predictions: groups chosen by cross-fitting).
 Worlds (C exchangeable or typed classes, n test images each, K members):
   * ``shared``: members share most of their errors (a per-sample logit vector) and add their
     own noise, and each member has its own overall skill (training randomness);
+  * ``member_class``: as ``shared``, and each member is also better or worse at each class
+    (a member-by-class effect, as real networks trained from different seeds are), the
+    spread of a member's accuracy on a class about 4 points;
   * ``independent``: each sample has a difficulty from a U-shaped Beta distribution and every
     member errs on it independently with that probability (the null in which ranking and
     measuring on the same data claimed a difference 60% of the time);
@@ -19,9 +22,12 @@ Printed per setting: the false-positive rate of each verdict (its Holm-adjusted 
 Pearson Monte-Carlo intervals (target <= 5%); the coverage of the 95% intervals of the
 bottom-vs-top difference on all three scales (target 93-97%); in effect worlds, the power;
 and, for comparison, the false-positive rate of the old practice (ranking on the measured
-test set, ``report.ranking=same_data``).
+test set, ``report.ranking=same_data``). With ``--ranking validation`` the groups are chosen
+on validation predictions of the same members (n / 2 images a class), as in runs that
+``train.py`` makes.
 
-    python benchmarks/verdict_calibration.py [--worlds 200] [--settings all|quick] [--jobs 2]
+    python benchmarks/verdict_calibration.py [--worlds 200] [--settings all|quick|members]
+                                             [--ranking crossfit|validation] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from fairens.fairness import AnalysisOptions, analyse
+from fairens.fairness import AnalysisOptions, RankingData, analyse
 
 SCALES = ("gain", "rel_gain", "error_reduction")
 
@@ -50,15 +56,23 @@ class Setting:
     members: int
 
 
-def _typed_logits(rng: np.random.Generator, labels: np.ndarray, members: int, strength: np.ndarray,
-                  shared_noise: np.ndarray, own_noise: np.ndarray, skill: float) -> np.ndarray:
-    """Members share a per-sample logit vector and add their own noise and skill."""
-    n, classes = len(labels), int(labels.max()) + 1
+def _typed_logits(rng: np.random.Generator, labels: np.ndarray, effects: np.ndarray,
+                  strength: np.ndarray, shared_noise: np.ndarray,
+                  own_noise: np.ndarray) -> np.ndarray:
+    """Members share a per-sample logit vector and add their own noise; ``effects`` [K, C]
+    is each member's boost of the right class's logit (its skill, overall and per class)."""
+    n, classes = len(labels), effects.shape[1]
     onehot = np.eye(classes)[labels]
     shared = strength[:, None] * onehot + shared_noise[:, None] * rng.standard_normal((n, classes))
-    skills = skill * rng.standard_normal(members)
-    own = own_noise[None, :, None] * rng.standard_normal((members, n, classes))
-    return shared[None] + skills[:, None, None] * onehot[None] + own
+    own = own_noise[None, :, None] * rng.standard_normal((len(effects), n, classes))
+    return shared[None] + effects[:, labels][:, :, None] * onehot[None] + own
+
+
+def member_effects(rng: np.random.Generator, members: int, classes: int,
+                   per_class: float) -> np.ndarray:
+    """[K, C]: each member's overall skill (sd 0.15 logits) plus its class-specific skill."""
+    return (0.15 * rng.standard_normal((members, 1))
+            + per_class * rng.standard_normal((members, classes)))
 
 
 def _independent_logits(rng: np.random.Generator, labels: np.ndarray, members: int) -> np.ndarray:
@@ -76,26 +90,41 @@ def _independent_logits(rng: np.random.Generator, labels: np.ndarray, members: i
 _EASY, _HARD = (4.6, 1.6, 0.8), (4.4, 1.6, 1.0)
 
 
-def world(setting: Setting, seed: int) -> tuple[np.ndarray, np.ndarray, pd.DataFrame, np.ndarray]:
-    """Logits [K, N, C], labels, groups (class, a random minority declaration) and each
-    class's type (0: alike / easy, 1: hard)."""
+@dataclass(frozen=True)
+class World:
+    logits: np.ndarray  # [K, N, C] test
+    labels: np.ndarray
+    groups: pd.DataFrame
+    validation: RankingData  # the same members on n / 2 validation images a class
+    types: np.ndarray  # per class: 0 alike / easy, 1 hard
+
+
+def world(setting: Setting, seed: int) -> World:
+    """A simulated run: test and validation predictions of K members, groups (class, and a
+    random minority declaration), and each class's type."""
     rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(setting.classes), setting.per_class)
     types = np.zeros(setting.classes, dtype=np.int64)
-    if setting.world == "independent":
-        logits = _independent_logits(rng, labels, setting.members)
-    else:
-        if setting.world == "effect":
-            types[rng.permutation(setting.classes)[:setting.classes // 2]] = 1
-        params = np.array([_EASY, _HARD])[types[labels]]
-        logits = _typed_logits(rng, labels, setting.members, params[:, 0], params[:, 1],
-                               params[:, 2], skill=0.15)
+    if setting.world == "effect":
+        types[rng.permutation(setting.classes)[:setting.classes // 2]] = 1
+    effects = member_effects(rng, setting.members, setting.classes,
+                             0.35 if setting.world == "member_class" else 0.0)
     declared = rng.permutation(setting.classes)[:setting.classes // 2]
     names = np.array([f"class{c:03d}" for c in range(setting.classes)])
-    groups = pd.DataFrame({"class": names[labels],
-                           "frequency": np.where(np.isin(labels, declared), "minority",
-                                                 "majority")})
-    return logits.astype(np.float32), labels, groups, types
+    splits = []
+    for per_class in (setting.per_class, max(setting.per_class // 2, 2)):
+        labels = np.repeat(np.arange(setting.classes), per_class)
+        if setting.world == "independent":
+            logits = _independent_logits(rng, labels, setting.members)
+        else:
+            params = np.array([_EASY, _HARD])[types[labels]]
+            logits = _typed_logits(rng, labels, effects, params[:, 0], params[:, 1],
+                                   params[:, 2])
+        groups = pd.DataFrame({"class": names[labels],
+                               "frequency": np.where(np.isin(labels, declared), "minority",
+                                                     "majority")})
+        splits.append((logits.astype(np.float32), labels, groups))
+    (logits, labels, groups), val = splits
+    return World(logits, labels, groups, RankingData(*val), types)
 
 
 def type_truth(members: int, draws: int = 60, per_draw: int = 4000,
@@ -109,8 +138,9 @@ def type_truth(members: int, draws: int = 60, per_draw: int = 4000,
         for _ in range(draws):
             labels = np.repeat(np.arange(20), per_draw // 20)
             n = len(labels)
-            logits = _typed_logits(rng, labels, members, np.full(n, params[0]),
-                                   np.full(n, params[1]), np.full(n, params[2]), skill=0.15)
+            logits = _typed_logits(rng, labels, member_effects(rng, members, 20, 0.0),
+                                   np.full(n, params[0]), np.full(n, params[1]),
+                                   np.full(n, params[2]))
             probs = np.exp(logits - logits.max(axis=2, keepdims=True))
             probs /= probs.sum(axis=2, keepdims=True)
             single.append((probs.argmax(axis=2) == labels).mean())
@@ -138,24 +168,27 @@ def _true_difference(block: dict, types: np.ndarray, truth: np.ndarray, names: l
     return {s: sides["bottom_k"][s] - sides["top_k"][s] for s in SCALES}
 
 
-def one_world(args: tuple[Setting, int, np.ndarray | None]) -> dict:
-    setting, seed, truth = args
-    logits, labels, groups, types = world(setting, seed)
+def one_world(args: tuple[Setting, int, np.ndarray | None, str]) -> dict:
+    setting, seed, truth, chosen_by = args
+    simulated = world(setting, seed)
+    types = simulated.types
     row = {}
-    for ranking in ("auto", "same_data"):
+    for ranking in (chosen_by, "same_data"):
         options = AnalysisOptions(ranking=ranking, crosscheck=False)
-        fairness = analyse(logits=logits, labels=labels, groups=groups, options=options,
-                           minority={"frequency": ["minority"]}).fairness
+        fairness = analyse(logits=simulated.logits, labels=simulated.labels,
+                           groups=simulated.groups, options=options,
+                           minority={"frequency": ["minority"]},
+                           validation=simulated.validation).fairness
         summary = fairness["groupings"]["class"]
         versus = summary["bottom_vs_top"]
         minority = fairness["groupings"]["frequency"]["minority_vs_majority"]
-        prefix = "" if ranking == "auto" else "same_"
+        prefix = "" if ranking == chosen_by else "same_"
         row[prefix + "bottom_claim"] = versus["verdict"] != "no_difference"
         row[prefix + "minority_claim"] = minority["verdict"] != "no_difference"
         row[prefix + "any_claim"] = row[prefix + "bottom_claim"] or row[prefix + "minority_claim"]
         row[prefix + "bottom_raw"] = versus["p"] is not None and versus["p"] < 0.05
         row[prefix + "minority_raw"] = minority["p"] is not None and minority["p"] < 0.05
-        if ranking != "auto":
+        if ranking != chosen_by:
             continue
         if truth is None:
             true = {s: 0.0 for s in SCALES}
@@ -184,7 +217,9 @@ SETTINGS = {
     + [Setting("effect", c, p, k) for (c, p), k in itertools.product(((20, 50), (100, 100)),
                                                                      (5, 10, 20))],
     "quick": [Setting("shared", 20, 50, 10), Setting("independent", 20, 50, 10),
-              Setting("effect", 20, 50, 10)],
+              Setting("member_class", 20, 50, 10), Setting("effect", 20, 50, 10)],
+    "members": [Setting("member_class", c, p, k) for (c, p), k in itertools.product(
+        ((20, 50), (100, 100)), (5, 10, 20))],
 }
 
 
@@ -192,8 +227,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worlds", type=int, default=200)
     parser.add_argument("--settings", choices=sorted(SETTINGS), default="all")
+    parser.add_argument("--ranking", choices=["crossfit", "validation"], default="crossfit",
+                        help="which data choose the groups (crossfit: as for foreign "
+                             "predictions, which have no validation split)")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
+    print(f"groups chosen by {args.ranking}; {args.worlds} worlds per setting")
     print(f"{'setting':32s} {'single->ens':>12s}  {'bottom-vs-top FP':>22s} "
           f"{'minority FP':>22s} {'report FP':>22s} {'same-data FP':>22s}  coverage "
           "gain / rel / err-red")
@@ -201,7 +240,7 @@ def main() -> None:
         for setting in SETTINGS[args.settings]:
             start = time.perf_counter()
             truth = type_truth(setting.members) if setting.world == "effect" else None
-            rows = pd.DataFrame(pool.map(one_world, [(setting, seed, truth)
+            rows = pd.DataFrame(pool.map(one_world, [(setting, seed, truth, args.ranking)
                                                      for seed in range(args.worlds)],
                                          chunksize=4))
             n = len(rows)
