@@ -1,4 +1,4 @@
-"""Seed streams, batch order and augmentation draws follow DESIGN.md's rules."""
+"""Seed streams, batch order and augmentation draws follow the seed scheme (README, Seeds)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Batch augmentation whose every draw is a function of (seed, epoch, sample id).
 
 Because each sample's draw depends only on its own id, changing the batch order (another
-seed stream) never changes what augmentation a sample receives, as DESIGN.md requires.
+seed stream) never changes what augmentation a sample receives, as the seed scheme requires
+(README, "Seeds").
 """
 
 from __future__ import annotations

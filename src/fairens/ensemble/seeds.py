@@ -1,4 +1,4 @@
-"""Independent seed streams per source of randomness and member (DESIGN.md).
+"""Independent seed streams per source of randomness and member (README, "Seeds").
 
 For member ``i`` and source ``s`` the seed comes from ``SeedSequence(base_seed,
 spawn_key=(s, i))`` when ``s`` is varied and ``spawn_key=(s, 0)`` when it is not.
