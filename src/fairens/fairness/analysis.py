@@ -5,6 +5,7 @@ gaps, disagreement, calibration, parity metrics and counterfactual flip rates.""
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -437,6 +438,10 @@ def _summarise(context: _Context, choice: Choice
         estimates = replace(estimates, minority=sides[0], majority=sides[1])
         verdict = _verdict(context, sides[0], sides[1], ("minority_more", "majority_more"),
                            measured=False)
+        # two groupings with the same minority samples (class and train_frequency of a
+        # long tail) make one comparison: it enters the family of verdicts once
+        verdict["_same"] = (tuple(hashlib.sha1(np.sort(np.unique(side[0].samples)).tobytes())
+                                  .hexdigest() for side in sides), grouping.name)
         summary["minority_vs_majority"] = verdict
         tests.append(verdict)
     return summary, tests, estimates
@@ -564,13 +569,31 @@ def _verdict(context: _Context, first: tuple[Estimate, Estimate],
 
 def _adjust(tests: list[dict[str, Any]], options: AnalysisOptions) -> int:
     """Holm-adjust the primary p-values of every verdict; a verdict claims a difference only
-    when its adjusted p-value is below 1 - LEVEL. Returns the family size."""
-    adjusted = holm([t["p"] for t in tests])
-    for test, p in zip(tests, adjusted, strict=True):
+    when its adjusted p-value is below 1 - LEVEL. A verdict that repeats an earlier one
+    (the same samples on each side) shares its result and is not counted twice. Returns
+    the family size."""
+    first: dict[Any, tuple[dict[str, Any], str]] = {}
+    family, repeats = [], []
+    for test in tests:
+        key, name = test.pop("_same", (None, None))
+        if key in first:
+            original, where = first[key]
+            test["note"] = (f"the same comparison as minority_vs_majority of `{where}`: not "
+                            "counted twice")
+            repeats.append((test, original))
+            continue
+        if key is not None:
+            first[key] = (test, name)
+        family.append(test)
+    adjusted = holm([t["p"] for t in family])
+    for test, p in zip(family, adjusted, strict=True):
         test["p_adjusted"] = p
         more, less = test.pop("labels")
         if p is not None and p < 1 - LEVEL and test["difference"] is not None:
             test["verdict"] = more if test["difference"] > 0 else less
+    for test, original in repeats:
+        test.pop("labels")
+        test["p_adjusted"], test["verdict"] = original["p_adjusted"], original["verdict"]
     return len([p for p in adjusted if p is not None])
 
 

@@ -55,8 +55,9 @@ def _other_scales(entry: dict[str, Any]) -> str:
                          f"{_interval(value['ci'], scale)}")
     text = "On the other scales: " + "; ".join(parts) + "."
     if len(signs) > 1:
-        text += (" The scales disagree in direction: relative gain favours groups with low "
-                 "accuracy, error-rate reduction groups with high accuracy.")
+        text += (" The point estimates on the three scales point in different directions: "
+                 "relative gain favours groups with low accuracy, error-rate reduction groups "
+                 "with high accuracy.")
     return text
 
 
@@ -89,7 +90,10 @@ def grouping_findings(name: str, summary: dict[str, Any], members: int, scale: s
         lines.append(f"The worst `{name}` group under the ensemble ({chosen}) is at "
                      f"{pct(worst['ensemble'])}%{_interval(ci(worst, 'ensemble'), signed=False)} "
                      f"(single members: {pct(worst['single_mean'])}%).")
-    if "minority_vs_majority" in summary:
+    if "minority_vs_majority" in summary and "note" in summary["minority_vs_majority"]:
+        lines.append(f"Minority `{name}` groups are the same samples as above: "
+                     f"{summary['minority_vs_majority']['note']}.")
+    elif "minority_vs_majority" in summary:
         block, versus = summary["minority"], summary["minority_vs_majority"]
         minority, majority = block["minority"], block["majority"]
         lines.append(

@@ -88,7 +88,7 @@ def _verdict_rows(summary: dict[str, Any]) -> list[list[str]]:
                          signed_pct(value["difference"]), pct_ci(value["ci"], signed=True),
                          "" if value["p"] is None else f"{value['p']:.3g}",
                          "" if adjusted is None else f"{adjusted:.3g}",
-                         entry["verdict"] if primary and "note" not in entry else ""])
+                         entry["verdict"] if primary else ""])
     return rows
 
 
@@ -111,7 +111,7 @@ def _grouping_section(doc: Document, index: int, name: str, summary: dict[str, A
     stem = f"{index:02d}-{slug(name)}"
     doc.image(Image(f"{stem}-curve.png",
                     curve_figure(summary, f"accuracy vs ensemble size: {name}"),
-                    f"Accuracy versus ensemble size ({name}), 95% bootstrap bands"))
+                    f"Accuracy versus ensemble size ({name}), with 95% intervals"))
     doc.image(Image(f"{stem}-relative-gain.png",
                     relative_gain_figure(summary, f"relative gain: {name}"),
                     f"Relative gain over one member versus ensemble size ({name})"))
