@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -40,6 +41,23 @@ def test_run_directory_follows_the_contract(two_member_run: Path) -> None:
             assert npz["sample_id"].dtype == np.int64
             assert npz["sample_id"].tolist() == groups["sample_id"].tolist()
         assert (two_member_run / "models" / "test" / f"member_{member:02d}.ckpt").is_file()
+
+
+def test_validation_predictions_are_kept_and_rank_the_groups(two_member_run: Path) -> None:
+    results = two_member_run / "results" / "test"
+    val = pd.read_csv(results / "val_groups.csv")
+    assert list(val.columns) == ["sample_id", "label", "class", "train_frequency"]
+    assert len(val) == 200 and val["label"].value_counts().eq(20).all()  # val_per_class=20
+    assert not set(val["sample_id"]) & set(pd.read_csv(results / "test_groups.csv")["sample_id"])
+    module = load_member(two_member_run / "models" / "test" / "member_01.ckpt")
+    data = load_dataset("digits", imbalance_ratio=10)
+    with torch.inference_mode():
+        expected = module(data.val.images).numpy()
+    with np.load(results / "predictions" / "val" / "member_01.npz") as npz:
+        assert npz["sample_id"].tolist() == val["sample_id"].tolist()
+        np.testing.assert_allclose(npz["logits"], expected, atol=1e-5)
+    fairness = json.loads((results / "fairness.json").read_text())
+    assert fairness["ranking"]["method"] == "validation"
 
 
 def test_run_json_records_config_seeds_versions_and_cost(two_member_run: Path) -> None:
@@ -112,3 +130,18 @@ def test_member_setting_trains_only_the_listed_members(train_config, tmp_path: P
     assert sorted(p.name for p in (results / "predictions").iterdir()) == ["member_01.npz", "val"]
     assert not (results / "fairness.json").exists()
     assert "members [0] still to train" in capsys.readouterr().out
+
+
+def test_a_run_trained_before_validation_predictions_gets_them(train_config, tmp_path: Path,
+                                                                capsys) -> None:
+    train(train_config("ensemble.size=1", "report.intervals=false", *FAST))
+    results = tmp_path / "results" / "test"
+    kept = (results / "predictions" / "val" / "member_00.npz").read_bytes()
+    (results / "val_groups.csv").unlink()
+    (results / "predictions" / "val" / "member_00.npz").unlink()
+    train(train_config("ensemble.size=1", "report.intervals=false", *FAST))
+    assert "already trained: skipped" in capsys.readouterr().out
+    assert (results / "val_groups.csv").is_file()
+    with np.load(results / "predictions" / "val" / "member_00.npz") as now, \
+            np.load(io.BytesIO(kept)) as before:
+        np.testing.assert_array_equal(now["logits"], before["logits"])

@@ -131,8 +131,9 @@ def _html_inline(text: str) -> str:
 
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;
-color:#222}table{border-collapse:collapse;margin:0.5rem 0 1.5rem;font-size:0.9rem}
-th,td{border:1px solid #ccc;padding:0.25rem 0.6rem;text-align:right}
+color:#222}.table{overflow-x:auto;margin:0.5rem 0 1.5rem}
+table{border-collapse:collapse;font-size:0.9rem}
+th,td{border:1px solid #ccc;padding:0.25rem 0.6rem;text-align:right}td{white-space:nowrap}
 th:first-child,td:first-child{text-align:left}th{background:#f2f2f2}
 img{max-width:100%;display:block;margin:0.5rem 0}figcaption{color:#666;font-size:0.85rem}
 code{background:#f4f4f4;padding:0 0.2rem}"""
@@ -141,6 +142,7 @@ code{background:#f4f4f4;padding:0 0.2rem}"""
 def render_html(doc: Document) -> str:
     """The document as one self-contained HTML page (images embedded as PNG data URIs)."""
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{_html(doc.title)}</title><style>{_STYLE}</style></head><body>",
            f"<h1>{_html(doc.title)}</h1>"]
     for kind, *content in doc.blocks:
@@ -154,11 +156,11 @@ def render_html(doc: Document) -> str:
                        + "</ul>")
         elif kind == "table":
             header, rows = content
-            out.append("<table><thead><tr>" + "".join(f"<th>{_html(h)}</th>" for h in header)
-                       + "</tr></thead><tbody>")
+            out.append('<div class="table"><table><thead><tr>'
+                       + "".join(f"<th>{_html(h)}</th>" for h in header) + "</tr></thead><tbody>")
             out += ["<tr>" + "".join(f"<td>{_html(c)}</td>" for c in row) + "</tr>"
                     for row in rows]
-            out.append("</tbody></table>")
+            out.append("</tbody></table></div>")
         elif kind == "image":
             image = content[0]
             data = base64.b64encode(image.data).decode("ascii")
