@@ -1,5 +1,6 @@
 """Speed of the fairness analysis: K=20 members, N=10,000 samples, C=100 classes (100
-groups), max_subsets=100, 200 bootstrap resamples.
+groups), max_subsets=100, 200 bootstrap resamples (groups chosen by cross-fitting, as for
+predictions without a validation split).
 
 Measures, in one run:
   * the whole analysis (``fairens.fairness.analyse``, every statistic, intervals and the
@@ -24,13 +25,14 @@ import json
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 from fairlearn.metrics import MetricFrame
 from sklearn.metrics import accuracy_score
 
-from fairens.fairness import analyse
+from fairens.fairness import AnalysisOptions, analyse
 from fairens.fairness.combine import SubsetPredictor, member_scores
 from fairens.fairness.groups import Grouping
 from fairens.fairness.subsets import curve_subsets
@@ -120,10 +122,11 @@ def main() -> None:
         return memory_table()
     n_members, n, n_classes, max_subsets, n_boot = 20, 10_000, 100, 100, 200
     logits, labels, groups = synthetic(n_members, n, n_classes)
-    options = {"k": 3, "max_subsets": max_subsets, "n_boot": n_boot}
-    analyse(logits=logits[:3, :500], labels=labels[:500], groups=groups[:500], k=1, n_boot=5)
+    options = AnalysisOptions(k=3, max_subsets=max_subsets, bootstrap=n_boot)
+    analyse(logits=logits[:3, :500], labels=labels[:500], groups=groups[:500],
+            options=AnalysisOptions(k=1, bootstrap=5))
     start = time.perf_counter()
-    result = analyse(logits=logits, labels=labels, groups=groups, **options)
+    result = analyse(logits=logits, labels=labels, groups=groups, options=options)
     whole = time.perf_counter() - start
     curve = result.fairness["groupings"]["class"]["curve"]
     print(f"K={n_members} N={n} C={n_classes} groups={n_classes} max_subsets={max_subsets} "
@@ -150,12 +153,12 @@ def main() -> None:
     for size in (5_000, 10_000, 20_000):
         big_logits, big_labels, big_groups = synthetic(n_members, size, n_classes, seed=1)
         t = seconds(functools.partial(analyse, logits=big_logits, labels=big_labels,
-                                      groups=big_groups, **options))
+                                      groups=big_groups, options=options))
         print(f"N={size:6d}: {t:.2f} s ({1e6 * t / size:.0f} us per sample)")
     for budget in (25, 50, 100, 200):
         count = sum(len(s) for s in all_subsets(n_members, budget))
         t = seconds(functools.partial(analyse, logits=logits, labels=labels, groups=groups,
-                                      **{**options, "max_subsets": budget}))
+                                      options=replace(options, max_subsets=budget)))
         print(f"max_subsets={budget:3d} ({count:4d} subsets): {t:.2f} s")
 
 

@@ -243,7 +243,8 @@ def build_comparison(comparison: Comparison, out: Path) -> tuple[Document, pd.Da
     table = gains_table(comparison)
     summary = reference.fairness["groupings"][grouping]
     k = summary.get("bottom_k", {}).get("k")
-    doc.heading(f"Gains ({_SCALE_WORDS[scale]}) and paired differences to the reference")
+    doc.heading(f"Gains on the report's scale, {_SCALE_WORDS[scale]}, and paired differences "
+                "to the reference")
     header = ["run", "members", "overall (%)"]
     present = [(key, word.replace("-k", f"-{k}")) for key, word in
                (("bottom_k", "bottom-k"), ("top_k", "top-k"), ("minority", "minority"))
