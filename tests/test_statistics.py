@@ -17,10 +17,10 @@ from fairens.fairness.estimates import (
     Design,
     Estimate,
     holm,
+    split_parts,
     uncertainty,
     wilson_interval,
 )
-from fairens.fairness.ranking import split_parts
 
 from test_fairness import LABELS, PROBS, hand_options
 

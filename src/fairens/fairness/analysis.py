@@ -6,7 +6,6 @@ gaps, disagreement, calibration, parity metrics and counterfactual flip rates.""
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,24 +16,23 @@ from ..errors import FairensError
 from .calibration import disagreement, expected_calibration_error
 from .correctness import Correctness, correctness
 from .crosscheck import metricframe_table
-from .estimates import (
-    LEVEL,
-    Design,
-    Estimate,
-    average,
-    bootstrap_cell_sums,
-    holm,
-    p_value,
-    t_interval,
-    uncertainty,
-    wilson_interval,
-)
+from .estimates import LEVEL, Design, Estimate, average
 from .groups import Grouping
-from .measures import MEMBER_PARTS, Measures
-from .options import SCALES, AnalysisOptions
+from .measures import Context, Layout, Measures, num
+from .options import AnalysisOptions
 from .parity import flip_rates, parity_differences
-from .ranking import Fold, RankView, Selection, select, split_parts
+from .ranking import (
+    Choice,
+    Fold,
+    RankingData,
+    Selection,
+    choose,
+    fold_correlations,
+    make_folds,
+    validation_views,
+)
 from .subsets import curve_subsets
+from .verdicts import Verdicts, adjust, compare_gains, gain_block
 
 GROUP_COLUMNS = ("grouping", "group", "n", "eligible", "single_mean", "single_std", "ensemble",
                  "gain", "rel_gain", "error_reduction", "single_mean_lo", "single_mean_hi",
@@ -46,34 +44,6 @@ INTERVAL_METHOD = ("test sampling by linearisation (stratified by group, counter
                    "as clusters) plus training randomness by the delete-one-member jackknife; "
                    "Student-t with Welch-Satterthwaite degrees of freedom, Wilson score "
                    "intervals for accuracies")
-
-
-@dataclass(frozen=True)
-class Choice:
-    """The groups an analysis chose for one grouping, fold by fold, so that other runs on the
-    same test set can be measured on exactly those groups (paired comparisons)."""
-
-    method: str
-    folds: list[Fold]
-    picks: list[Selection]
-    eligible: list[int]
-    size: int
-    names: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Verdicts:
-    """The estimates behind one grouping's verdicts: (single, ensemble) accuracy of the
-    bottom-k and top-k groups and of the minority and majority, with the design they were
-    measured under and the cross-fitting halves' correlations."""
-
-    measured: Design
-    design: Design
-    rho: dict[str, dict[str, float]]
-    bottom: tuple[Estimate, Estimate] | None = None
-    top: tuple[Estimate, Estimate] | None = None
-    minority: tuple[Estimate, Estimate] | None = None
-    majority: tuple[Estimate, Estimate] | None = None
 
 
 @dataclass(frozen=True)
@@ -94,17 +64,6 @@ class Analysis:
     metricframe: pd.DataFrame
     chosen: dict[str, Choice] = field(default_factory=dict, repr=False, compare=False)
     verdicts: dict[str, Verdicts] = field(default_factory=dict, repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class RankingData:
-    """Predictions that rank the groups and are never measured: the members' validation
-    predictions, logits float [K, N_val, C], labels int [N_val] and the same grouping
-    columns as the test groups."""
-
-    logits: np.ndarray
-    labels: np.ndarray
-    groups: pd.DataFrame
 
 
 def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
@@ -140,23 +99,23 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
     subsets = [curve_subsets(n_members, size, options.max_subsets, rng)
                for size in range(1, n_members + 1)]
     pairs = None if pair_ids is None else np.asarray(pair_ids)
-    layouts = [_Layout.build(g, pairs, method == "crossfit", [options.split_seed, i])
+    layouts = [Layout.build(g, pairs, method == "crossfit", [options.split_seed, i])
                for i, g in enumerate(groupings)]
     correct = correctness(logits, labels, options.combine, subsets,
                           [layout.cells for layout in layouts])
-    ranking_views = (_validation_views(validation, groupings, options, subsets)
+    ranking_views = (validation_views(validation, groupings, options, subsets)
                      if method == "validation" and not chosen else None)
     summaries, tests, choices, estimates = {}, [], {}, {}
     for index, (grouping, layout) in enumerate(zip(groupings, layouts, strict=True)):
         measures = Measures(grouping, correct, layout.cells, layout.halves,
                             correct.group_sums[index])
-        context = _Context(grouping, measures, layout, options,
+        context = Context(grouping, measures, layout, options,
                            [options.bootstrap_seed, index])
         given = (chosen or {}).get(grouping.name)
         if given is not None and given.names != grouping.names:
             raise FairensError(f"grouping {grouping.name!r} has other groups than the run whose "
                                "choice of groups is reused")
-        choice = given or _choose(context, _folds(
+        choice = given or choose(context, make_folds(
             method, measures, None if ranking_views is None else ranking_views[index]), method)
         summary, verdicts, estimates[grouping.name] = _summarise(context, choice)
         choices[grouping.name] = choice
@@ -166,7 +125,7 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
                                                    correct.ensemble_predictions, grouping)
         summaries[grouping.name] = summary
         tests += verdicts
-    family = _adjust(tests, options)
+    family = adjust(tests, options)
     fairness = {
         "members": int(n_members), "combine": options.combine, "k": options.k,
         "max_subsets": options.max_subsets, "seed": options.seed,
@@ -241,161 +200,7 @@ def _protected(name: str) -> bool:
     return name not in _NOT_PROTECTED and not name.startswith("class&")
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """How one grouping's test samples are laid out for the analysis: their sampling design,
-    the design of the measured samples (refined by the cross-fitting halves, if any), and
-    the cells (group x cross-fitting half x member part) that statistics are summed over."""
-
-    design: Design
-    measured: Design
-    cells: Grouping
-    halves: int
-
-    @classmethod
-    def build(cls, grouping: Grouping, pairs: np.ndarray | None, crossfit: bool,
-              seed: list[int]) -> _Layout:
-        design = Design.build(grouping.codes, pairs)
-        measured, halves, fold = design, 1, np.zeros(len(grouping.codes), np.int64)
-        if crossfit:
-            split = split_parts(design, [*seed, 0])
-            measured, halves, fold = design.refined(split), 2, split[design.cluster]
-        member_part = split_parts(measured, [*seed, 1], MEMBER_PARTS)[measured.cluster]
-        codes = (grouping.codes * halves + fold) * MEMBER_PARTS + member_part
-        n_cells = len(grouping) * halves * MEMBER_PARTS
-        cells = Grouping(f"{grouping.name}/cells", tuple(map(str, range(n_cells))), codes,
-                         np.bincount(codes, minlength=n_cells))
-        return cls(design, measured, cells, halves)
-
-
-def _view(measures: Measures, cells_of: list[list[int]]) -> RankView:
-    """What the test samples in the given cells of each group say (NaN: no sample)."""
-    n = np.array([measures.size(cells) for cells in cells_of], dtype=float)
-    single = np.array([measures.single_sums[c].sum() for c in cells_of])
-    ensemble = np.array([measures.ensemble_sums[c].sum() for c in cells_of])
-    subsets = np.stack([measures.cell_sums[:, c].sum(axis=1) for c in cells_of], axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return RankView(single / n, ensemble / n, subsets / n)
-
-
-def _folds(method: str, measures: Measures, validation: RankView | None) -> list[Fold]:
-    groups = range(len(measures.grouping))
-    if method == "crossfit":
-        return [Fold(_view(measures, [measures.cells(g, rank) for g in groups]), 1 - rank)
-                for rank in (0, 1)]
-    if method == "validation":
-        return [Fold(validation, None)]
-    return [Fold(_view(measures, [measures.cells(g) for g in groups]), None)]
-
-
-def _validation_views(validation: RankingData, groupings: list[Grouping],
-                      options: AnalysisOptions, subsets: list[np.ndarray]) -> list[RankView]:
-    """Per test grouping, what the validation predictions say about its groups."""
-    logits = np.asarray(validation.logits)
-    labels = np.asarray(validation.labels, dtype=np.int64)
-    missing = [g.name for g in groupings if g.name not in validation.groups.columns]
-    if missing:
-        raise FairensError(f"the validation groups lack the grouping(s) {missing} of the test "
-                           "groups")
-    val_groupings = [Grouping.from_column(g.name, validation.groups[g.name]) for g in groupings]
-    correct = correctness(logits, labels, options.combine, subsets, val_groupings)
-    views = []
-    for grouping, val, sums in zip(groupings, val_groupings, correct.group_sums, strict=True):
-        index = {name: i for i, name in enumerate(val.names)}
-        where = [index.get(name) for name in grouping.names]
-        counts = val.counts.astype(float)
-        single = val.sums(correct.members.mean(axis=0))[0] / counts
-        ensemble = val.sums(correct.ensemble)[0] / counts
-        accuracy = sums / counts
-        pick = lambda values, i: values[..., i] if i is not None else np.nan  # noqa: E731
-        views.append(RankView(np.array([pick(single, i) for i in where]),
-                              np.array([pick(ensemble, i) for i in where]),
-                              np.stack([accuracy[:, i] if i is not None
-                                        else np.full(len(accuracy), np.nan) for i in where],
-                                       axis=1)))
-    return views
-
-
-@dataclass(frozen=True)
-class _Context:
-    grouping: Grouping
-    measures: Measures
-    layout: _Layout
-    options: AnalysisOptions
-    boot_seed: list[int]
-
-    @property
-    def design(self) -> Design:
-        return self.layout.design
-
-    @property
-    def measured(self) -> Design:
-        return self.layout.measured
-
-    def accuracy(self, estimate: Estimate, design: Design | None = None,
-                 rho: float = 0.0) -> list | None:
-        if not self.options.intervals:
-            return None
-        spread = uncertainty(estimate, design or self.design, rho)
-        return wilson_interval(estimate, spread, len(np.unique(estimate.samples)))
-
-    def difference(self, estimate: Estimate, design: Design | None = None,
-                   rho: float = 0.0) -> list | None:
-        if not self.options.intervals:
-            return None
-        return t_interval(estimate, uncertainty(estimate, design or self.design, rho))
-
-    def test(self, estimate: Estimate, design: Design, rho: float = 0.0) -> dict[str, Any]:
-        spread = uncertainty(estimate, design, rho) if self.options.intervals else None
-        return {"difference": _num(estimate.value),
-                "ci": None if spread is None else t_interval(estimate, spread),
-                "p": None if spread is None else p_value(estimate, spread)}
-
-
-def _num(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
-
-def gain_scales(single: Any, ensemble: Any) -> dict[str, Any]:
-    """A gain on the three scales: points, over single accuracy, over single error (of
-    estimates, or of arrays of resampled values)."""
-    gain = ensemble - single
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return {"gain": gain, "rel_gain": gain / single,
-                "error_reduction": gain / (1.0 - single)}
-
-
-def _block(context: _Context, single: Estimate, ensemble: Estimate,
-           design: Design | None = None, rho: dict[str, float] | None = None) -> dict[str, Any]:
-    """single_mean, ensemble, the gain on each scale, and their intervals (``rho``: the
-    cross-fitting halves' correlation of each)."""
-    scales = gain_scales(single, ensemble)
-    rho = rho or {}
-    out: dict[str, Any] = {"single_mean": _num(single.value), "ensemble": _num(ensemble.value)}
-    out |= {key: _num(value.value) for key, value in scales.items()}
-    out["ci"] = None if not context.options.intervals else {
-        "single_mean": context.accuracy(single, design, rho.get("single_mean", 0.0)),
-        "ensemble": context.accuracy(ensemble, design, rho.get("ensemble", 0.0)),
-        **{key: context.difference(value, design, rho.get(key, 0.0))
-           for key, value in scales.items()}}
-    return out
-
-
-def _choose(context: _Context, folds: list[Fold], method: str) -> Choice:
-    """Each fold's bottom-k, top-k and worst groups among the eligible ones: at least
-    ``min_group_size`` test samples and samples in every fold's measured half; the two
-    sets never overlap (k is at most half of the groups every fold can rank)."""
-    grouping, measures, options = context.grouping, context.measures, context.options
-    n = grouping.counts
-    eligible = [g for g in range(len(grouping)) if n[g] >= options.min_group_size
-                and all(measures.size(measures.cells(g, f.half)) > 0 for f in folds)]
-    ranked = min(sum(np.isfinite(f.rank.single[g]) for g in eligible) for f in folds)
-    size = min(options.k, ranked // 2)
-    picks = [select(f.rank, eligible, size, grouping.names) for f in folds]
-    return Choice(method, folds, picks, eligible, size, grouping.names)
-
-
-def _summarise(context: _Context, choice: Choice
+def _summarise(context: Context, choice: Choice
                ) -> tuple[dict[str, Any], list[dict], Verdicts]:
     grouping, measures, options = context.grouping, context.measures, context.options
     names, n = grouping.names, grouping.counts
@@ -405,7 +210,7 @@ def _summarise(context: _Context, choice: Choice
     groups = {}
     for g, name in enumerate(names):
         cells = measures.cells(g)
-        block = _block(context, measures.single(cells), measures.ensemble(cells))
+        block = gain_block(context, measures.single(cells), measures.ensemble(cells))
         # point estimates from integer counts, so that equal accuracies are equal floats
         block["single_mean"] = float(member_counts[:, g].sum() / (len(member_counts) * n[g]))
         groups[name] = {"n": int(n[g]), "eligible": g in eligible, **block,
@@ -413,7 +218,7 @@ def _summarise(context: _Context, choice: Choice
     summary: dict[str, Any] = {"groups": groups, "ranking": {
         "eligible": len(eligible), "halves": len(folds) == 2}}
     tests = []
-    rho = (_fold_correlations(context, folds, eligible, size)
+    rho = (fold_correlations(context, folds, eligible, size)
            if len(folds) > 1 and options.intervals else {})
     estimates = Verdicts(context.measured, context.design, rho)
     if size >= 1:
@@ -421,7 +226,7 @@ def _summarise(context: _Context, choice: Choice
                        for side in ("bottom", "top"))
         summary["bottom_k"], summary["top_k"] = bottom[0], top[0]
         estimates = replace(estimates, bottom=bottom[1], top=top[1])
-        verdict = _verdict(context, bottom[1], top[1], ("bottom_more", "top_more"),
+        verdict = compare_gains(context, bottom[1], top[1], ("bottom_more", "top_more"),
                            rho=rho.get("difference"))
         if _same_as_minority(grouping, picks):
             verdict.pop("labels")
@@ -436,7 +241,7 @@ def _summarise(context: _Context, choice: Choice
         block, sides = _minority(context)
         summary["minority"] = block
         estimates = replace(estimates, minority=sides[0], majority=sides[1])
-        verdict = _verdict(context, sides[0], sides[1], ("minority_more", "majority_more"),
+        verdict = compare_gains(context, sides[0], sides[1], ("minority_more", "majority_more"),
                            measured=False)
         # two groupings with the same minority samples (class and train_frequency of a
         # long tail) make one comparison: it enters the family of verdicts once
@@ -454,7 +259,7 @@ def _same_as_minority(grouping: Grouping, picks: list[Selection]) -> bool:
         for p in picks)
 
 
-def _set(context: _Context, folds: list[Fold], picks: list[Selection], side: str,
+def _set(context: Context, folds: list[Fold], picks: list[Selection], side: str,
          rho: dict[str, float] | None) -> tuple[dict[str, Any], tuple[Estimate, Estimate]]:
     """A bottom-k or top-k set: chosen in each fold, measured on that fold's samples,
     averaged over folds (the unweighted mean over its groups, as FAIR-Ensemble)."""
@@ -465,81 +270,10 @@ def _set(context: _Context, folds: list[Fold], picks: list[Selection], side: str
     ensemble = average([average([measures.ensemble(measures.cells(g, f.half)) for g in groups])
                         for f, groups in zip(folds, chosen, strict=True)])
     block = {"k": len(chosen[0]), "groups": _union(chosen, names),
-             **_block(context, single, ensemble, context.measured, rho)}
+             **gain_block(context, single, ensemble, context.measured, rho)}
     if len(folds) > 1:
         block["by_half"] = [[names[g] for g in groups] for groups in chosen]
     return block, (single, ensemble)
-
-
-def _fold_correlations(context: _Context, folds: list[Fold], eligible: list[int],
-                       size: int) -> dict[str, dict[str, float]]:
-    """The correlation between the two cross-fitting halves' measurements of each chosen-
-    group statistic, when no group truly differs.
-
-    Each half's measurement of the groups the other half chose is unbiased, and its
-    variance is the linearisation's; but the two are positively correlated through the
-    choice (a group that looks worst on half A is chosen for B, and enters A's measurement
-    if B chooses it too). A bootstrap of the test set with every group shifted to the same
-    mean (so that, as in a world where groups do not differ, only noise decides the choice)
-    repeats the choice in each resample and gives that correlation; where groups do differ
-    the choice is steadier and the true correlation smaller, so this errs on the safe side.
-    Keys: ``bottom``, ``top``, ``worst`` (their ``single_mean``, ``ensemble`` and each
-    scale), ``difference`` (each scale of bottom minus top)."""
-    measures, names = context.measures, context.grouping.names
-    n_groups = len(names)
-    cells = measures.cell_codes // MEMBER_PARTS  # (group, half), the member parts merged
-    rows = []
-    for row in (measures.single_row, measures.ensemble_row):
-        cell_mean = np.bincount(cells, weights=row, minlength=2 * n_groups) / np.maximum(
-            np.bincount(cells, minlength=2 * n_groups), 1)
-        half_mean = np.bincount(cells % 2, weights=row, minlength=2) / np.bincount(
-            cells % 2, minlength=2)
-        rows.append(row - cell_mean[cells] + half_mean[cells % 2])  # every group alike
-    sums = bootstrap_cell_sums(np.vstack([*rows, np.ones(len(cells))]), cells, 2 * n_groups,
-                               context.measured, context.options.bootstrap, context.boot_seed)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = (sums[:, :2] / sums[:, 2:3]).reshape(len(sums), 2, n_groups, 2)
-    order = np.argsort(np.argsort(np.asarray(names, dtype=object)))  # ties: by name
-    mask = np.full(n_groups, np.inf)
-    mask[eligible] = 0.0
-    per_fold: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"bottom": [], "top": [],
-                                                                 "worst": []}
-    for fold in folds:
-        rank, measure = means[..., 1 - fold.half], means[..., fold.half]
-        ties = np.broadcast_to(order, rank[:, 0].shape)
-        ranked = {"bottom": np.lexsort((ties, rank[:, 0] + mask), axis=1),
-                  "top": np.lexsort((ties, -rank[:, 0] + mask), axis=1),
-                  "worst": np.lexsort((ties, rank[:, 1] + mask), axis=1)}
-        for side, count in (("bottom", size), ("top", size), ("worst", 1)):
-            if count:
-                chosen = ranked[side][:, :count]
-                per_fold[side].append(tuple(
-                    np.take_along_axis(measure[:, part], chosen, axis=1).mean(axis=1)
-                    for part in (0, 1)))
-    out: dict[str, dict[str, float]] = {}
-    for side, values in per_fold.items():
-        if values:
-            out[side] = {key: _correlation(*(fold[i] for fold in values))
-                         for i, key in enumerate(("single_mean", "ensemble"))}
-            scaled = [gain_scales(*fold) for fold in values]
-            out[side] |= {key: _correlation(*(fold[key] for fold in scaled)) for key in SCALES}
-    if size:
-        bottom, top = ([gain_scales(*fold) for fold in per_fold[side]]
-                       for side in ("bottom", "top"))
-        with np.errstate(invalid="ignore"):
-            out["difference"] = {key: _correlation(bottom[0][key] - top[0][key],
-                                                   bottom[1][key] - top[1][key])
-                                 for key in SCALES}
-    return out
-
-
-def _correlation(first: np.ndarray, second: np.ndarray) -> float:
-    """Pearson correlation of two resampled statistics (0 where either does not vary);
-    only a positive correlation is used (a negative one would narrow the interval)."""
-    keep = np.isfinite(first) & np.isfinite(second)
-    if keep.sum() < 3 or first[keep].std() == 0 or second[keep].std() == 0:
-        return 0.0
-    return max(0.0, float(np.corrcoef(first[keep], second[keep])[0, 1]))
 
 
 def _union(chosen: list[list[int]], names: tuple[str, ...]) -> list[str]:
@@ -553,59 +287,15 @@ def _union(chosen: list[list[int]], names: tuple[str, ...]) -> list[str]:
                                                            names[g]))]
 
 
-def _verdict(context: _Context, first: tuple[Estimate, Estimate],
-             second: tuple[Estimate, Estimate], labels: tuple[str, str],
-             measured: bool = True, rho: dict[str, float] | None = None) -> dict[str, Any]:
-    """The difference of two gains on each scale (first minus second), with intervals and
-    p-values; ``verdict`` and ``p_adjusted`` are filled in once the whole report's family
-    of verdicts is known."""
-    design = context.measured if measured else context.design
-    a, b, rho = gain_scales(*first), gain_scales(*second), rho or {}
-    scales = {key: context.test(a[key] - b[key], design, rho.get(key, 0.0)) for key in SCALES}
-    primary = scales[context.options.scale]
-    return {"scale": context.options.scale, **primary, "p_adjusted": None,
-            "verdict": "no_difference", "labels": list(labels), "scales": scales}
-
-
-def _adjust(tests: list[dict[str, Any]], options: AnalysisOptions) -> int:
-    """Holm-adjust the primary p-values of every verdict; a verdict claims a difference only
-    when its adjusted p-value is below 1 - LEVEL. A verdict that repeats an earlier one
-    (the same samples on each side) shares its result and is not counted twice. Returns
-    the family size."""
-    first: dict[Any, tuple[dict[str, Any], str]] = {}
-    family, repeats = [], []
-    for test in tests:
-        key, name = test.pop("_same", (None, None))
-        if key in first:
-            original, where = first[key]
-            test["note"] = (f"the same comparison as minority_vs_majority of `{where}`: not "
-                            "counted twice")
-            repeats.append((test, original))
-            continue
-        if key is not None:
-            first[key] = (test, name)
-        family.append(test)
-    adjusted = holm([t["p"] for t in family])
-    for test, p in zip(family, adjusted, strict=True):
-        test["p_adjusted"] = p
-        more, less = test.pop("labels")
-        if p is not None and p < 1 - LEVEL and test["difference"] is not None:
-            test["verdict"] = more if test["difference"] > 0 else less
-    for test, original in repeats:
-        test.pop("labels")
-        test["p_adjusted"], test["verdict"] = original["p_adjusted"], original["verdict"]
-    return len([p for p in adjusted if p is not None])
-
-
-def _worst(context: _Context, folds: list[Fold], picks: list[Selection],
+def _worst(context: Context, folds: list[Fold], picks: list[Selection],
            rho: dict[str, float] | None) -> dict[str, Any]:
     measures, names = context.measures, context.grouping.names
     used = [(f, p.worst) for f, p in zip(folds, picks, strict=True) if p.worst is not None]
     single = average([measures.single(measures.cells(g, f.half)) for f, g in used])
     ensemble = average([measures.ensemble(measures.cells(g, f.half)) for f, g in used])
     chosen = [names[g] for _, g in used]
-    out = {"group": chosen[0], "single_mean": _num(single.value),
-           "ensemble": _num(ensemble.value),
+    out = {"group": chosen[0], "single_mean": num(single.value),
+           "ensemble": num(ensemble.value),
            "ci": None if not context.options.intervals else {
                "single_mean": context.accuracy(single, context.measured,
                                                (rho or {}).get("single_mean", 0.0)),
@@ -616,7 +306,7 @@ def _worst(context: _Context, folds: list[Fold], picks: list[Selection],
     return out
 
 
-def _curve(context: _Context, folds: list[Fold], picks: list[Selection], size: int,
+def _curve(context: Context, folds: list[Fold], picks: list[Selection], size: int,
            rho: dict[str, dict[str, float]]) -> dict[str, Any]:
     """Accuracy versus ensemble size m: each value the mean over the size's member subsets;
     the bottom-k and top-k sets stay those of all members, each subset's worst group is
@@ -652,7 +342,7 @@ def _curve(context: _Context, folds: list[Fold], picks: list[Selection], size: i
                 lines[side].append((measures.curve(m, cells), context.design))
     out: dict[str, Any] = {"m": list(range(1, n_members + 1)),
                            "subsets": [len(drawn) for drawn in measures.correct.subsets]}
-    out.update({name: [None if e is None else _num(e.value) for e, _ in line]
+    out.update({name: [None if e is None else num(e.value) for e, _ in line]
                 for name, line in lines.items()})
     out["ci"] = None if not context.options.intervals else {
         name: [None if e is None else context.accuracy(e, d, line_rho.get(name, 0.0))
@@ -661,7 +351,7 @@ def _curve(context: _Context, folds: list[Fold], picks: list[Selection], size: i
     return out
 
 
-def _minority(context: _Context) -> tuple[dict[str, Any], list[tuple[Estimate, Estimate]]]:
+def _minority(context: Context) -> tuple[dict[str, Any], list[tuple[Estimate, Estimate]]]:
     """Accuracy over all samples of the declared minority groups versus the majority
     groups (declared from training counts: not chosen on the test set)."""
     grouping, measures = context.grouping, context.measures
@@ -671,11 +361,11 @@ def _minority(context: _Context) -> tuple[dict[str, Any], list[tuple[Estimate, E
         cells = [c for g in getattr(grouping, side) for c in measures.cells(g)]
         single, ensemble = measures.single(cells), measures.ensemble(cells)
         sides.append((single, ensemble))
-        out[side] = {"n": measures.size(cells), **_block(context, single, ensemble)}
+        out[side] = {"n": measures.size(cells), **gain_block(context, single, ensemble)}
     (s_min, e_min), (s_maj, e_maj) = sides
     gaps = {"single_mean": s_maj - s_min, "ensemble": e_maj - e_min}
     gaps["change"] = gaps["ensemble"] - gaps["single_mean"]
-    out["gap"] = {key: _num(value.value) for key, value in gaps.items()}
+    out["gap"] = {key: num(value.value) for key, value in gaps.items()}
     out["gap"]["ci"] = None if not context.options.intervals else {
         key: context.difference(value) for key, value in gaps.items()}
     return out, sides

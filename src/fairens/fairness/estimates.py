@@ -75,6 +75,19 @@ class Design:
         return Design(self.cluster, stratum, np.bincount(stratum), codes % 2)
 
 
+def split_parts(design: Design, seed: list[int], parts: int = 2) -> np.ndarray:
+    """int [clusters]: 0 .. parts - 1, each stratum's clusters (shuffled, seeded) cut into
+    ``parts`` parts as equal as can be."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(len(design.stratum), dtype=np.int64)
+    order = np.lexsort((rng.random(len(design.stratum)), design.stratum))
+    starts = np.r_[0, np.cumsum(design.stratum_size)]
+    for stratum, start in enumerate(starts[:-1]):
+        size = design.stratum_size[stratum]
+        out[order[start:start + size]] = np.arange(size) * parts // size
+    return out
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A statistic with its influence on test samples and its member-deletion effects.

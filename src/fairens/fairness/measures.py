@@ -10,11 +10,24 @@ one-out ensembles and of the curve subsets that leave each member out.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from .correctness import Correctness
-from .estimates import Estimate
+from .estimates import (
+    Design,
+    Estimate,
+    p_value,
+    split_parts,
+    t_interval,
+    uncertainty,
+    wilson_interval,
+)
 from .groups import Grouping
+from .options import AnalysisOptions
 
 MEMBER_PARTS = 4
 
@@ -150,3 +163,73 @@ class Measures:
                     parts[:, valid].mean(axis=1, keepdims=True)
                 delta = self._subset_delta(size, parts)
         return Estimate(value, np.concatenate(samples), np.concatenate(influence), delta)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one grouping's test samples are laid out for the analysis: their sampling design,
+    the design of the measured samples (refined by the cross-fitting halves, if any), and
+    the cells (group x cross-fitting half x member part) that statistics are summed over."""
+
+    design: Design
+    measured: Design
+    cells: Grouping
+    halves: int
+
+    @classmethod
+    def build(cls, grouping: Grouping, pairs: np.ndarray | None, crossfit: bool,
+              seed: list[int]) -> Layout:
+        design = Design.build(grouping.codes, pairs)
+        measured, halves, fold = design, 1, np.zeros(len(grouping.codes), np.int64)
+        if crossfit:
+            split = split_parts(design, [*seed, 0])
+            measured, halves, fold = design.refined(split), 2, split[design.cluster]
+        member_part = split_parts(measured, [*seed, 1], MEMBER_PARTS)[measured.cluster]
+        codes = (grouping.codes * halves + fold) * MEMBER_PARTS + member_part
+        n_cells = len(grouping) * halves * MEMBER_PARTS
+        cells = Grouping(f"{grouping.name}/cells", tuple(map(str, range(n_cells))), codes,
+                         np.bincount(codes, minlength=n_cells))
+        return cls(design, measured, cells, halves)
+
+
+@dataclass(frozen=True)
+class Context:
+    """One grouping's measures, layout and options: turns estimates into intervals and
+    tests (``rho``: the cross-fitting halves' correlation, see ranking.fold_correlations)."""
+
+    grouping: Grouping
+    measures: Measures
+    layout: Layout
+    options: AnalysisOptions
+    boot_seed: list[int]
+
+    @property
+    def design(self) -> Design:
+        return self.layout.design
+
+    @property
+    def measured(self) -> Design:
+        return self.layout.measured
+
+    def accuracy(self, estimate: Estimate, design: Design | None = None,
+                 rho: float = 0.0) -> list | None:
+        if not self.options.intervals:
+            return None
+        spread = uncertainty(estimate, design or self.design, rho)
+        return wilson_interval(estimate, spread, len(np.unique(estimate.samples)))
+
+    def difference(self, estimate: Estimate, design: Design | None = None,
+                   rho: float = 0.0) -> list | None:
+        if not self.options.intervals:
+            return None
+        return t_interval(estimate, uncertainty(estimate, design or self.design, rho))
+
+    def test(self, estimate: Estimate, design: Design, rho: float = 0.0) -> dict[str, Any]:
+        spread = uncertainty(estimate, design, rho) if self.options.intervals else None
+        return {"difference": num(estimate.value),
+                "ci": None if spread is None else t_interval(estimate, spread),
+                "p": None if spread is None else p_value(estimate, spread)}
+
+
+def num(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None

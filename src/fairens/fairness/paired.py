@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .analysis import Analysis, gain_scales
+from .analysis import Analysis
 from .estimates import Design, Estimate, Uncertainty, holm, p_value, t_interval, uncertainty
+from .verdicts import gain_scales
 
 STATISTICS = ("bottom", "top", "minority")
 

@@ -11,6 +11,10 @@ groups with the test samples that measure them:
   keeping counterfactual pairs together); each half ranks for the other, and the two
   measurements are averaged;
 * ``same_data``: the test set ranks and measures (the earlier, biased practice).
+
+A :class:`Choice` keeps each fold's groups, so that other runs on the same test set can be
+measured on exactly those (paired comparisons); :func:`fold_correlations` measures how the
+two cross-fitting halves' measurements correlate through the choice.
 """
 
 from __future__ import annotations
@@ -18,8 +22,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
-from .estimates import Design
+from ..errors import FairensError
+from .correctness import correctness
+from .estimates import bootstrap_cell_sums
+from .groups import Grouping
+from .measures import MEMBER_PARTS, Context, Measures
+from .options import SCALES, AnalysisOptions
+from .verdicts import gain_scales
 
 
 @dataclass(frozen=True)
@@ -39,19 +50,6 @@ class Fold:
 
     rank: RankView
     half: int | None
-
-
-def split_parts(design: Design, seed: list[int], parts: int = 2) -> np.ndarray:
-    """int [clusters]: 0 .. parts - 1, each stratum's clusters (shuffled, seeded) cut into
-    ``parts`` parts as equal as can be."""
-    rng = np.random.default_rng(seed)
-    out = np.zeros(len(design.stratum), dtype=np.int64)
-    order = np.lexsort((rng.random(len(design.stratum)), design.stratum))
-    starts = np.r_[0, np.cumsum(design.stratum_size)]
-    for stratum, start in enumerate(starts[:-1]):
-        size = design.stratum_size[stratum]
-        out[order[start:start + size]] = np.arange(size) * parts // size
-    return out
 
 
 def _ranked(values: np.ndarray, candidates: list[int], names: tuple[str, ...],
@@ -86,3 +84,160 @@ def select(view: RankView, eligible: list[int], k: int, names: tuple[str, ...]) 
         first = np.lexsort((rank_names, accuracy), axis=1)[:, 0]
         subset_worst = np.asarray(candidates, dtype=np.int64)[first]
     return Selection(bottom, top, worst, subset_worst)
+
+
+@dataclass(frozen=True)
+class RankingData:
+    """Predictions that rank the groups and are never measured: the members' validation
+    predictions, logits float [K, N_val, C], labels int [N_val] and the same grouping
+    columns as the test groups."""
+
+    logits: np.ndarray
+    labels: np.ndarray
+    groups: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The groups an analysis chose for one grouping, fold by fold, so that other runs on the
+    same test set can be measured on exactly those groups (paired comparisons)."""
+
+    method: str
+    folds: list[Fold]
+    picks: list[Selection]
+    eligible: list[int]
+    size: int
+    names: tuple[str, ...]
+
+
+def _view(measures: Measures, cells_of: list[list[int]]) -> RankView:
+    """What the test samples in the given cells of each group say (NaN: no sample)."""
+    n = np.array([measures.size(cells) for cells in cells_of], dtype=float)
+    single = np.array([measures.single_sums[c].sum() for c in cells_of])
+    ensemble = np.array([measures.ensemble_sums[c].sum() for c in cells_of])
+    subsets = np.stack([measures.cell_sums[:, c].sum(axis=1) for c in cells_of], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return RankView(single / n, ensemble / n, subsets / n)
+
+
+def make_folds(method: str, measures: Measures, validation: RankView | None) -> list[Fold]:
+    groups = range(len(measures.grouping))
+    if method == "crossfit":
+        return [Fold(_view(measures, [measures.cells(g, rank) for g in groups]), 1 - rank)
+                for rank in (0, 1)]
+    if method == "validation":
+        return [Fold(validation, None)]
+    return [Fold(_view(measures, [measures.cells(g) for g in groups]), None)]
+
+
+def validation_views(validation: RankingData, groupings: list[Grouping],
+                      options: AnalysisOptions, subsets: list[np.ndarray]) -> list[RankView]:
+    """Per test grouping, what the validation predictions say about its groups."""
+    logits = np.asarray(validation.logits)
+    labels = np.asarray(validation.labels, dtype=np.int64)
+    missing = [g.name for g in groupings if g.name not in validation.groups.columns]
+    if missing:
+        raise FairensError(f"the validation groups lack the grouping(s) {missing} of the test "
+                           "groups")
+    val_groupings = [Grouping.from_column(g.name, validation.groups[g.name]) for g in groupings]
+    correct = correctness(logits, labels, options.combine, subsets, val_groupings)
+    views = []
+    for grouping, val, sums in zip(groupings, val_groupings, correct.group_sums, strict=True):
+        index = {name: i for i, name in enumerate(val.names)}
+        where = [index.get(name) for name in grouping.names]
+        counts = val.counts.astype(float)
+        single = val.sums(correct.members.mean(axis=0))[0] / counts
+        ensemble = val.sums(correct.ensemble)[0] / counts
+        accuracy = sums / counts
+        pick = lambda values, i: values[..., i] if i is not None else np.nan  # noqa: E731
+        views.append(RankView(np.array([pick(single, i) for i in where]),
+                              np.array([pick(ensemble, i) for i in where]),
+                              np.stack([accuracy[:, i] if i is not None
+                                        else np.full(len(accuracy), np.nan) for i in where],
+                                       axis=1)))
+    return views
+
+
+def choose(context: Context, folds: list[Fold], method: str) -> Choice:
+    """Each fold's bottom-k, top-k and worst groups among the eligible ones: at least
+    ``min_group_size`` test samples and samples in every fold's measured half; the two
+    sets never overlap (k is at most half of the groups every fold can rank)."""
+    grouping, measures, options = context.grouping, context.measures, context.options
+    n = grouping.counts
+    eligible = [g for g in range(len(grouping)) if n[g] >= options.min_group_size
+                and all(measures.size(measures.cells(g, f.half)) > 0 for f in folds)]
+    ranked = min(sum(np.isfinite(f.rank.single[g]) for g in eligible) for f in folds)
+    size = min(options.k, ranked // 2)
+    picks = [select(f.rank, eligible, size, grouping.names) for f in folds]
+    return Choice(method, folds, picks, eligible, size, grouping.names)
+
+
+def fold_correlations(context: Context, folds: list[Fold], eligible: list[int],
+                       size: int) -> dict[str, dict[str, float]]:
+    """The correlation between the two cross-fitting halves' measurements of each chosen-
+    group statistic, when no group truly differs.
+
+    Each half's measurement of the groups the other half chose is unbiased, and its
+    variance is the linearisation's; but the two are positively correlated through the
+    choice (a group that looks worst on half A is chosen for B, and enters A's measurement
+    if B chooses it too). A bootstrap of the test set with every group shifted to the same
+    mean (so that, as in a world where groups do not differ, only noise decides the choice)
+    repeats the choice in each resample and gives that correlation; where groups do differ
+    the choice is steadier and the true correlation smaller, so this errs on the safe side.
+    Keys: ``bottom``, ``top``, ``worst`` (their ``single_mean``, ``ensemble`` and each
+    scale), ``difference`` (each scale of bottom minus top)."""
+    measures, names = context.measures, context.grouping.names
+    n_groups = len(names)
+    cells = measures.cell_codes // MEMBER_PARTS  # (group, half), the member parts merged
+    rows = []
+    for row in (measures.single_row, measures.ensemble_row):
+        cell_mean = np.bincount(cells, weights=row, minlength=2 * n_groups) / np.maximum(
+            np.bincount(cells, minlength=2 * n_groups), 1)
+        half_mean = np.bincount(cells % 2, weights=row, minlength=2) / np.bincount(
+            cells % 2, minlength=2)
+        rows.append(row - cell_mean[cells] + half_mean[cells % 2])  # every group alike
+    sums = bootstrap_cell_sums(np.vstack([*rows, np.ones(len(cells))]), cells, 2 * n_groups,
+                               context.measured, context.options.bootstrap, context.boot_seed)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (sums[:, :2] / sums[:, 2:3]).reshape(len(sums), 2, n_groups, 2)
+    order = np.argsort(np.argsort(np.asarray(names, dtype=object)))  # ties: by name
+    mask = np.full(n_groups, np.inf)
+    mask[eligible] = 0.0
+    per_fold: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"bottom": [], "top": [],
+                                                                 "worst": []}
+    for fold in folds:
+        rank, measure = means[..., 1 - fold.half], means[..., fold.half]
+        ties = np.broadcast_to(order, rank[:, 0].shape)
+        ranked = {"bottom": np.lexsort((ties, rank[:, 0] + mask), axis=1),
+                  "top": np.lexsort((ties, -rank[:, 0] + mask), axis=1),
+                  "worst": np.lexsort((ties, rank[:, 1] + mask), axis=1)}
+        for side, count in (("bottom", size), ("top", size), ("worst", 1)):
+            if count:
+                chosen = ranked[side][:, :count]
+                per_fold[side].append(tuple(
+                    np.take_along_axis(measure[:, part], chosen, axis=1).mean(axis=1)
+                    for part in (0, 1)))
+    out: dict[str, dict[str, float]] = {}
+    for side, values in per_fold.items():
+        if values:
+            out[side] = {key: _correlation(*(fold[i] for fold in values))
+                         for i, key in enumerate(("single_mean", "ensemble"))}
+            scaled = [gain_scales(*fold) for fold in values]
+            out[side] |= {key: _correlation(*(fold[key] for fold in scaled)) for key in SCALES}
+    if size:
+        bottom, top = ([gain_scales(*fold) for fold in per_fold[side]]
+                       for side in ("bottom", "top"))
+        with np.errstate(invalid="ignore"):
+            out["difference"] = {key: _correlation(bottom[0][key] - top[0][key],
+                                                   bottom[1][key] - top[1][key])
+                                 for key in SCALES}
+    return out
+
+
+def _correlation(first: np.ndarray, second: np.ndarray) -> float:
+    """Pearson correlation of two resampled statistics (0 where either does not vary);
+    only a positive correlation is used (a negative one would narrow the interval)."""
+    keep = np.isfinite(first) & np.isfinite(second)
+    if keep.sum() < 3 or first[keep].std() == 0 or second[keep].std() == 0:
+        return 0.0
+    return max(0.0, float(np.corrcoef(first[keep], second[keep])[0, 1]))
