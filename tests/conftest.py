@@ -49,6 +49,24 @@ def train_config(tmp_path: Path) -> Callable[..., DictConfig]:
     return lambda *overrides: compose_train(tmp_path, *overrides)
 
 
+def assert_close(actual, expected, path: str = "", subset: bool = False) -> None:
+    """Nested dicts and lists equal, floats to 1e-12; with ``subset``, only the keys of
+    ``expected`` are compared."""
+    if isinstance(expected, dict):
+        if not subset:
+            assert actual.keys() == expected.keys(), path
+        for key, value in expected.items():
+            assert_close(actual[key], value, f"{path}.{key}", subset)
+    elif isinstance(expected, list):
+        assert len(actual) == len(expected), path
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
+            assert_close(a, e, f"{path}[{i}]", subset)
+    elif isinstance(expected, float):
+        assert actual == pytest.approx(expected, abs=1e-12), path
+    else:
+        assert actual == expected, path
+
+
 def output_files(root: Path) -> list[Path]:
     """Every file under ``root`` (empty when it does not exist)."""
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []

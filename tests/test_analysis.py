@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from fairens.fairness import AnalysisOptions, analyse
 from fairens.report import write_report
 
-from conftest import make_run
+from conftest import assert_close, make_run
 from test_fairness import GROUPS, LABELS, PROBS
 
 
@@ -127,27 +127,12 @@ def test_metricframe_agrees_with_the_vectorised_path() -> None:
                                rtol=0, atol=1e-12)
 
 
-def _assert_close(a, b, path="") -> None:
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), path
-        for key in a:
-            _assert_close(a[key], b[key], f"{path}.{key}")
-    elif isinstance(a, list):
-        assert len(a) == len(b), path
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            _assert_close(x, y, f"{path}[{i}]")
-    elif isinstance(a, float):
-        assert a == pytest.approx(b, abs=1e-12), path
-    else:
-        assert a == b, path
-
-
 def test_member_permutation_invariance() -> None:
     logits, labels, groups = _random_run(4)
     options = AnalysisOptions(k=2, bootstrap=100, min_group_size=5)
     a = analyse(logits=logits, labels=labels, groups=groups, options=options).fairness
     b = analyse(logits=logits[::-1], labels=labels, groups=groups, options=options).fairness
-    _assert_close(a, b)
+    assert_close(a, b)
 
 
 def test_group_relabelling_invariance() -> None:
@@ -156,8 +141,8 @@ def test_group_relabelling_invariance() -> None:
     a = analyse(logits=logits, labels=labels, groups=groups, options=opts(k=2)).fairness
     b = analyse(logits=logits, labels=labels, groups=renamed, options=opts(k=2)).fairness
     for old, new in (("x", "north"), ("y", "east"), ("z", "south")):
-        _assert_close(a["groupings"]["site"]["groups"][old], b["groupings"]["site"]["groups"][new])
-    _assert_close(a["groupings"]["class"], b["groupings"]["class"])
+        assert_close(a["groupings"]["site"]["groups"][old], b["groupings"]["site"]["groups"][new])
+    assert_close(a["groupings"]["class"], b["groupings"]["class"])
 
 
 def test_bootstrap_is_seeded() -> None:
