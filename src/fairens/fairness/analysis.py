@@ -109,8 +109,7 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
     for index, (grouping, layout) in enumerate(zip(groupings, layouts, strict=True)):
         measures = Measures(grouping, correct, layout.cells, layout.halves,
                             correct.group_sums[index])
-        context = Context(grouping, measures, layout, options,
-                           [options.bootstrap_seed, index])
+        context = Context(grouping, measures, layout, options, [options.bootstrap_seed, index])
         given = (chosen or {}).get(grouping.name)
         if given is not None and given.names != grouping.names:
             raise FairensError(f"grouping {grouping.name!r} has other groups than the run whose "
@@ -125,7 +124,7 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
                                                    correct.ensemble_predictions, grouping)
         summaries[grouping.name] = summary
         tests += verdicts
-    family = adjust(tests, options)
+    family = adjust(tests)
     fairness = {
         "members": int(n_members), "combine": options.combine, "k": options.k,
         "max_subsets": options.max_subsets, "seed": options.seed,
@@ -144,19 +143,26 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
     if pair_ids is not None:
         fairness["counterfactual"] = _counterfactual(correct, pairs, labels, groupings[0])
     table = _table(summaries)
-    frame = pd.DataFrame()
-    if options.crosscheck:
-        frame = pd.concat([metricframe_table(labels, correct.member_predictions,
-                                             correct.ensemble_predictions, g) for g in groupings],
-                          ignore_index=True)
-        difference = float(np.abs(frame[["single_mean", "ensemble"]].to_numpy()
-                                  - table[["single_mean", "ensemble"]].to_numpy()).max())
-        if difference > 1e-12:
-            raise RuntimeError(f"fairlearn MetricFrame and the vectorised analysis disagree by "
-                               f"{difference}: a bug in fairens")
-        fairness["crosscheck"] = {"metricframe_max_abs_diff": difference}
+    frame = _crosscheck(fairness, table, labels, correct, groupings) if options.crosscheck \
+        else pd.DataFrame()
     return Analysis(fairness=fairness, table=table, metricframe=frame, chosen=choices,
                     verdicts=estimates)
+
+
+def _crosscheck(fairness: dict[str, Any], table: pd.DataFrame, labels: np.ndarray,
+                correct: Correctness, groupings: list[Grouping]) -> pd.DataFrame:
+    """The per-group accuracies recomputed by fairlearn's MetricFrame, which must agree with
+    the vectorised path to 1e-12 (recorded in ``fairness``)."""
+    frame = pd.concat([metricframe_table(labels, correct.member_predictions,
+                                         correct.ensemble_predictions, g) for g in groupings],
+                      ignore_index=True)
+    difference = float(np.abs(frame[["single_mean", "ensemble"]].to_numpy()
+                              - table[["single_mean", "ensemble"]].to_numpy()).max())
+    if difference > 1e-12:
+        raise RuntimeError(f"fairlearn MetricFrame and the vectorised analysis disagree by "
+                           f"{difference}: a bug in fairens")
+    fairness["crosscheck"] = {"metricframe_max_abs_diff": difference}
+    return frame
 
 
 def _check_inputs(logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame) -> None:
@@ -227,7 +233,7 @@ def _summarise(context: Context, choice: Choice
         summary["bottom_k"], summary["top_k"] = bottom[0], top[0]
         estimates = replace(estimates, bottom=bottom[1], top=top[1])
         verdict = compare_gains(context, bottom[1], top[1], ("bottom_more", "top_more"),
-                           rho=rho.get("difference"))
+                                rho=rho.get("difference"))
         if _same_as_minority(grouping, picks):
             verdict.pop("labels")
             verdict["note"] = "the same comparison as minority_vs_majority: not counted twice"
@@ -241,8 +247,8 @@ def _summarise(context: Context, choice: Choice
         block, sides = _minority(context)
         summary["minority"] = block
         estimates = replace(estimates, minority=sides[0], majority=sides[1])
-        verdict = compare_gains(context, sides[0], sides[1], ("minority_more", "majority_more"),
-                           measured=False)
+        verdict = compare_gains(context, sides[0], sides[1],
+                                ("minority_more", "majority_more"), measured=False)
         # two groupings with the same minority samples (class and train_frequency of a
         # long tail) make one comparison: it enters the family of verdicts once
         verdict["_same"] = (tuple(hashlib.sha1(np.sort(np.unique(side[0].samples)).tobytes())

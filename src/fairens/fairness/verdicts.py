@@ -10,7 +10,7 @@ import numpy as np
 
 from .estimates import LEVEL, Design, Estimate, holm
 from .measures import Context, num
-from .options import SCALES, AnalysisOptions
+from .options import SCALES
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,8 @@ def gain_scales(single: Any, ensemble: Any) -> dict[str, Any]:
 
 
 def gain_block(context: Context, single: Estimate, ensemble: Estimate,
-           design: Design | None = None, rho: dict[str, float] | None = None) -> dict[str, Any]:
+               design: Design | None = None,
+               rho: dict[str, float] | None = None) -> dict[str, Any]:
     """single_mean, ensemble, the gain on each scale, and their intervals (``rho``: the
     cross-fitting halves' correlation of each)."""
     scales = gain_scales(single, ensemble)
@@ -54,8 +55,8 @@ def gain_block(context: Context, single: Estimate, ensemble: Estimate,
 
 
 def compare_gains(context: Context, first: tuple[Estimate, Estimate],
-             second: tuple[Estimate, Estimate], labels: tuple[str, str],
-             measured: bool = True, rho: dict[str, float] | None = None) -> dict[str, Any]:
+                  second: tuple[Estimate, Estimate], labels: tuple[str, str],
+                  measured: bool = True, rho: dict[str, float] | None = None) -> dict[str, Any]:
     """The difference of two gains on each scale (first minus second), with intervals and
     p-values; ``verdict`` and ``p_adjusted`` are filled in once the whole report's family
     of verdicts is known."""
@@ -67,7 +68,7 @@ def compare_gains(context: Context, first: tuple[Estimate, Estimate],
             "verdict": "no_difference", "labels": list(labels), "scales": scales}
 
 
-def adjust(tests: list[dict[str, Any]], options: AnalysisOptions) -> int:
+def adjust(tests: list[dict[str, Any]]) -> int:
     """Holm-adjust the primary p-values of every verdict; a verdict claims a difference only
     when its adjusted p-value is below 1 - LEVEL. A verdict that repeats an earlier one
     (the same samples on each side) shares its result and is not counted twice. Returns
