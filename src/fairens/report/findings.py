@@ -66,6 +66,13 @@ def grouping_findings(name: str, summary: dict[str, Any], members: int, scale: s
     """Sentences about one grouping: bottom-k versus top-k, the worst group, minorities."""
     lines = []
     ci = lambda entry, key: (entry.get("ci") or {}).get(key)  # noqa: E731
+    if "bottom_k" not in summary:
+        eligible = summary["ranking"]["eligible"]
+        lines.append(f"`{name}` has {eligible} group(s) large enough to be chosen (at least "
+                     "report.min_group_size test samples, and samples in every half it is "
+                     "ranked and measured on), so no bottom-k and top-k are compared"
+                     + ("" if "worst_group" in summary else " and no worst group is named")
+                     + "; its groups are reported below with their intervals.")
     if "bottom_vs_top" in summary:
         bottom, top, versus = summary["bottom_k"], summary["top_k"], summary["bottom_vs_top"]
         k = bottom["k"]

@@ -215,5 +215,8 @@ def summary_lines(analysis: Analysis) -> list[str]:
             entry = summary.get(key)
             if entry is not None and "note" not in entry:
                 parts.append(f"{key}: {entry['verdict']}")
+        if "bottom_k" not in summary:
+            parts.append(f"no bottom-k/top-k: {summary['ranking']['eligible']} group(s) with "
+                         f"at least {fairness['ranking']['min_group_size']} test samples")
         lines.append(f"{name}: " + "  ".join(parts))
     return lines
