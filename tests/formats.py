@@ -102,3 +102,31 @@ def write_manifest(root: Path, n: int = 36, seed: int = 0) -> Path:
     manifest = root / "manifest.csv"
     manifest.write_text("\n".join(rows) + "\n")
     return manifest
+
+
+def write_utkface(root: Path, per_stratum: int = 10, ages: tuple[int, ...] = (25, 35, 45),
+                  seed: int = 0) -> Path:
+    """``root/UTKFace/<age>_<gender>_<race>_<datetime>.jpg.chip.jpg`` as distributed (small
+    random faces): ``per_stratum`` images for every gender x race x age, plus the faults of
+    the real dataset: a name without the race field, a byte-identical copy under the same
+    labels and one under other labels."""
+    rng = np.random.default_rng(seed)
+    folder = root / "UTKFace"
+    stamp, written = 20170116000000000, []
+    for gender in (0, 1):
+        for race in range(5):
+            for age in ages:
+                for _ in range(per_stratum):
+                    stamp += 1
+                    written.append(folder / f"{age}_{gender}_{race}_{stamp}.jpg.chip.jpg")
+                    _save_image(written[-1], (20, 20), rng)
+    (folder / "61_1_20170109150557335.jpg.chip.jpg").write_bytes(written[5].read_bytes())
+    age, gender, race = written[0].name.split("_")[:3]
+    # a copy under the same labels: kept once
+    (folder / f"{age}_{gender}_{race}_{stamp + 1}.jpg.chip.jpg").write_bytes(
+        written[0].read_bytes())
+    age, gender, race = written[-1].name.split("_")[:3]
+    # a copy whose gender disagrees: both dropped
+    (folder / f"{age}_{1 - int(gender)}_{race}_{stamp + 2}.jpg.chip.jpg").write_bytes(
+        written[-1].read_bytes())
+    return folder

@@ -78,7 +78,8 @@ def test_celeba_groupings_and_cache(train_config, tmp_path: Path) -> None:
     assert data.classes == ("not_Blond_Hair", "Blond_Hair")
     assert (len(data.train), len(data.val), len(data.test)) == (12, 6, 6)
     assert data.train.images.shape[1:] == (3, 32, 32)
-    assert data.groupings == ["class", "Male", "Smiling", "class&Male", "class&Smiling"]
+    assert data.groupings == ["class", "Male", "Smiling", "class&Male", "class&Smiling",
+                              "Male&Smiling"]
     groups = data.test_groups()  # test faces 18..23: blond at 18 and 21, male when even
     assert groups["class&Male"].tolist() == [
         "Blond_Hair&Male", "not_Blond_Hair&not_Male", "not_Blond_Hair&Male",
@@ -100,16 +101,38 @@ def test_imagefolder_with_attributes(train_config, tmp_path: Path) -> None:
                                   "data.val_fraction=0.2"))
     assert data.classes == ("cat", "dog", "fox") and data.image_size == 16
     assert (len(data.train), len(data.val), len(data.test)) == (24, 6, 12)
-    assert data.groupings == ["class", "lighting"] and data.minority == {"lighting": ("dim",)}
+    assert data.groupings == ["class", "lighting", "class&lighting"]
+    assert data.minority["lighting"] == ("dim",)
+    assert set(data.minority["class&lighting"]) == {"cat&dim", "dog&dim", "fox&dim"}
 
 
 def test_manifest_with_sensitive_columns(train_config, tmp_path: Path) -> None:
     manifest = write_manifest(tmp_path)
     data = load_data(train_config("data=manifest", f"data.manifest={manifest}",
                                   "data.sensitive=[skin]", f"data.cache_dir={tmp_path}/c"))
-    assert data.classes == ("benign", "malignant") and data.groupings == ["class", "skin"]
+    assert data.classes == ("benign", "malignant")
+    assert data.groupings == ["class", "skin", "class&skin"]
     assert len(data.test) == 9 and len(data.train) + len(data.val) == 27
-    assert data.minority == {"skin": ("dark",)}
+    assert data.minority["skin"] == ("dark",)
+    assert set(data.test.attributes["class&skin"]) <= {"benign&dark", "benign&light",
+                                                       "malignant&dark", "malignant&light"}
+
+
+@pytest.mark.parametrize(("setting", "groupings"), [
+    # in this manifest every class is on one site: class&site would repeat class
+    ("pairs", ["class", "skin", "site", "class&skin", "skin&site"]),
+    ("none", ["class", "skin", "site"]),
+    ("['skin&site']", ["class", "skin", "site", "skin&site"])])
+def test_intersections_of_every_two_attributes(train_config, tmp_path: Path, setting: str,
+                                               groupings: list[str]) -> None:
+    manifest = write_manifest(tmp_path)
+    data = load_data(train_config("data=manifest", f"data.manifest={manifest}",
+                                  f"data.intersections={setting}",
+                                  f"data.cache_dir={tmp_path}/c"))
+    assert data.groupings == groupings
+    if "skin&site" in groupings:
+        row = data.test.attributes.iloc[0]
+        assert row["skin&site"] == f"{row['skin']}&{row['site']}"
 
 
 def test_long_tail_applies_to_any_dataset(train_config, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from . import celeba as _celeba  # noqa: F401
 from . import cifar as _cifar  # noqa: F401
 from . import digits as _digits  # noqa: F401
 from . import folder as _folder  # noqa: F401
+from . import utkface as _utkface  # noqa: F401
 from .augment import augment_batch as augment_batch
 from .base import AugmentSpec as AugmentSpec
 from .base import ImageData as ImageData

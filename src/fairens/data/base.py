@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import FairensError, bad_setting
+from .salts import DATA_SALTS
 
 MINORITY, MAJORITY = "minority", "majority"
 
@@ -74,6 +75,7 @@ class ImageData:
         augment: the training augmentation this content allows.
         minority: for groupings that declare them, the groups that are minorities.
         pair_ids: int64 [N_test] counterfactual pair of each test sample, or None.
+        hygiene: what reading the files found (skipped names, duplicates), or None.
     """
 
     name: str
@@ -84,6 +86,7 @@ class ImageData:
     augment: AugmentSpec = AugmentSpec()
     minority: dict[str, tuple[str, ...]] = field(default_factory=dict)
     pair_ids: np.ndarray | None = None
+    hygiene: dict | None = None
 
     @property
     def channels(self) -> int:
@@ -138,7 +141,8 @@ class ImageData:
                 "n_val": len(self.val), "n_test": len(self.test),
                 "train_class_counts": self.train.class_counts(n).tolist(),
                 "groupings": self.groupings,
-                "minority": {k: list(v) for k, v in self.minority.items()}}
+                "minority": {k: list(v) for k, v in self.minority.items()},
+                **({"hygiene": self.hygiene} if self.hygiene is not None else {})}
 
 
 def stratified_split(labels: np.ndarray, sizes: Sequence[int],
@@ -161,7 +165,7 @@ def split_off_validation(train: Split, fraction: float, seed: int) -> tuple[Spli
     if not 0 < fraction < 1:
         raise bad_setting("data.val_fraction", fraction, "a number between 0 and 1 (exclusive)")
     labels = train.labels.numpy()
-    rng = np.random.default_rng([seed, 0x7A1])
+    rng = np.random.default_rng([seed, DATA_SALTS["validation_split"]])
     val = []
     for c in np.unique(labels):
         members = rng.permutation(np.flatnonzero(labels == c))
@@ -171,11 +175,65 @@ def split_off_validation(train: Split, fraction: float, seed: int) -> tuple[Spli
     return train.subset(keep), train.subset(val_index)
 
 
-def with_intersection(split: Split, classes: Sequence[str], attribute: str) -> Split:
-    """Add the grouping ``class&<attribute>``, e.g. ``airplane&gray``."""
-    names = np.asarray(classes, dtype=object)[split.labels.numpy()]
-    values = names + "&" + split.attributes[attribute].to_numpy(dtype=object)
-    return split.with_attribute(f"class&{attribute}", values)
+def with_intersection(split: Split, classes: Sequence[str], attribute: str,
+                      other: str = "class") -> Split:
+    """Add the grouping ``<other>&<attribute>``, e.g. ``class&color`` (``airplane&gray``)
+    or ``race&age_group`` (``Asian&20-29``)."""
+    def values(name: str) -> np.ndarray:
+        if name == "class":
+            return np.asarray(classes, dtype=object)[split.labels.numpy()]
+        return split.attributes[name].to_numpy(dtype=object)
+    return split.with_attribute(f"{other}&{attribute}", values(other) + "&" + values(attribute))
+
+
+INTERSECTIONS = ("pairs", "none")
+
+
+def add_intersections(data: ImageData, intersections: str | Sequence[str]) -> ImageData:
+    """Add intersectional groupings of the dataset's attributes: ``pairs`` (default: the
+    class with each attribute, and every two attributes), ``none``, or a list of names such
+    as ``["class&race", "race&gender"]``. Groupings the dataset has already are kept."""
+    attributes = [c for c in data.test.attributes.columns if "&" not in c]
+    if isinstance(intersections, str) and intersections in INTERSECTIONS:
+        wanted = [] if intersections == "none" else (
+            [f"class&{a}" for a in attributes]
+            + [f"{a}&{b}" for i, a in enumerate(attributes) for b in attributes[i + 1:]])
+    elif isinstance(intersections, list | tuple) and all(isinstance(w, str)
+                                                          for w in intersections):
+        wanted = list(intersections)
+    else:
+        raise bad_setting("data.intersections", intersections,
+                          "pairs, none, or a list of names such as [class&race]")
+    known = ["class", *attributes]
+    for name in wanted:
+        parts = name.split("&")
+        if len(parts) != 2 or not all(p in known for p in parts) or parts[0] == parts[1]:
+            raise bad_setting("data.intersections", list(wanted) if not isinstance(
+                intersections, str) else intersections,
+                f"names <a>&<b> of two of {', '.join(known)}; {name!r} is not")
+    for name in wanted:
+        if name in data.test.attributes.columns:
+            continue
+        other, attribute = name.split("&")
+        joined = replace(data, **{split: with_intersection(getattr(data, split), data.classes,
+                                                           attribute, other)
+                                  for split in ("train", "val", "test")})
+        if not _redundant(joined, name):
+            data = joined
+    return data
+
+
+def _redundant(data: ImageData, name: str) -> bool:
+    """Whether an intersection only repeats one of its parts (every class of CIFAR-100 is in
+    one superclass, so class&superclass is class again)."""
+    def column(split: Split, part: str) -> pd.Series:
+        if part == "class":
+            return pd.Series(split.labels.numpy())
+        return split.attributes[part].reset_index(drop=True)
+    splits = (data.train, data.val, data.test)
+    joined = pd.concat([s.attributes[name] for s in splits]).nunique()
+    return any(pd.concat([column(s, part) for s in splits]).nunique() == joined
+               for part in name.split("&"))
 
 
 def long_tail_counts(available: np.ndarray, ratio: float) -> np.ndarray:
@@ -204,7 +262,7 @@ def make_long_tailed(data: ImageData, ratio: float, seed: int) -> ImageData:
     n_classes = len(data.classes)
     labels = data.train.labels.numpy()
     counts = long_tail_counts(data.train.class_counts(n_classes), ratio)
-    rng = np.random.default_rng([seed, 0x10CA7])
+    rng = np.random.default_rng([seed, DATA_SALTS["long_tail"]])
     keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:counts[c]]
                                    for c in range(n_classes)]))
     train = data.train.subset(keep)
@@ -224,7 +282,7 @@ def cap_training_classes(data: ImageData, cap: int, seed: int) -> ImageData:
     if not isinstance(cap, int) or isinstance(cap, bool) or cap < 1:
         raise bad_setting("data.max_train_per_class", cap, "a positive integer, or null for all")
     labels = data.train.labels.numpy()
-    rng = np.random.default_rng([seed, 0xCA9])
+    rng = np.random.default_rng([seed, DATA_SALTS["max_train_per_class"]])
     keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:cap]
                                    for c in range(len(data.classes))]))
     return replace(data, train=data.train.subset(keep))

@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from ..errors import FairensError, bad_file
-from .base import AugmentSpec, ImageData, Split, with_intersection
+from .base import AugmentSpec, ImageData, Split
 from .decode import decode_cached
 from .registry import register_dataset
 
@@ -70,8 +70,8 @@ def load_celeba(*, root: str | None = None, download: bool = False,
                 image_size: int = 64, cache_dir: str | None = None) -> ImageData:
     """CelebA faces, centre-cropped and resized to ``image_size``; the label is whether
     ``target_attr`` is present; each ``sensitive`` attribute (default ``Male``) is a
-    grouping, and so is its intersection with the label (blond & male is the classic
-    minority). Decoded images are cached under ``cache_dir``."""
+    grouping, and ``data.intersections`` adds its intersection with the label (blond & male
+    is the classic minority). Decoded images are cached under ``cache_dir``."""
     folder = _find_folder(root, download)
     sensitive = ["Male"] if sensitive is None else list(sensitive)
     attributes = _read_attributes(folder / _FILES[0])
@@ -92,8 +92,6 @@ def load_celeba(*, root: str | None = None, download: bool = False,
         values = np.where(attributes[attribute].to_numpy(), attribute, f"not_{attribute}")
         everything = everything.with_attribute(attribute, values)
     classes = (f"not_{target_attr}", target_attr)
-    for attribute in sensitive:
-        everything = with_intersection(everything, classes, attribute)
     splits = {name: everything.subset(np.flatnonzero(partition.to_numpy() == code))
               for name, code in _SPLITS.items()}
     return ImageData(name="celeba", classes=classes, augment=AugmentSpec(pad=image_size // 8,

@@ -19,6 +19,7 @@ from torchvision.transforms.v2 import functional as TF
 from ..errors import FairensError, bad_file
 from .base import AugmentSpec, ImageData, Split, split_off_validation, with_intersection
 from .registry import register_dataset
+from .salts import DATA_SALTS
 
 _CIFAR10 = ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],
             "batches.meta", "label_names", "labels")
@@ -159,7 +160,7 @@ def load_cifar10s(*, root: str | None = None, download: bool = False,
     base, _ = _load(_CIFAR10, root=root, download=download, val_fraction=val_fraction,
                     seed=seed, name="cifar10s", title="CIFAR-10", downloader=CIFAR10)
     color_classes = list(range(5)) if color_classes is None else list(color_classes)
-    rng = np.random.default_rng([seed, 0xC0105])
+    rng = np.random.default_rng([seed, DATA_SALTS["cifar10s_skew"]])
 
     def skewed(split: Split) -> Split:
         labels = split.labels.numpy()

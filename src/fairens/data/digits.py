@@ -9,6 +9,7 @@ from sklearn.datasets import load_digits as _sklearn_digits
 from ..errors import bad_setting
 from .base import AugmentSpec, ImageData, Split, stratified_split
 from .registry import register_dataset
+from .salts import DATA_SALTS
 
 
 @register_dataset("digits")
@@ -30,7 +31,7 @@ def load_digits(*, seed: int = 0, test_per_class: int = 50, val_per_class: int =
     labels = torch.from_numpy(bunch.target.astype(np.int64))
     everything = Split(images, labels, torch.arange(len(labels), dtype=torch.int64))
     test, val, train = stratified_split(bunch.target, [test_per_class, val_per_class],
-                                        np.random.default_rng([seed, 0xD1617]))
+                                        np.random.default_rng([seed, DATA_SALTS["digits_split"]]))
     return ImageData(
         name="digits", classes=tuple(str(c) for c in range(10)),
         train=everything.subset(train), val=everything.subset(val), test=everything.subset(test),

@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import FairensError, bad_setting, unknown_name
 from .base import (
     ImageData,
+    add_intersections,
     cap_training_classes,
     check_attribute_columns,
     declare_minorities,
@@ -48,7 +49,7 @@ def list_datasets() -> list[str]:
 
 def load_dataset(name: str, *, seed: int = 0, imbalance_ratio: float = 1.0,
                  image_size: int | None = None, max_train_per_class: int | None = None,
-                 **options: Any) -> ImageData:
+                 intersections: str | list[str] = "pairs", **options: Any) -> ImageData:
     """Load dataset ``name``, then make its training split long-tailed and resize it.
 
     Args:
@@ -59,6 +60,9 @@ def load_dataset(name: str, *, seed: int = 0, imbalance_ratio: float = 1.0,
         image_size: side in pixels to resize every image to; None keeps the native size.
         max_train_per_class: keep at most this many training images of each class (a
             seeded stratified subset, e.g. for CPU runs on CIFAR); None keeps all.
+        intersections: intersectional groupings of the dataset's attributes (``pairs``: the
+            class with each attribute and every two attributes; ``none``; or a list of names
+            such as ``[class&race]``).
         **options: the loader's own options (``root``, ``download``, ...).
 
     Attribute groupings are checked (each must hold at least two groups on the test split)
@@ -74,14 +78,14 @@ def load_dataset(name: str, *, seed: int = 0, imbalance_ratio: float = 1.0,
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         allowed = ", ".join(sorted({*accepted, "seed", "imbalance_ratio", "image_size",
-                                    "max_train_per_class"}))
+                                    "max_train_per_class", "intersections"}))
         raise FairensError(f"data={name} has no setting {', '.join(unknown)}; "
                            f"its settings are {allowed}")
     if "seed" in accepted:
         options["seed"] = seed
     if "image_size" in accepted and image_size is not None:
         options["image_size"] = image_size  # decoded at that size: no second resize
-    data = loader(**options)
+    data = add_intersections(loader(**options), intersections)
     check_attribute_columns(data, f"data={name}")
     if max_train_per_class is not None:
         data = cap_training_classes(data, max_train_per_class, seed)

@@ -1,0 +1,184 @@
+"""UTKFace as distributed: aligned and cropped 200x200 face JPEGs whose file names carry
+the labels, ``UTKFace/<age>_<gender>_<race>_<datetime>.jpg.chip.jpg``.
+
+Gender 0 is male and 1 female; race 0 White, 1 Black, 2 Asian, 3 Indian, 4 Others (the
+dataset's own coding); ages are binned into the age groups of ``AGE_GROUPS``. The target
+(``data.target``) is one of gender, race and age_group; the other two are the sensitive
+attributes by default.
+
+Data hygiene, reported in ``run.json`` (``data.hygiene``) and never silent:
+
+* a file name that does not start with ``<age>_<gender>_<race>_`` (integers; gender 0-1,
+  race 0-4) is skipped, counted, and one example is named;
+* byte-identical images (same SHA-256) are kept once; a set of copies whose labels disagree
+  (gender, race or age group) is dropped entirely, since no one of them can be trusted;
+* UTKFace has no official split: the kept images are split, seeded by ``data.split_seed``
+  and stratified by gender x race x age group, into train / val / test of ``SPLIT_FRACTIONS``,
+  identical for every member and every run with the same seed. Duplicates are kept once, so
+  no image is in two splits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..errors import FairensError, bad_setting
+from .base import AugmentSpec, ImageData, Split
+from .decode import decode_cached
+from .registry import register_dataset
+from .salts import DATA_SALTS
+
+GENDERS = ("male", "female")
+RACES = ("White", "Black", "Asian", "Indian", "Others")
+AGE_GROUPS = ("0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+")
+_AGE_EDGES = (3, 10, 20, 30, 40, 50, 60, 70)  # the lower bound of each group after the first
+LABELS = {"gender": GENDERS, "race": RACES, "age_group": AGE_GROUPS}
+SPLIT_FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
+_NAME = re.compile(r"^(\d{1,3})_([01])_([0-4])_")
+
+
+def age_group(age: int) -> str:
+    """The age group of an age in years (``0-2``, ``3-9``, ``10-19``, ..., ``70+``)."""
+    return AGE_GROUPS[int(np.searchsorted(_AGE_EDGES, age, side="right"))]
+
+
+@dataclass
+class Hygiene:
+    """What reading the folder found: files, unparsable names, duplicate copies."""
+
+    files: int = 0
+    unparsable: int = 0
+    unparsable_example: str | None = None
+    duplicate_sets: int = 0
+    duplicates_dropped_as_copies: int = 0
+    conflicting_sets: int = 0
+    conflicting_images_dropped: int = 0
+    kept: int = 0
+    split_sizes: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    def describe(self) -> str:
+        return (f"UTKFace: {self.files} files; {self.unparsable} with an unparsable name "
+                f"skipped (e.g. {self.unparsable_example!r}); {self.duplicate_sets} sets of "
+                f"byte-identical copies: {self.duplicates_dropped_as_copies} copies dropped, "
+                f"{self.conflicting_sets} sets whose labels disagree dropped "
+                f"({self.conflicting_images_dropped} images); {self.kept} kept: "
+                + ", ".join(f"{k} {v}" for k, v in self.split_sizes.items()))
+
+
+def _folder(root: str | None) -> Path:
+    if root is None:
+        raise FairensError("data.root is required for data=utkface: the folder that holds "
+                           "UTKFace/")
+    root = Path(root).expanduser()
+    for candidate in (root / "UTKFace", root):
+        if candidate.is_dir() and any(name.endswith(".jpg") for name in os.listdir(candidate)):
+            return candidate
+    raise FairensError(f"data.root={root}: no UTKFace here (looked for {root / 'UTKFace'}/ with "
+                       "<age>_<gender>_<race>_<datetime>.jpg.chip.jpg files)")
+
+
+def read_labels(folder: Path, hygiene: Hygiene) -> pd.DataFrame:
+    """One row per kept image: file, age, gender, race, age_group (words), after skipping
+    unparsable names and resolving byte-identical copies."""
+    with os.scandir(folder) as entries:
+        names = sorted(e.name for e in entries if e.is_file() and ".jpg" in e.name.lower())
+    hygiene.files = len(names)
+    rows = []
+    for name in names:
+        match = _NAME.match(name)
+        if match is None:
+            hygiene.unparsable += 1
+            hygiene.unparsable_example = hygiene.unparsable_example or name
+            continue
+        age, gender, race = (int(v) for v in match.groups())
+        rows.append({"file": name, "age": age, "gender": GENDERS[gender], "race": RACES[race],
+                     "age_group": age_group(age)})
+    if not rows:
+        raise FairensError(f"{folder}: no image whose name starts with <age>_<gender>_<race>_ "
+                           f"({hygiene.files} files looked at)")
+    table = pd.DataFrame(rows)
+    table["sha256"] = [_digest(folder / name) for name in table["file"]]
+    return _resolve_copies(table, hygiene)
+
+
+def _digest(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _resolve_copies(table: pd.DataFrame, hygiene: Hygiene) -> pd.DataFrame:
+    """Keep one of each set of byte-identical images, unless the set's labels disagree."""
+    sizes = table.groupby("sha256")["file"].transform("size")
+    labels = table.groupby("sha256")[list(LABELS)].transform("nunique").max(axis=1)
+    copies = table[sizes > 1]
+    hygiene.duplicate_sets = int(copies["sha256"].nunique())
+    conflicting = table["sha256"].isin(copies.loc[labels[sizes > 1] > 1, "sha256"])
+    hygiene.conflicting_sets = int(table.loc[conflicting, "sha256"].nunique())
+    hygiene.conflicting_images_dropped = int(conflicting.sum())
+    kept = table[~conflicting].drop_duplicates("sha256", keep="first")
+    hygiene.duplicates_dropped_as_copies = int((~conflicting).sum() - len(kept))
+    hygiene.kept = len(kept)
+    return kept.reset_index(drop=True)
+
+
+def split_table(table: pd.DataFrame, seed: int) -> np.ndarray:
+    """object [N]: ``train``, ``val`` or ``test`` for each image, seeded and stratified by
+    gender x race x age group: each stratum is shuffled and cut at the fractions (rounded
+    down for val and test, the rest to train)."""
+    rng = np.random.default_rng([seed, DATA_SALTS["utkface_split"]])
+    out = np.empty(len(table), dtype=object)
+    strata = table.groupby(list(LABELS), sort=True).indices
+    for key in sorted(strata):
+        index = rng.permutation(strata[key])
+        n_test = int(len(index) * SPLIT_FRACTIONS["test"])
+        n_val = int(len(index) * SPLIT_FRACTIONS["val"])
+        out[index[:n_test]] = "test"
+        out[index[n_test:n_test + n_val]] = "val"
+        out[index[n_test + n_val:]] = "train"
+    return out
+
+
+@register_dataset("utkface")
+def load_utkface(*, root: str | None = None, target: str = "gender",
+                 sensitive: list[str] | None = None, split_seed: int = 0,
+                 image_size: int = 64, cache_dir: str | None = None) -> ImageData:
+    """UTKFace faces (see the module docstring), resized to ``image_size`` when decoded;
+    the label is ``target``; each ``sensitive`` label is a grouping (default: the two that
+    are not the target)."""
+    if target not in LABELS:
+        raise bad_setting("data.target", target, f"one of {', '.join(LABELS)}")
+    sensitive = [s for s in LABELS if s != target] if sensitive is None else list(sensitive)
+    unknown = [s for s in sensitive if s not in LABELS]
+    if unknown or target in sensitive:
+        raise bad_setting("data.sensitive", sensitive,
+                          f"labels of UTKFace other than the target data.target={target}: "
+                          f"{', '.join(s for s in LABELS if s != target)}")
+    if not isinstance(split_seed, int) or isinstance(split_seed, bool) or split_seed < 0:
+        raise bad_setting("data.split_seed", split_seed, "a non-negative integer")
+    folder = _folder(root)
+    hygiene = Hygiene()
+    table = read_labels(folder, hygiene)
+    split = split_table(table, split_seed)
+    hygiene.split_sizes = {name: int((split == name).sum()) for name in SPLIT_FRACTIONS}
+    print(hygiene.describe(), flush=True)
+    images = decode_cached([folder / name for name in table["file"]], size=image_size,
+                           name=f"utkface-{folder.name}", cache_dir=cache_dir)
+    classes = LABELS[target]
+    labels = torch.tensor([classes.index(v) for v in table[target]], dtype=torch.int64)
+    everything = Split(images, labels, torch.arange(len(table), dtype=torch.int64),
+                       table[sensitive].reset_index(drop=True))
+    splits = {name: everything.subset(np.flatnonzero(split == name)) for name in SPLIT_FRACTIONS}
+    return ImageData(name="utkface", classes=classes, augment=AugmentSpec(pad=image_size // 16,
+                                                                          flip=True),
+                     hygiene=hygiene.as_dict(), **splits)
