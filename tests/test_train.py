@@ -145,3 +145,46 @@ def test_a_run_trained_before_validation_predictions_gets_them(train_config, tmp
     with np.load(results / "predictions" / "val" / "member_00.npz") as now, \
             np.load(io.BytesIO(kept)) as before:
         np.testing.assert_array_equal(now["logits"], before["logits"])
+
+
+class _Snapshots:
+    """A callback that records the member's weights at each validation."""
+
+    def __new__(cls, snapshots: list):
+        import pytorch_lightning as pl
+
+        class Record(pl.Callback):
+            def on_validation_end(self, trainer, pl_module) -> None:
+                snapshots.append({k: v.clone() for k, v in pl_module.state_dict().items()})
+        return Record()
+
+
+@pytest.mark.parametrize(("select", "epoch"), [("best_val", 2), ("worst_group_val", 1),
+                                               ("last", None)])
+def test_select_keeps_the_chosen_epoch(tmp_path: Path, monkeypatch, select: str,
+                                       epoch: int | None) -> None:
+    from fairens.ensemble import MemberModule, train_member
+    from fairens.pipeline import load_data
+
+    from conftest import compose_train
+    script = [0.2, 0.9, 0.5, 0.3]  # validation accuracy; worst-group accuracy is 1 - it
+
+    def scripted(module: MemberModule) -> None:
+        value = torch.tensor(script[module.current_epoch])
+        module.log("val_acc", value)
+        module.log("val_worst_group_acc", 1 - value)
+    monkeypatch.setattr(MemberModule, "on_validation_epoch_end", scripted)
+    cfg = compose_train(tmp_path, "trainer.max_epochs=4", f"trainer.select={select}",
+                        "trainer.limit_train_batches=2")
+    recipe, data = recipe_from(cfg), load_data(cfg)
+    snapshots: list = []
+    result = train_member(data, recipe, member_seeds(0, ("init",), 0), member=0,
+                          label="member 1/1", checkpoint=tmp_path / "member_00.ckpt",
+                          callbacks=[_Snapshots(snapshots)])
+    assert result.selected_epoch == epoch
+    kept = load_member(tmp_path / "member_00.ckpt").state_dict()
+    expected = snapshots[(epoch or 4) - 1]
+    assert all(torch.equal(kept[k], expected[k]) for k in expected)
+    assert not any(torch.equal(kept[k], snapshots[3][k]) for k in expected
+                   if "weight" in k) or epoch is None  # the last epoch's weights differ
+    assert not (tmp_path / "member_00.partial").exists()

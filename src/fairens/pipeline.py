@@ -201,10 +201,13 @@ def recipe_from(cfg: DictConfig) -> Recipe:
     smoothing = cfg.model.get("label_smoothing", 0.0)
     if not _is_number(smoothing):
         raise bad_setting("model.label_smoothing", smoothing, "a number from 0 to 1 (exclusive)")
+    trainer = _plain(cfg.trainer)
+    select, select_grouping = trainer.pop("select", "last"), trainer.pop("select_grouping", None)
     return Recipe(model=str(cfg.model.name), optimizer=_plain(cfg.model.optimizer),
-                  scheduler=_plain(cfg.model.get("scheduler")), trainer=_plain(cfg.trainer),
+                  scheduler=_plain(cfg.model.get("scheduler")), trainer=trainer,
                   batch_size=int(batch_size), label_smoothing=float(smoothing),
-                  model_options=options, resume_interval=float(interval))
+                  model_options=options, resume_interval=float(interval), select=str(select),
+                  select_grouping=select_grouping)
 
 
 def load_data(cfg: DictConfig, spec: ModelSpec | None = None) -> ImageData:
@@ -368,6 +371,7 @@ def _train_one(paths: RunPaths, data: ImageData, recipe: Recipe, seeds: MemberSe
     write_json(paths.member_json(member), {
         "member": member, "seeds": seeds.as_dict(), "val_acc": result.val_acc,
         "test_acc": test_acc, "epochs": result.epochs, "seconds": result.seconds,
+        "select": recipe.select, "selected_epoch": result.selected_epoch,
         "checkpoint": str(paths.checkpoint(member))}, root=paths.results)
     print(_member_line(label, seeds, result, test_acc), flush=True)
 
@@ -415,7 +419,7 @@ def train(cfg: DictConfig) -> Path:
                                                   "default")
     quiet_lightning()
     data = load_data(cfg, spec)
-    check_recipe(recipe, data.train)
+    check_recipe(recipe, data)
     _check_writable(paths.results, "paths.results")
     _check_writable(paths.models, "paths.models")
     if threads is not None:

@@ -89,16 +89,42 @@ class MemberModule(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         self.log("train_loss", self.mean_train_loss(), prog_bar=True)
 
+    def track_groups(self, sample_ids: torch.Tensor, codes: torch.Tensor,
+                     names: list[str]) -> None:
+        """Log, at each validation, the accuracy of every group of one grouping of the
+        validation samples (``val_acc/<group>``) and the lowest of them
+        (``val_worst_group_acc``). Not a hyper-parameter: rebuilt each time a member trains."""
+        order = torch.argsort(sample_ids)
+        self._group_ids, self._group_codes = sample_ids[order], codes[order]
+        self._group_names = list(names)
+
     def on_validation_epoch_start(self) -> None:
         self._val_correct, self._val_count = torch.zeros((), device=self.device), 0
+        groups = len(getattr(self, "_group_names", []))
+        self._group_right = torch.zeros(groups, device=self.device)
+        self._group_total = torch.zeros(groups, device=self.device)
 
     def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
-        images, labels, _ = batch
-        self._val_correct += (self(images).argmax(dim=1) == labels).sum()
+        images, labels, sample_ids = batch
+        right = self(images).argmax(dim=1) == labels
+        self._val_correct += right.sum()
         self._val_count += len(labels)
+        if len(self._group_total):
+            where = torch.searchsorted(self._group_ids, sample_ids.cpu())
+            codes = self._group_codes[where].to(self.device)
+            self._group_right += torch.bincount(codes, weights=right.float(),
+                                                minlength=len(self._group_total))
+            self._group_total += torch.bincount(codes, minlength=len(self._group_total))
 
     def on_validation_epoch_end(self) -> None:
         self.log("val_acc", self._val_correct / max(self._val_count, 1), prog_bar=True)
+        seen = self._group_total > 0
+        if seen.any():
+            accuracy = self._group_right / self._group_total.clamp_min(1)
+            self.log("val_worst_group_acc", accuracy[seen].min())
+            for name, value, present in zip(self._group_names, accuracy, seen, strict=True):
+                if present:
+                    self.log(f"val_acc/{name}", value)
 
     # The global RNG drives randomness outside the seeded sources (dropout, stochastic
     # depth): keep its state in the checkpoint so that a resumed member continues exactly.

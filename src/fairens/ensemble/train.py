@@ -37,6 +37,12 @@ class Recipe:
         trainer: a Hydra ``_target_`` config of the Lightning ``Trainer``.
         label_smoothing: cross-entropy label smoothing.
         resume_interval: seconds of training between resume points (written at epoch ends).
+        select: which weights a member keeps: ``last`` (the final epoch's), ``best_val``
+            (the epoch of best validation accuracy) or ``worst_group_val`` (the epoch of best
+            worst-group validation accuracy, the SubpopBench protocol).
+        select_grouping: the grouping of the validation samples whose per-group accuracy is
+            logged each epoch (and, for ``worst_group_val``, decides); None: the first
+            intersection with the class, else the first attribute, else the class.
     """
 
     model: str
@@ -47,9 +53,12 @@ class Recipe:
     label_smoothing: float = 0.0
     model_options: dict[str, Any] = field(default_factory=dict)
     resume_interval: float = 60.0
+    select: str = "last"
+    select_grouping: str | None = None
 
 
 _POSITIVE_INT_KEYS = ("max_epochs", "check_val_every_n_epoch")
+SELECTIONS = {"last": None, "best_val": "val_acc", "worst_group_val": "val_worst_group_acc"}
 _BATCH_LIMITS = ("limit_train_batches", "limit_val_batches")
 
 
@@ -78,13 +87,13 @@ def steps_per_epoch(recipe: Recipe, train: Split) -> int:
     return min(int(limit), batches) if _is_int(limit) else int(limit * batches)
 
 
-def check_recipe(recipe: Recipe, train: Split) -> None:
+def check_recipe(recipe: Recipe, data: ImageData) -> None:
     """Refuse a recipe that Lightning or torch would reject, before anything is written:
     the trainer is constructed once (unknown arguments, an accelerator this machine lacks),
     the optimizer and scheduler are built on a stand-in parameter, and the settings those
     constructors accept but training cannot use are checked here, including a recipe
     under which a member would take no optimisation step on the training split."""
-    trainer = recipe.trainer
+    trainer, train = recipe.trainer, data.train
     for key in _POSITIVE_INT_KEYS:
         value = trainer.get(key)
         if value is not None and not (_is_int(value) and value >= 1):
@@ -110,6 +119,9 @@ def check_recipe(recipe: Recipe, train: Split) -> None:
             f"of data.batch_size={recipe.batch_size}, trainer.limit_train_batches="
             f"{trainer.get('limit_train_batches')}, trainer.max_steps={max_steps}; allow at "
             "least one batch per epoch")
+    if recipe.select not in SELECTIONS:
+        raise bad_setting("trainer.select", recipe.select, f"one of {', '.join(SELECTIONS)}")
+    tracked_grouping(data.val, recipe)
     smoothing = recipe.label_smoothing
     if not 0 <= smoothing < 1:
         raise bad_setting("model.label_smoothing", smoothing, "a number from 0 to 1 (exclusive)")
@@ -138,6 +150,7 @@ class MemberResult:
     val_acc: float | None
     epochs: int
     seconds: float
+    selected_epoch: int | None = None  # the epoch whose weights were kept (1-based)
 
 
 class _MemberProgressBar(TQDMProgressBar):
@@ -189,6 +202,42 @@ class _ResumePoint(ModelCheckpoint):
             super()._save_checkpoint(trainer, str(tmp))
         self._last_checkpoint_saved = filepath
         self.saved_at = time.monotonic()
+
+
+class _BestEpoch(ModelCheckpoint):
+    """The weights of the epoch with the best ``monitor`` so far, written atomically to
+    ``best.ckpt`` in the member's resume folder (and restored with it after a crash)."""
+
+    def __init__(self, folder: Path, monitor: str) -> None:
+        super().__init__(dirpath=folder, filename="best", monitor=monitor, mode="max",
+                         save_top_k=1, enable_version_counter=False, save_last=False)
+
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        with atomic_path(filepath) as tmp:
+            super()._save_checkpoint(trainer, str(tmp))
+        self._last_checkpoint_saved = filepath
+
+
+def tracked_grouping(split: Split, recipe: Recipe) -> str:
+    """The grouping whose per-group validation accuracy a member logs (see Recipe)."""
+    columns = list(split.attributes.columns)
+    if recipe.select_grouping is not None:
+        if recipe.select_grouping not in ["class", *columns]:
+            raise bad_setting("trainer.select_grouping", recipe.select_grouping,
+                              f"a grouping of the data: {', '.join(['class', *columns])}")
+        return recipe.select_grouping
+    intersections = [c for c in columns if c.startswith("class&")]
+    others = [c for c in columns if c != "train_frequency"]
+    return (intersections or others or ["class"])[0]
+
+
+def _track(module: MemberModule, data: ImageData, recipe: Recipe) -> None:
+    grouping = tracked_grouping(data.val, recipe)
+    values = (np.asarray(data.classes, dtype=object)[data.val.labels.numpy()]
+              if grouping == "class" else data.val.attributes[grouping].to_numpy(dtype=object))
+    names, codes = np.unique(values.astype(str), return_inverse=True)
+    module.track_groups(data.val.sample_ids, torch.from_numpy(codes.astype(np.int64)),
+                        names.tolist())
 
 
 def resume_point(checkpoint: Path) -> Path:
@@ -287,6 +336,11 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
         if resume.is_file():
             earlier_curves = _read_curves(Path(logger.log_dir) / "metrics.csv")
     callbacks = [_StopOnDivergence(f"{label} {seeds.describe()}"), *(callbacks or [])]
+    _track(module, data, recipe)
+    best = None
+    if SELECTIONS[recipe.select] is not None:
+        best = _BestEpoch(partial, SELECTIONS[recipe.select])
+        callbacks.append(best)
     if recipe.trainer.get("enable_checkpointing", True):
         callbacks.append(_ResumePoint(partial, recipe.resume_interval))
     if recipe.trainer.get("enable_progress_bar", True):
@@ -307,10 +361,15 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
             f"{recipe.trainer.get('max_epochs')}): it would only add an untrained member; "
             "nothing of it was kept")
     val_acc = trainer.callback_metrics.get("val_acc")
+    selected = None
+    if best is not None and best.best_model_path:
+        kept = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
+        module.load_state_dict(kept["state_dict"])
+        selected = int(kept["epoch"]) + 1
     save_member(trainer, checkpoint)
     shutil.rmtree(partial, ignore_errors=True)
     return MemberResult(
         member=member, seeds=seeds, test_logits=predict_logits(module, data.test),
         val_logits=predict_logits(module, data.val),
         val_acc=None if val_acc is None else float(val_acc), epochs=trainer.current_epoch,
-        seconds=time.perf_counter() - start)
+        seconds=time.perf_counter() - start, selected_epoch=selected)
