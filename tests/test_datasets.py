@@ -69,6 +69,19 @@ def test_cifar10s_skews_training_colour_and_doubles_the_test_split(train_config,
     assert torch.equal(again.train.images, data.train.images)
 
 
+def test_cifar10s_reads_the_jpeg_tree_too(train_config, tmp_path: Path) -> None:
+    write_imagefolder(tmp_path / "cifar10", classes=tuple(CIFAR10_CLASSES), per_class=40,
+                      test_per_class=4)
+    data = load_data(train_config("data=cifar10s", f"data.root={tmp_path}/cifar10",
+                                  f"data.cache_dir={tmp_path}/c"))
+    assert data.name == "cifar10s" and data.classes == tuple(CIFAR10_CLASSES)
+    groups = data.test_groups()
+    assert len(groups) == 2 * 40 and (groups["pair_id"].value_counts() == 2).all()
+    color = data.train.attributes["color"].to_numpy()
+    assert (color[data.train.labels.numpy() == 0] == "color").mean() == pytest.approx(0.95,
+                                                                                      abs=0.05)
+
+
 def test_celeba_groupings_and_cache(train_config, tmp_path: Path) -> None:
     write_celeba(tmp_path, n=24)
     cache = tmp_path / "cache"

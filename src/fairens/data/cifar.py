@@ -145,20 +145,39 @@ def _to_gray(images: torch.Tensor) -> torch.Tensor:
     return TF.rgb_to_grayscale(images, num_output_channels=3)
 
 
+def _cifar10_base(root: str | None, download: bool, val_fraction: float, seed: int,
+                  cache_dir: str | None) -> ImageData:
+    """CIFAR-10 from torchvision's batches, or from the JPEG tree
+    ``root/{train,test}/<class>/*.jpg`` (read as data=imagefolder reads it)."""
+    from torchvision.datasets import CIFAR10
+    tree = Path(root).expanduser() if root is not None else None
+    if tree is not None and (tree / "train").is_dir() and (tree / "test").is_dir():
+        from .folder import load_imagefolder
+        base = load_imagefolder(root=str(tree), val_fraction=val_fraction, seed=seed,
+                                cache_dir=cache_dir)
+        if len(base.classes) != 10:
+            raise FairensError(f"data.root={tree}: an image tree of {len(base.classes)} "
+                               "classes, where CIFAR-10 has 10")
+        return base
+    base, _ = _load(_CIFAR10, root=root, download=download, val_fraction=val_fraction,
+                    seed=seed, name="cifar10s", title="CIFAR-10", downloader=CIFAR10)
+    return base
+
+
 @register_dataset("cifar10s")
 def load_cifar10s(*, root: str | None = None, download: bool = False,
                   val_fraction: float = 0.1, seed: int = 0, skew: float = 0.95,
-                  color_classes: list[int] | None = None) -> ImageData:
+                  color_classes: list[int] | None = None,
+                  cache_dir: str | None = None) -> ImageData:
     """CIFAR-10 Skewed (Wang et al., CVPR 2020): in training (and validation), the
     ``color_classes`` (default the first five) are ``skew`` colour and 1 - ``skew``
     grayscale, the other classes the reverse; the test split holds every test image twice,
     in colour and in grayscale, as a counterfactual pair. Groupings ``color``
-    (``color``/``gray``) and ``class&color``."""
-    from torchvision.datasets import CIFAR10
+    (``color``/``gray``) and ``class&color``. ``data.root`` holds torchvision's
+    ``cifar-10-batches-py/`` or the JPEG tree ``{train,test}/<class>/*.jpg``."""
     if not 0.5 <= skew <= 1:
         raise FairensError(f"data.skew={skew!r} is not allowed: a fraction from 0.5 to 1")
-    base, _ = _load(_CIFAR10, root=root, download=download, val_fraction=val_fraction,
-                    seed=seed, name="cifar10s", title="CIFAR-10", downloader=CIFAR10)
+    base = _cifar10_base(root, download, val_fraction, seed, cache_dir)
     color_classes = list(range(5)) if color_classes is None else list(color_classes)
     rng = np.random.default_rng([seed, DATA_SALTS["cifar10s_skew"]])
 
