@@ -62,12 +62,12 @@ BAD_SETTINGS = [
                                             "supports sides >= 16 and a multiple of 16; set "
                                             "data.image_size=48 to upsample the images"),
     ("data.name=mnist", "data='mnist' is not allowed: known names are celeba, cifar10, "
-                        "cifar100, cifar10s, digits, imagefolder, manifest"),
+                        "cifar100, cifar10s, digits, imagefolder, manifest, utkface"),
     ("data.imbalance_ratio=0.5", "data.imbalance_ratio=0.5 is not allowed: a number >= 1 (1 keeps "
                                  "the split as is)"),
     ("+data.colour=red", "data=digits has no setting colour; its settings are image_size, "
-                         "imbalance_ratio, max_train_per_class, seed, test_per_class, "
-                         "val_per_class"),
+                         "imbalance_ratio, intersections, max_train_per_class, seed, "
+                         "test_per_class, val_per_class"),
     ("data.max_train_per_class=0", "data.max_train_per_class=0 is not allowed: a positive "
                                    "integer, or null for all"),
     ("data.image_size=4 model=resnet9", "model=resnet9 cannot run at 4x4 inputs: it supports "
