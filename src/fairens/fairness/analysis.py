@@ -31,6 +31,7 @@ from .ranking import (
     make_folds,
     validation_views,
 )
+from .subpop import subpop_block
 from .subsets import curve_subsets
 from .verdicts import Verdicts, adjust, compare_gains, gain_block
 
@@ -106,6 +107,7 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
     ranking_views = (validation_views(validation, groupings, options, subsets)
                      if method == "validation" and not chosen else None)
     summaries, tests, choices, estimates = {}, [], {}, {}
+    class_names = _class_names(labels, groupings[0], logits.shape[2])
     for index, (grouping, layout) in enumerate(zip(groupings, layouts, strict=True)):
         measures = Measures(grouping, correct, layout.cells, layout.halves,
                             correct.group_sums[index])
@@ -119,6 +121,10 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
         summary, verdicts, estimates[grouping.name] = _summarise(context, choice)
         choices[grouping.name] = choice
         _add_spread(summary, grouping, correct)
+        subpop = subpop_block(context, labels, class_names if _protected(grouping.name)
+                              else None)
+        if subpop is not None:
+            summary["subpop"] = subpop
         if logits.shape[2] == 2 and _protected(grouping.name):
             summary["parity"] = parity_differences(labels, correct.member_predictions,
                                                    correct.ensemble_predictions, grouping)
@@ -200,6 +206,15 @@ def _groupings(groups: pd.DataFrame, labels: np.ndarray,
             declared = ["minority"]
         out.append(Grouping.from_column(column, groups[column], minority=declared or ()))
     return out
+
+
+def _class_names(labels: np.ndarray, classes: Grouping, n_classes: int) -> dict[int, str]:
+    """The name of each class index in the test set (only the positive class, 1, of a
+    two-class target: its equalized-odds gap is the other's)."""
+    names = {int(label): classes.names[code]
+             for label, code in zip(*np.unique(np.c_[labels, classes.codes], axis=0).T,
+                                    strict=True)}
+    return {1: names[1]} if n_classes == 2 and 1 in names else names
 
 
 def _protected(name: str) -> bool:
@@ -401,8 +416,7 @@ def _counterfactual(correct: Correctness, pair_ids: np.ndarray, labels: np.ndarr
     n_classes = int(labels.max()) + 1
     predictions = np.vstack([correct.member_predictions, correct.ensemble_predictions[None]])
     overall, per_class, pairs = flip_rates(predictions, pair_ids, labels, n_classes)
-    names = {int(label): classes.names[code] for label, code in zip(labels, classes.codes,
-                                                                   strict=True)}
+    names = _class_names(labels, classes, 0)
     return {"pairs": int(pairs.sum()),
             "overall": {"single_mean": float(overall[:-1].mean()),
                         "single_std": float(overall[:-1].std()), "ensemble": float(overall[-1])},

@@ -29,6 +29,8 @@ class Correctness:
         members: bool [K, N], whether member k is right on sample n.
         leave_one_out: bool [K, N] (empty for K = 1), whether the ensemble of all members
             but member k is right.
+        leave_one_out_predictions: [K, N] (empty for K = 1), that ensemble's predicted class
+            (the smallest unsigned integer type that holds the classes).
         subsets: per ensemble size m = 1..K, the member subsets int [S_m, m] the curve uses.
         curve_mean: float64 [K, N], per m the fraction of its subsets right on sample n.
         subset_bits: uint8 [S, ceil(N / 8)], packed correctness of every subset (sizes in
@@ -44,6 +46,7 @@ class Correctness:
     ensemble_predictions: np.ndarray
     members: np.ndarray
     leave_one_out: np.ndarray
+    leave_one_out_predictions: np.ndarray
     subsets: list[np.ndarray]
     curve_mean: np.ndarray
     subset_bits: np.ndarray
@@ -100,6 +103,7 @@ def correctness(logits: np.ndarray, labels: np.ndarray, combine: str,
     n_subsets = sum(len(s) for s in subsets)
     member_predictions = np.empty((n_members, n), dtype=np.int32)
     leave_one_out = np.empty((n_members if n_members > 1 else 0, n), dtype=bool)
+    left_out_predictions = np.empty(leave_one_out.shape, dtype=np.min_scalar_type(n_classes))
     without = np.array([[m for m in range(n_members) if m != left_out]
                         for left_out in range(n_members)], dtype=np.int64)
     ensemble_predictions = np.empty(n, dtype=np.int64)
@@ -126,7 +130,8 @@ def correctness(logits: np.ndarray, labels: np.ndarray, combine: str,
         ensemble = predicted[0]  # the last size: all members
         ensemble_predictions[chunk] = ensemble
         if n_members > 1:
-            leave_one_out[:, chunk] = predictor.predict(without) == truth
+            left_out_predictions[:, chunk] = predictor.predict(without)
+            leave_one_out[:, chunk] = left_out_predictions[:, chunk] == truth
         subset_bits[:, start // 8:(chunk.stop + 7) // 8] = np.packbits(right, axis=1)
         for sums, grouping in zip(group_sums, groupings, strict=True):
             sums += grouping.sums(right, samples=chunk)
@@ -136,6 +141,7 @@ def correctness(logits: np.ndarray, labels: np.ndarray, combine: str,
         calibration_correct[-1, chunk] = ensemble == truth
     return Correctness(
         member_predictions=member_predictions, ensemble_predictions=ensemble_predictions,
-        members=member_predictions == labels, leave_one_out=leave_one_out, subsets=subsets,
+        members=member_predictions == labels, leave_one_out=leave_one_out,
+        leave_one_out_predictions=left_out_predictions, subsets=subsets,
         curve_mean=curve_mean, subset_bits=subset_bits, group_sums=group_sums,
         confidence=confidence, calibration_correct=calibration_correct)

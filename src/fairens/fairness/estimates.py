@@ -238,15 +238,16 @@ def t_interval(estimate: Estimate, spread: Uncertainty) -> list[float] | None:
     return [estimate.value - half, estimate.value + half]
 
 
-def wilson_interval(estimate: Estimate, spread: Uncertainty, n: int) -> list[float] | None:
+def wilson_interval(estimate: Estimate, spread: Uncertainty, n: int,
+                    level: float = LEVEL) -> list[float] | None:
     """[low, high] for an accuracy: the Wilson score interval at the effective sample size
     p(1 - p) / variance (``n``, the samples behind it, where p is 0 or 1 or the variance
-    is 0), with the t quantile in place of z."""
+    is 0), with the t quantile in place of z, at confidence ``level``."""
     p = estimate.value
     if not estimate.defined or not math.isfinite(spread.total):
         return None
     n_eff = p * (1 - p) / spread.total if 0 < p < 1 and spread.total > 0 else float(n)
-    z = _quantile(spread.df)
+    z = _quantile(spread.df, level)
     denominator = 1 + z * z / n_eff
     centre = (p + z * z / (2 * n_eff)) / denominator
     half = z / denominator * math.sqrt(p * (1 - p) / n_eff + z * z / (4 * n_eff * n_eff))

@@ -18,6 +18,7 @@ import numpy as np
 
 from .correctness import Correctness
 from .estimates import (
+    LEVEL,
     Design,
     Estimate,
     p_value,
@@ -212,11 +213,11 @@ class Context:
         return self.layout.measured
 
     def accuracy(self, estimate: Estimate, design: Design | None = None,
-                 rho: float = 0.0) -> list | None:
+                 rho: float = 0.0, level: float = LEVEL) -> list | None:
         if not self.options.intervals:
             return None
         spread = uncertainty(estimate, design or self.design, rho)
-        return wilson_interval(estimate, spread, len(np.unique(estimate.samples)))
+        return wilson_interval(estimate, spread, len(np.unique(estimate.samples)), level)
 
     def difference(self, estimate: Estimate, design: Design | None = None,
                    rho: float = 0.0) -> list | None:

@@ -1,0 +1,168 @@
+"""SubpopBench-style metrics of one grouping (docs/statistics.md, "Subpopulation metrics"):
+balanced (mean-per-group) accuracy, worst-group accuracy and, for attribute groupings, the
+equalized-odds gap, over the groups with at least ``report.min_group_size`` test samples;
+the mean single member versus the ensemble, with intervals that include training
+randomness.
+
+The worst group and the largest gap are chosen on the data they are measured on, so their
+intervals are simultaneous: Bonferroni-level intervals for every group's rate, which all
+hold together with probability >= 95%, bound the minimum (or the spread) of the true rates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fairlearn.metrics import equalized_odds_difference
+
+from .estimates import LEVEL, Estimate, average
+from .measures import MEMBER_PARTS, Context, num
+from .verdicts import gain_block
+
+EO_TOLERANCE = 1e-9
+
+
+def subpop_block(context: Context, labels: np.ndarray,
+                 class_names: dict[int, str] | None) -> dict[str, Any] | None:
+    """Balanced accuracy, worst-group accuracy and, for a grouping of people (given the
+    names of the class indices ``class_names``), the equalized-odds gap; None when fewer
+    than two groups are large enough."""
+    grouping, measures = context.grouping, context.measures
+    eligible = [g for g in range(len(grouping))
+                if grouping.counts[g] >= context.options.min_group_size]
+    if len(eligible) < 2:
+        return None
+    single = average([measures.single(measures.cells(g)) for g in eligible])
+    ensemble = average([measures.ensemble(measures.cells(g)) for g in eligible])
+    out: dict[str, Any] = {"groups": [grouping.names[g] for g in eligible],
+                           "balanced_accuracy": gain_block(context, single, ensemble),
+                           "worst_group": _worst_group(context, eligible)}
+    if class_names is not None:
+        gaps = _equalized_odds(context, labels, eligible, class_names)
+        if gaps is not None:
+            out["equalized_odds"] = gaps
+    return out
+
+
+def _simultaneous(context: Context, estimates: list[Estimate], level: float) -> list | None:
+    intervals = [context.accuracy(e, level=level) for e in estimates]
+    return None if any(i is None for i in intervals) else intervals
+
+
+def _worst_group(context: Context, eligible: list[int]) -> dict[str, Any]:
+    """The lowest group accuracy of the mean member and of the ensemble, each with the
+    interval [min of lower bounds, min of upper bounds] of simultaneous group intervals, and
+    the members' own worst-group accuracy (mean and spread over members)."""
+    grouping, measures = context.grouping, context.measures
+    level = 1 - (1 - LEVEL) / len(eligible)
+    out: dict[str, Any] = {"level_per_group": level}
+    for side, make in (("single_mean", measures.single), ("ensemble", measures.ensemble)):
+        estimates = [make(measures.cells(g)) for g in eligible]
+        values = [e.value for e in estimates]
+        worst = int(np.argmin(values))  # ties: the first in table order
+        intervals = _simultaneous(context, estimates, level)
+        out[side] = {"group": grouping.names[eligible[worst]], "accuracy": num(values[worst]),
+                     "ci": None if intervals is None else [min(i[0] for i in intervals),
+                                                           min(i[1] for i in intervals)]}
+    own = grouping.accuracy(measures.correct.members)[:, eligible].min(axis=1)
+    out["members"] = {"mean": float(own.mean()), "std": float(own.std())}
+    out["gain"] = num(out["ensemble"]["accuracy"] - out["single_mean"]["accuracy"])
+    return out
+
+
+def _rate(context: Context, predicted_class: int, samples: np.ndarray) -> tuple[Estimate,
+                                                                                  Estimate]:
+    """How often the mean member and the ensemble predict ``predicted_class`` on ``samples``,
+    with their member-deletion effects (the leave-one-out ensembles' predictions)."""
+    correct, measures = context.measures.correct, context.measures
+    members = correct.member_predictions[:, samples] == predicted_class  # [K, n]
+    single = members.mean(axis=0)
+    ensemble = (correct.ensemble_predictions[samples] == predicted_class).astype(np.float64)
+    n, k = len(samples), len(members)
+    deltas = [np.empty((MEMBER_PARTS, 0))] * 2
+    if k > 1:
+        part = measures.cell_codes[samples] % MEMBER_PARTS
+        indicator = (part[None, :] == np.arange(MEMBER_PARTS)[:, None]).astype(np.float64)
+        left_out = correct.leave_one_out_predictions[:, samples] == predicted_class
+        by_part = [indicator @ rows.T / n for rows in (members, left_out)]  # [parts, K]
+        deltas = [((indicator @ single / n)[:, None] - by_part[0]) / (k - 1),
+                  by_part[1] - (indicator @ ensemble / n)[:, None]]
+    return tuple(Estimate(float(v.mean()), samples, (v - v.mean()) / n, d)
+                 for v, d in zip((single, ensemble), deltas, strict=True))
+
+
+def _gap(values: list[float], intervals: list | None) -> dict[str, Any]:
+    gap = {"gap": max(values) - min(values), "ci": None}
+    if intervals is not None:
+        gap["ci"] = [max(0.0, max(i[0] for i in intervals) - min(i[1] for i in intervals)),
+                     max(i[1] for i in intervals) - min(i[0] for i in intervals)]
+    return gap
+
+
+def _equalized_odds(context: Context, labels: np.ndarray, eligible: list[int],
+                    class_names: dict[int, str]) -> dict[str, Any] | None:
+    """Per class c of ``class_names`` (one-vs-rest; only the positive class of a two-class
+    target): the largest
+    difference between groups of the true-positive rate (on samples of class c) and of the
+    false-positive rate (on the others), and its largest over classes; simultaneous
+    intervals over every rate. Each member's own gap and the ensemble's come from fairlearn
+    (the ensemble's must equal the vectorised one)."""
+    grouping = context.grouping
+    classes = sorted(class_names)
+    samples = {g: grouping.samples_of(g) for g in eligible}
+    usable = {c: [g for g in eligible if 0 < (labels[samples[g]] == c).sum() < len(samples[g])]
+              for c in classes}
+    usable = {c: groups for c, groups in usable.items() if len(groups) >= 2}
+    if not usable:
+        return None
+    level = 1 - (1 - LEVEL) / (2 * sum(len(groups) for groups in usable.values()))
+    per_class = {}
+    for c, groups in usable.items():
+        rates = {"tpr": [_rate(context, c, samples[g][labels[samples[g]] == c]) for g in groups],
+                 "fpr": [_rate(context, c, samples[g][labels[samples[g]] != c]) for g in groups]}
+        entry = {}
+        for side, index in (("single_mean", 0), ("ensemble", 1)):
+            gaps = {}
+            for rate, estimates in rates.items():
+                chosen = [pair[index] for pair in estimates]
+                gaps[rate] = _gap([e.value for e in chosen],
+                                  _simultaneous(context, chosen, level))
+            both = [gaps["tpr"], gaps["fpr"]]
+            entry[side] = {"gap": max(g["gap"] for g in both), "tpr_gap": gaps["tpr"]["gap"],
+                           "fpr_gap": gaps["fpr"]["gap"],
+                           "ci": None if both[0]["ci"] is None else
+                           [max(g["ci"][0] for g in both), max(g["ci"][1] for g in both)]}
+        per_class[class_names[c]] = entry
+    largest = {side: max(per_class.values(), key=lambda e, s=side: e[s]["gap"])[side]
+               for side in ("single_mean", "ensemble")}
+    for side in largest:
+        ci = [entry[side]["ci"] for entry in per_class.values()]
+        largest[side] = {"gap": largest[side]["gap"], "ci": None if None in ci else
+                         [max(i[0] for i in ci), max(i[1] for i in ci)]}
+    members = _fairlearn_gaps(context, labels, usable, samples)
+    if abs(members[-1] - largest["ensemble"]["gap"]) > EO_TOLERANCE:
+        raise RuntimeError(f"fairlearn's equalized_odds_difference and the vectorised gap "
+                           f"disagree ({members[-1]} vs {largest['ensemble']['gap']}): a bug "
+                           f"in fairens")
+    return {"classes": per_class, "largest": largest, "level_per_rate": level,
+            "members": {"mean": float(np.mean(members[:-1])),
+                        "std": float(np.std(members[:-1]))}}
+
+
+def _fairlearn_gaps(context: Context, labels: np.ndarray, usable: dict[int, list[int]],
+                    samples: dict[int, np.ndarray]) -> list[float]:
+    """Each member's and the ensemble's largest equalized-odds difference over classes, by
+    fairlearn on the samples of each class's usable groups."""
+    correct = context.measures.correct
+    predictors = [*correct.member_predictions, correct.ensemble_predictions]
+    out = []
+    for predicted in predictors:
+        gaps = []
+        for c, groups in usable.items():
+            chosen = np.concatenate([samples[g] for g in groups])
+            gaps.append(equalized_odds_difference(
+                labels[chosen] == c, predicted[chosen] == c,
+                sensitive_features=context.grouping.codes[chosen]))
+        out.append(float(max(gaps)))
+    return out
