@@ -26,7 +26,7 @@ test set, ``report.ranking=same_data``). With ``--ranking validation`` the group
 on validation predictions of the same members (n / 2 images a class), as in runs that
 ``train.py`` makes.
 
-    python benchmarks/verdict_calibration.py [--worlds 200] [--settings all|quick|members]
+    python benchmarks/verdict_calibration.py [--worlds 200] [--settings all|quick|small|members]
                                              [--ranking crossfit|validation] [--jobs 2]
 """
 
@@ -214,8 +214,10 @@ def _rate(hits: int, n: int) -> str:
 SETTINGS = {
     "all": [Setting(w, c, p, k) for w, (c, p), k in itertools.product(
         ("shared", "independent"), ((20, 50), (100, 100)), (5, 10, 20))]
-    + [Setting("effect", c, p, k) for (c, p), k in itertools.product(((20, 50), (100, 100)),
-                                                                     (5, 10, 20))],
+    + [Setting(w, 20, 50, k) for w, k in itertools.product(("effect", "member_class"),
+                                                           (5, 10, 20))],
+    "small": [Setting(w, 20, 50, k) for w, k in itertools.product(("effect", "member_class"),
+                                                                  (5, 10, 20))],
     "quick": [Setting("shared", 20, 50, 10), Setting("independent", 20, 50, 10),
               Setting("member_class", 20, 50, 10), Setting("effect", 20, 50, 10)],
     "members": [Setting("member_class", c, p, k) for (c, p), k in itertools.product(

@@ -85,7 +85,7 @@ def test_every_model_exports_with_parity_and_quantizes_at_32(name: str, tmp_path
 
 
 def test_bench_measures_ort_and_eager_and_draws_the_frontier(exported_run: Path,
-                                                              tmp_path: Path) -> None:
+                                                              tmp_path: Path, capsys) -> None:
     export = tmp_path / "export"
     shutil.copytree(_export(exported_run), export)
     main(["bench", str(export), "--threads", "1", "--runs", "50", "--warmup", "2"])
@@ -98,6 +98,17 @@ def test_bench_measures_ort_and_eager_and_draws_the_frontier(exported_run: Path,
         assert row["load_ms"] > 0 and row["peak_mb"] > 0
     frontier = (export / "frontier.csv").read_text()
     assert "pareto_worst_group" in frontier and (export / "frontier.html").is_file()
+    main(["frontier", str(export), "--out", str(tmp_path / "by_frequency"),
+          "--grouping", "train_frequency"])
+    assert "train_frequency" in (tmp_path / "by_frequency" / "frontier.md").read_text()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main(["frontier", str(export), "--out", str(tmp_path / "bad"), "--grouping", "race"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == (f"error: --grouping race is not a grouping of "
+                                               f"{export}: its groupings are class, "
+                                               "train_frequency")
+    assert not (tmp_path / "bad").exists()
 
 
 BLOCKER = '''

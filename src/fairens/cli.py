@@ -123,7 +123,7 @@ def _bench(args: argparse.Namespace) -> None:
 
 def _frontier(args: argparse.Namespace) -> None:
     from .bench import write_frontier
-    table = write_frontier(args.export_dirs, args.out)
+    table = write_frontier(args.export_dirs, args.out, args.grouping)
     print(f"{len(table)} points; frontier: {args.out}/frontier.md")
 
 
@@ -240,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "several exports (e.g. the zoo)")
     frontier.add_argument("export_dirs", nargs="+")
     frontier.add_argument("--out", required=True)
+    frontier.add_argument("--grouping", default="class",
+                          help="grouping whose bottom-k and worst group are plotted (class; "
+                               "e.g. class&race for the worst race x gender group)")
     frontier.set_defaults(func=_frontier)
     return parser
 

@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from ..errors import bad_file
+from ..errors import FairensError, bad_file
 from ..export.manifest import read_manifest
 from ..files import csv_text, regular_file
 from ..report.document import Document, Image, pct
@@ -54,6 +54,10 @@ def frontier_table(export_dirs: list[str | Path], grouping: str = "class") -> pd
                 if result.get("p50_ms") is None or result["format"] == "torch":
                     continue
                 measured = accuracy[result["graph"]][result["precision"]]
+                if grouping not in measured["groupings"]:
+                    raise FairensError(f"--grouping {grouping} is not a grouping of "
+                                       f"{export_dir}: its groupings are "
+                                       f"{', '.join(measured['groupings'])}")
                 groups = measured["groupings"][grouping]
                 rows.append({
                     "model": manifest["model"], "run": manifest["run"], "graph": result["graph"],

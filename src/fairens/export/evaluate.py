@@ -19,12 +19,16 @@ def groupings_of(groups: pd.DataFrame, labels: np.ndarray,
                                  minority.get(name, ())) for name in groups.columns]
 
 
-def grouped_accuracy(correct: np.ndarray, grouping: Grouping, k: int) -> dict[str, Any]:
+def grouped_accuracy(correct: np.ndarray, grouping: Grouping, k: int,
+                     min_group_size: int = 1) -> dict[str, Any]:
     """Per-group accuracy of one predictor (bool [N]), with bottom-k, worst group and the
-    minority/majority split; groups are ranked by this predictor's accuracy."""
+    minority/majority split; groups are ranked by this predictor's accuracy, among those
+    with at least ``min_group_size`` test samples (all groups when none has)."""
     accuracy = grouping.accuracy(correct)[0]
-    ranking = sorted(range(len(grouping)), key=lambda i: (accuracy[i], grouping.names[i]))
-    size = min(k, len(grouping))
+    candidates = [i for i in range(len(grouping)) if grouping.counts[i] >= min_group_size]
+    ranking = sorted(candidates or range(len(grouping)),
+                     key=lambda i: (accuracy[i], grouping.names[i]))
+    size = min(k, len(ranking))
     out: dict[str, Any] = {
         "groups": {name: float(accuracy[i]) for i, name in enumerate(grouping.names)},
         "bottom_k": {"groups": [grouping.names[i] for i in ranking[:size]],

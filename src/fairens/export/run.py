@@ -185,6 +185,7 @@ def _export_all(members: list, sizes: list[int], data, groups: pd.DataFrame,
     calibration = _images(data.train, options.calibration, seed=2)
     labels = data.test.labels.numpy()
     k = meta["ensemble"]["k"]
+    min_group_size = (meta.get("config", {}).get("report") or {}).get("min_group_size", 1)
     groupings = groupings_of(groups.drop(columns=[c for c in ("sample_id", "label", "pair_id")
                                                   if c in groups.columns]),
                              labels, meta.get("data", {}).get("minority") or {})
@@ -205,7 +206,8 @@ def _export_all(members: list, sizes: list[int], data, groups: pd.DataFrame,
             correct = probs.argmax(axis=1) == labels
             accuracy[entry["name"]][precision] = {
                 "overall": float(correct.mean()),
-                "groupings": {g.name: grouped_accuracy(correct, g, k) for g in groupings}}
+                "groupings": {g.name: grouped_accuracy(correct, g, k, min_group_size)
+                              for g in groupings}}
             record = {"name": entry["name"], "kind": entry["kind"],
                       "members": len(entry["members"]), "precision": precision,
                       "onnx": f"{DEVICE_DIR}/{path.name}",

@@ -92,6 +92,28 @@ def _verdict_rows(summary: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def _subpop_rows(block: dict[str, Any]) -> list[list[str]]:
+    balanced, worst = block["balanced_accuracy"], block["worst_group"]
+    rows = [["balanced accuracy", pct(balanced["single_mean"]), _ci(balanced, "single_mean"),
+             pct(balanced["ensemble"]), _ci(balanced, "ensemble"),
+             f"{signed_pct(balanced['gain'])} {_ci(balanced, 'gain', signed=True)}"],
+            [f"worst-group accuracy ({worst['single_mean']['group']} → "
+             f"{worst['ensemble']['group']}; members' own "
+             f"{pct(worst['members']['mean'])} ± {pct(worst['members']['std'])})",
+             pct(worst["single_mean"]["accuracy"]), pct_ci(worst["single_mean"]["ci"]),
+             pct(worst["ensemble"]["accuracy"]), pct_ci(worst["ensemble"]["ci"]),
+             signed_pct(worst["gain"])]]
+    odds = block.get("equalized_odds")
+    if odds is not None:
+        largest = odds["largest"]
+        rows.append([f"largest equalized-odds gap, pts (members' own "
+                     f"{pct(odds['members']['mean'])} ± {pct(odds['members']['std'])})",
+                     pct(largest["single_mean"]["gap"]), pct_ci(largest["single_mean"]["ci"]),
+                     pct(largest["ensemble"]["gap"]), pct_ci(largest["ensemble"]["ci"]),
+                     signed_pct(largest["ensemble"]["gap"] - largest["single_mean"]["gap"])])
+    return rows
+
+
 def _curve_rows(curve: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     keys = [key for key in ("overall", "bottom_k", "top_k", "worst_group", "minority",
                             "majority") if key in curve]
@@ -132,6 +154,12 @@ def _grouping_section(doc: Document, index: int, name: str, summary: dict[str, A
                       "report's scale, Holm-adjusted over every verdict of the report):")
         doc.table(["comparison", "scale", "difference", "95% CI", "p", "adjusted p",
                    "verdict"], verdicts)
+    if "subpop" in summary:
+        doc.paragraph(f"Subpopulation metrics over the {len(summary['subpop']['groups'])} "
+                      "groups with at least report.min_group_size test samples (worst group "
+                      "and equalized-odds intervals are simultaneous over the groups):")
+        doc.table(["metric", "single (mean member, %)", "single 95% CI", "ensemble (%)",
+                   "ensemble 95% CI", "ensemble − single (pts)"], _subpop_rows(summary["subpop"]))
     if "parity" in summary:
         doc.table(["fairlearn metric", "single (mean ± std)", "ensemble"],
                   [[metric.replace("_", " "), f"{pct(v['single_mean'])} ± {pct(v['single_std'])}",
