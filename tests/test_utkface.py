@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from fairens.data import load_dataset
-from fairens.data.decode import decode_file
+from fairens.data.decode import decode_file, file_digests
 from fairens.data.utkface import AGE_GROUPS, age_group
 from fairens.pipeline import load_data
 
@@ -93,6 +93,19 @@ def test_decode_cache_keys_on_the_size(faces: Path, tmp_path: Path) -> None:
     for size in (16, 24):
         load_dataset("utkface", root=str(faces), image_size=size, cache_dir=str(tmp_path))
     assert len(list(tmp_path.glob("utkface-*.npy"))) == 2
+
+
+def test_content_hashes_are_cached_and_follow_changed_files(tmp_path: Path) -> None:
+    files = [tmp_path / "a.jpg", tmp_path / "b.jpg"]
+    for path in files:
+        path.write_bytes(b"same bytes")
+    cache = tmp_path / "cache"
+    assert file_digests(files, cache_dir=cache) == [hashlib.sha256(b"same bytes").hexdigest()] * 2
+    [stored] = cache.glob("sha256-*.json")
+    stored.write_text('["cached-a", "cached-b"]')
+    assert file_digests(files, cache_dir=cache) == ["cached-a", "cached-b"]
+    files[1].write_bytes(b"other bytes!")
+    assert file_digests(files, cache_dir=cache)[1] == hashlib.sha256(b"other bytes!").hexdigest()
 
 
 def test_a_run_records_the_hygiene(train_config, faces: Path, tmp_path: Path) -> None:

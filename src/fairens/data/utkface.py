@@ -20,7 +20,6 @@ Data hygiene, reported in ``run.json`` (``data.hygiene``) and never silent:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ import torch
 
 from ..errors import FairensError, bad_setting
 from .base import AugmentSpec, ImageData, Split
-from .decode import decode_cached
+from .decode import decode_cached, file_digests
 from .registry import register_dataset
 from .salts import DATA_SALTS
 
@@ -88,9 +87,10 @@ def _folder(root: str | None) -> Path:
                        "<age>_<gender>_<race>_<datetime>.jpg.chip.jpg files)")
 
 
-def read_labels(folder: Path, hygiene: Hygiene) -> pd.DataFrame:
+def read_labels(folder: Path, hygiene: Hygiene, *, cache_dir: str | None) -> pd.DataFrame:
     """One row per kept image: file, age, gender, race, age_group (words), after skipping
-    unparsable names and resolving byte-identical copies."""
+    unparsable names and resolving byte-identical copies (content hashes cached in
+    ``cache_dir``)."""
     with os.scandir(folder) as entries:
         names = sorted(e.name for e in entries if e.is_file() and ".jpg" in e.name.lower())
     hygiene.files = len(names)
@@ -108,13 +108,10 @@ def read_labels(folder: Path, hygiene: Hygiene) -> pd.DataFrame:
         raise FairensError(f"{folder}: no image whose name starts with <age>_<gender>_<race>_ "
                            f"({hygiene.files} files looked at)")
     table = pd.DataFrame(rows)
-    table["sha256"] = [_digest(folder / name) for name in table["file"]]
+    # paths as text: pathlib's joins cost 0.3 s per 23,708 files, a sixth of a cached load
+    table["path"] = [os.path.join(folder, name) for name in table["file"]]
+    table["sha256"] = file_digests(list(table["path"]), cache_dir=cache_dir)
     return _resolve_copies(table, hygiene)
-
-
-def _digest(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 def _resolve_copies(table: pd.DataFrame, hygiene: Hygiene) -> pd.DataFrame:
@@ -168,14 +165,15 @@ def load_utkface(*, root: str | None = None, target: str = "gender",
         raise bad_setting("data.split_seed", split_seed, "a non-negative integer")
     folder = _folder(root)
     hygiene = Hygiene()
-    table = read_labels(folder, hygiene)
+    table = read_labels(folder, hygiene, cache_dir=cache_dir)
     split = split_table(table, split_seed)
     hygiene.split_sizes = {name: int((split == name).sum()) for name in SPLIT_FRACTIONS}
     print(hygiene.describe(), flush=True)
-    images = decode_cached([folder / name for name in table["file"]], size=image_size,
+    images = decode_cached(list(table["path"]), size=image_size,
                            name=f"utkface-{folder.name}", cache_dir=cache_dir)
     classes = LABELS[target]
-    labels = torch.tensor([classes.index(v) for v in table[target]], dtype=torch.int64)
+    labels = torch.from_numpy(pd.Categorical(table[target], categories=classes).codes
+                              .astype(np.int64))
     everything = Split(images, labels, torch.arange(len(table), dtype=torch.int64),
                        table[sensitive].reset_index(drop=True))
     splits = {name: everything.subset(np.flatnonzero(split == name)) for name in SPLIT_FRACTIONS}
