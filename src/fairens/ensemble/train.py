@@ -258,8 +258,9 @@ def _restore_earlier_curves(path: Path, earlier: list[dict[str, str]]) -> None:
     training logged again are taken from the resumed training."""
     rows = _read_curves(path)
     first = min((int(row["epoch"]) for row in rows), default=math.inf)
+    # sorted, as Lightning's CSV writer orders its columns: an uninterrupted run's header
+    fields = sorted({key for row in [*earlier, *rows] for key in row})
     rows = [row for row in earlier if int(row["epoch"]) < first] + rows
-    fields = list(dict.fromkeys(key for row in rows for key in row))
     with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=fields)
         writer.writeheader()
