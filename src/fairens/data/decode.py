@@ -28,6 +28,10 @@ def default_cache_dir() -> Path:
     return Path(base) / "fairens"
 
 
+def _cache_folder(cache_dir: str | Path | None) -> Path:
+    return Path(cache_dir or default_cache_dir()).expanduser()
+
+
 def decode_file(path: str | Path, *, size: int | None, crop: int | None = None) -> torch.Tensor:
     """One image file as uint8 RGB [3, H, W], centre-cropped to ``crop`` and resized to
     ``size`` x ``size`` (bilinear, antialiased) when given; a file that cannot be decoded is
@@ -98,7 +102,7 @@ def decode_cached(paths: Sequence[str | Path], *, size: int | None, crop: int | 
     a key made of every file's path, size and modification time and the decoding options,
     so a second run skips decoding and any change to the files decodes again."""
     key = _signature(paths, {"size": size, "crop": crop})
-    folder = Path(cache_dir or default_cache_dir()).expanduser()
+    folder = _cache_folder(cache_dir)
     cache = folder / f"{name}-{key}.npy"
     if cache.is_file():
         try:
@@ -115,7 +119,7 @@ def file_digests(paths: Sequence[str | Path], *, cache_dir: str | Path | None) -
     :func:`decode_cached`: reading and hashing 23,708 UTKFace files takes ~0.8 s, a third of
     a cached load (``benchmarks/data_pipeline.py --utkface``)."""
     key = _signature(paths, {"digest": "sha256"})
-    folder = Path(cache_dir or default_cache_dir()).expanduser()
+    folder = _cache_folder(cache_dir)
     cache = folder / f"sha256-{key}.json"
     if cache.is_file():
         try:

@@ -88,9 +88,9 @@ def _folder(root: str | None) -> Path:
 
 
 def read_labels(folder: Path, hygiene: Hygiene, *, cache_dir: str | None) -> pd.DataFrame:
-    """One row per kept image: file, age, gender, race, age_group (words), after skipping
-    unparsable names and resolving byte-identical copies (content hashes cached in
-    ``cache_dir``)."""
+    """One row per kept image: file, path, age, gender, race, age_group (words) and sha256,
+    after skipping unparsable names and resolving byte-identical copies (content hashes
+    cached in ``cache_dir``)."""
     with os.scandir(folder) as entries:
         names = sorted(e.name for e in entries if e.is_file() and ".jpg" in e.name.lower())
     hygiene.files = len(names)
