@@ -14,7 +14,7 @@ from fairens.data import ImageData, augment_batch
 from fairens.ensemble import Recipe, train_member
 from fairens.ensemble.train import build_member
 from fairens.models import get_spec
-from fairens.pipeline import load_data, recipe_from
+from fairens.settings import load_data, recipe_from
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

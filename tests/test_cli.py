@@ -47,8 +47,13 @@ def test_console_script_exit_code(tmp_path: Path) -> None:
     assert fairens, "the fairens console script is installed"
     done = subprocess.run([fairens, "report", str(tmp_path / "nowhere")], capture_output=True,
                           text=True, timeout=120)
-    assert done.returncode == 2
+    assert done.returncode == 1
     assert done.stderr.strip() == f"error: {tmp_path / 'nowhere'}: no such run directory"
+    usage = subprocess.run([fairens, "report", str(tmp_path), "--k", "0"], capture_output=True,
+                           text=True, timeout=120)
+    assert usage.returncode == 2
+    assert usage.stderr.strip().splitlines()[-1] == (
+        "fairens report: error: argument --k: '0' is not a positive integer")
 
 
 def test_compare_runs_on_one_test_set(tmp_path: Path, capsys) -> None:

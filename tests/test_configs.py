@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from fairens.data import list_datasets
 from fairens.models import list_models
-from fairens.pipeline import run_name
+from fairens.settings import run_name
 
 from conftest import CONFIGS
 

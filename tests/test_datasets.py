@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from fairens.errors import FairensError
-from fairens.pipeline import load_data, train
+from fairens.pipeline import train
+from fairens.settings import load_data
 
 from conftest import output_files
 from formats import (

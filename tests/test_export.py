@@ -65,6 +65,28 @@ def test_int8_graphs_run_and_report_accuracy(exported_run: Path) -> None:
     assert (_export(exported_run) / "compression.html").is_file()
 
 
+def test_compression_measures_the_groups_the_analysis_chose(exported_run: Path,
+                                                             tmp_path: Path) -> None:
+    """The export reads k and the chosen groups from fairness.json, so a later
+    `fairens report --k 1` changes the compression report too."""
+    run = tmp_path / "run"
+    shutil.copytree(exported_run / "results" / "test", run)
+    fairness = json.loads((run / "fairness.json").read_text())
+    compression = json.loads((_export(exported_run) / "compression.json").read_text())
+    for name, summary in fairness["groupings"].items():
+        measured = compression["accuracy"]["member_00"]["fp32"]["groupings"][name]
+        assert measured["bottom_k"]["groups"] == summary["bottom_k"]["groups"]
+        assert measured["worst_group"]["group"] == summary["worst_group"]["group"]
+    main(["report", str(run), "--k", "1", "--bootstrap", "50"])
+    out = tmp_path / "export"
+    main(["export", str(run), "--out", str(out), "--models", str(exported_run / "models" / "test"),
+          "--sizes", "2", "--no-int8", "--no-ort", "--exporter", "torchscript"])
+    again = json.loads((out / "compression.json").read_text())
+    groups = again["accuracy"]["ensemble_02"]["fp32"]["groupings"]["class"]
+    assert len(groups["bottom_k"]["groups"]) == 1
+    assert json.loads((out / "export.json").read_text())["k"] == 1
+
+
 @pytest.mark.parametrize("name", list_models())
 def test_every_model_exports_with_parity_and_quantizes_at_32(name: str, tmp_path: Path,
                                                              monkeypatch) -> None:

@@ -22,8 +22,9 @@ from fairens.ensemble import Recipe, member_seeds, train_member
 from fairens.errors import FairensError
 from fairens.export import export_run
 from fairens.files import STAGING_MARKER
-from fairens.pipeline import load_data, recipe_from, train
+from fairens.pipeline import train
 from fairens.rundir import write_test_groups
+from fairens.settings import load_data, recipe_from
 
 from conftest import REPO, compose_train, make_run, output_files
 
@@ -50,7 +51,7 @@ def test_report_refuses_a_plots_folder_linked_outside(tmp_path: Path, capsys) ->
     (run / "plots").symlink_to(photos)
     before = _snapshot(tmp_path)
     code, lines = _report(run, capsys)
-    assert code == 2 and len(lines) == 1
+    assert code == 1 and len(lines) == 1
     assert lines[0] == (f"error: {run}/plots: leads outside {run} (to {photos}) through a "
                         "symbolic link; fairens writes only inside its own folders and never "
                         "through links: remove the link")
@@ -67,7 +68,7 @@ def test_report_refuses_an_output_file_linked_outside(tmp_path: Path, capsys) ->
     (run / "report.html").symlink_to(precious)
     before = _snapshot(tmp_path)
     code, lines = _report(run, capsys)
-    assert code == 2 and len(lines) == 1 and "report.html: leads outside" in lines[0]
+    assert code == 1 and len(lines) == 1 and "report.html: leads outside" in lines[0]
     assert _snapshot(tmp_path) == before and precious.read_text() == "mine"
 
 
@@ -130,7 +131,7 @@ def test_a_second_process_on_the_same_run_is_refused(tmp_path: Path) -> None:
                             text=True, timeout=300)
     _out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err[-2000:]
-    assert second.returncode == 2
+    assert second.returncode == 1
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(
         f"error: member 0 of run 'shared' is in use by PID {first.pid} on "), lines
@@ -203,7 +204,7 @@ def test_a_full_disk_during_report_is_one_line_and_keeps_earlier_outputs(tmp_pat
     done = subprocess.run([sys.executable, "-m", "fairens", "report", str(run),
                            "--bootstrap", "20"], capture_output=True, text=True, timeout=300,
                           preexec_fn=_limited(20_000))
-    assert done.returncode == 2
+    assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"error: {run}/"), lines
     assert "cannot write (File too large); the earlier file is kept" in lines[0]
@@ -215,7 +216,7 @@ def test_a_full_disk_during_training_is_one_line(tmp_path: Path) -> None:
     done = subprocess.run(_train_py(tmp_path, "trainer.max_epochs=2", "resume_interval=0"),
                           capture_output=True, text=True, timeout=300,
                           preexec_fn=_limited(30_000))
-    assert done.returncode == 2
+    assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "File too large" in lines[0]
 

@@ -14,7 +14,8 @@ import torch
 from fairens.data import load_dataset
 from fairens.ensemble import load_member, member_seeds
 from fairens.ensemble.train import build_member
-from fairens.pipeline import recipe_from, train
+from fairens.pipeline import train
+from fairens.settings import recipe_from
 
 from conftest import output_files
 
@@ -164,7 +165,7 @@ class _Snapshots:
 def test_select_keeps_the_chosen_epoch(tmp_path: Path, monkeypatch, select: str,
                                        epoch: int | None) -> None:
     from fairens.ensemble import MemberModule, train_member
-    from fairens.pipeline import load_data
+    from fairens.settings import load_data
 
     from conftest import compose_train
     script = [0.2, 0.9, 0.5, 0.3]  # validation accuracy; worst-group accuracy is 1 - it

@@ -14,7 +14,7 @@ import pytest
 from fairens.data import load_dataset
 from fairens.data.decode import decode_file, file_digests
 from fairens.data.utkface import AGE_GROUPS, age_group
-from fairens.pipeline import load_data
+from fairens.settings import load_data
 
 from conftest import REPO, output_files
 from formats import write_utkface

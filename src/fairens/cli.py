@@ -1,4 +1,4 @@
-"""The ``fairens`` command: report, compare, zoo, export, bench, frontier."""
+"""The fairens command: report, compare, zoo, export, bench, frontier."""
 
 from __future__ import annotations
 
@@ -10,47 +10,78 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import FairensError
+from . import __version__
+from .errors import FairensError, UsageError, exit_status
+
+DESCRIPTION = """\
+Analyse, compare, export and benchmark homogeneous deep ensembles trained by
+`python train.py` (or any framework that writes a run directory, docs/run-directory.md).
+"""
+
+EXAMPLES = """\
+examples:
+  python train.py ensemble.size=10                     train and report a run
+  fairens report results/digits_small_cnn_k10          recompute fairness.json and the reports
+  fairens report RUN --k 5 --json                      the same, with bottom-5, summary as JSON
+  fairens compare results/vary_*/ --out results/ablation
+  fairens export RUN && fairens bench export/RUN       ONNX graphs, then their latency
+  fairens bench ingest latency-pixel7.json             add a phone's latency to its export
+  fairens frontier export/* --out results/frontier     accuracy/fairness against latency
+
+exit status: 0 done; 1 a file, folder or data that cannot be used (outputs written
+before it are kept); 2 a flag or setting that is not allowed (nothing is written).
+The statistics are defined in docs/statistics.md.
+"""
 
 
 def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Run ``func``; on :class:`FairensError` print its one-line message and exit with 2;
-    an ``OSError`` that no stage explained (a disk that filled up under a library's own
-    write) is printed on one line too, naming its file."""
+    """Run ``func``; on :class:`FairensError` print its one-line message and exit with 2
+    (a usage error) or 1 (any other); an ``OSError`` that no stage explained (a disk that
+    filled up under a library's own write) is printed on one line too, naming its file,
+    and exits with 1."""
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except FairensError as exc:
             print(f"error: {exc}", file=sys.stderr, flush=True)
-            sys.exit(2)
+            sys.exit(exit_status(exc))
         except OSError as exc:
             where = f"{exc.filename}: " if exc.filename else ""
             print(f"error: {where}{exc.strerror or exc}; outputs written before it are kept",
                   file=sys.stderr, flush=True)
-            sys.exit(2)
+            sys.exit(1)
     return wrapper
 
 
 def _options(args: argparse.Namespace, run_dir: str) -> Any:
-    """The analysis options of the flags; ``--k`` and ``--seed`` default to the run's
-    ``ensemble.k`` and ``ensemble.seed`` (else 3 and 0)."""
-    from .fairness import AnalysisOptions
+    """The analysis options of the flags; a flag not given takes the run's ``ensemble.k``
+    and ``ensemble.seed`` (for ``--k``, ``--seed``), else the default of
+    :class:`fairens.fairness.AnalysisOptions`."""
+    from .fairness import run_options
     from .rundir import load_meta
-    ensemble = load_meta(run_dir).get("ensemble", {}) if Path(run_dir).is_dir() else {}
-    return AnalysisOptions(
-        k=args.k if args.k is not None else ensemble.get("k", 3),
-        seed=args.seed if args.seed is not None else ensemble.get("seed", 0),
-        combine=args.combine, max_subsets=args.max_subsets, ranking=args.ranking,
-        scale=args.scale, min_group_size=args.min_group_size, intervals=not args.no_intervals,
-        split_seed=args.split_seed, bootstrap=args.bootstrap, bootstrap_seed=args.bootstrap_seed)
+    meta = load_meta(run_dir) if Path(run_dir).is_dir() else {}
+    return run_options(meta, k=args.k, seed=args.seed, combine=args.combine,
+                       max_subsets=args.max_subsets, ranking=args.ranking, scale=args.scale,
+                       min_group_size=args.min_group_size,
+                       intervals=False if args.no_intervals else None,
+                       split_seed=args.split_seed, bootstrap=args.bootstrap,
+                       bootstrap_seed=args.bootstrap_seed)
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, allow_nan=False, default=str))
 
 
 def _report(args: argparse.Namespace) -> None:
-    from .report import summary_lines, write_report
+    from .report import summary_lines, summary_record, write_report
     analysis = write_report(args.run_dir, _options(args, args.run_dir))
+    report = f"{args.run_dir.rstrip('/')}/report.md"
+    if args.json:
+        _print_json({"run_dir": args.run_dir, "report": report, **summary_record(analysis)})
+        return
     print("\n".join(summary_lines(analysis)))
-    print(f"report: {args.run_dir.rstrip('/')}/report.md")
+    print(f"report: {report}")
 
 
 def _compare(args: argparse.Namespace) -> None:
@@ -60,6 +91,11 @@ def _compare(args: argparse.Namespace) -> None:
     comparison = write_comparison(args.run_dirs, out, options=_options(args, args.run_dirs[0]),
                                   grouping=args.grouping, reference=args.reference)
     table = gains_table(comparison)
+    if args.json:
+        _print_json({"out": out, "report": f"{out}/compare.md", "grouping": args.grouping,
+                     "reference": comparison.runs[comparison.reference].label,
+                     "runs": json.loads(table.to_json(orient="records"))})
+        return
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"comparison: {out}/compare.md")
 
@@ -103,27 +139,29 @@ def _export(args: argparse.Namespace) -> None:
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from .bench import bench_export, ingest, parse_threads, write_frontier
-    if args.target == "ingest":
-        if not args.files:
-            raise FairensError("fairens bench ingest needs latency files "
-                               "(latency-<device>.json from bench_device.py)")
-        for export_dir in ingest(args.files, into=args.into, export_root=args.export_root):
-            write_frontier([export_dir], export_dir)
-            print(f"ingested into {export_dir}; frontier: {export_dir}/frontier.md")
-        return
-    if args.files:
-        raise FairensError(f"fairens bench takes one export folder, got extra arguments "
-                           f"{args.files}")
-    bench_export(args.target, threads=parse_threads(args.threads), runs=args.runs,
+    from .bench import bench_export, parse_threads, write_frontier
+    bench_export(args.export_dir, threads=parse_threads(args.threads), runs=args.runs,
                  warmup=args.warmup, eager=not args.no_eager)
-    write_frontier([args.target], args.target)
-    print(f"latency: {args.target}/latency-host.json; frontier: {args.target}/frontier.md")
+    write_frontier([args.export_dir], args.export_dir)
+    print(f"latency: {args.export_dir}/latency-host.json; frontier: "
+          f"{args.export_dir}/frontier.md")
+
+
+def _ingest(args: argparse.Namespace) -> None:
+    from .bench import ingest, write_frontier
+    for export_dir in ingest(args.files, into=args.into, export_root=args.export_root):
+        write_frontier([export_dir], export_dir)
+        print(f"ingested into {export_dir}; frontier: {export_dir}/frontier.md")
 
 
 def _frontier(args: argparse.Namespace) -> None:
     from .bench import write_frontier
     table = write_frontier(args.export_dirs, args.out, args.grouping)
+    if args.json:
+        _print_json({"out": args.out, "report": f"{args.out}/frontier.md",
+                     "grouping": args.grouping,
+                     "points": json.loads(table.to_json(orient="records"))})
+        return
     print(f"{len(table)} points; frontier: {args.out}/frontier.md")
 
 
@@ -131,35 +169,46 @@ def _int_list(text: str, key: str) -> list[int]:
     try:
         return [int(part) for part in text.split(",")]
     except ValueError:
-        raise FairensError(f"{key}={text!r} is not allowed: comma-separated integers") from None
+        raise UsageError(f"{key}={text!r} is not allowed: comma-separated integers") from None
 
 
 def _analysis_options(parser: argparse.ArgumentParser) -> None:
-    from .fairness import COMBINES, RANKINGS, SCALES
-    parser.add_argument("--k", type=_positive_int, default=None,
-                        help="bottom-k/top-k size (default: the run's ensemble.k, else 3)")
-    parser.add_argument("--seed", type=_non_negative_int, default=None,
-                        help="draws curve subsets (default: the run's ensemble.seed, else 0)")
-    parser.add_argument("--combine", choices=COMBINES, default="mean_prob",
-                        help="how members are combined (mean_prob)")
-    parser.add_argument("--max-subsets", type=_positive_int, default=64,
-                        help="subsets averaged per ensemble size on the curve (64)")
-    parser.add_argument("--ranking", choices=RANKINGS, default="auto",
-                        help="which data choose the bottom-k, top-k and worst groups: "
-                             "validation predictions, cross-fitted halves of the test set, or "
-                             "the measured test set itself (biased); auto: validation where "
-                             "the run has it, else crossfit")
-    parser.add_argument("--scale", choices=SCALES, default="gain",
-                        help="scale of the verdicts (gain: points)")
-    parser.add_argument("--min-group-size", type=_positive_int, default=10,
-                        help="groups with fewer test samples are never chosen (10)")
-    parser.add_argument("--no-intervals", action="store_true",
-                        help="point estimates only: no intervals, p-values or verdicts")
-    parser.add_argument("--split-seed", type=_non_negative_int, default=0,
-                        help="seeds the cross-fitting halves and member parts (0)")
-    parser.add_argument("--bootstrap", type=_int_at_least(2, "an integer >= 2"), default=1000,
-                        help="resamples measuring how cross-fitted halves correlate (1000)")
-    parser.add_argument("--bootstrap-seed", type=_non_negative_int, default=0)
+    """The flags of the analysis; their defaults are AnalysisOptions' (shown in the help)."""
+    from .fairness import COMBINES, RANKINGS, SCALES, AnalysisOptions
+    default = AnalysisOptions()
+    group = parser.add_argument_group("analysis (docs/statistics.md defines each)")
+    group.add_argument("--k", type=_positive_int,
+                       help=f"bottom-k/top-k size (default: the run's ensemble.k, else "
+                            f"{default.k})")
+    group.add_argument("--seed", type=_non_negative_int,
+                       help=f"draws the curve's member subsets (default: the run's "
+                            f"ensemble.seed, else {default.seed})")
+    group.add_argument("--combine", choices=COMBINES,
+                       help=f"how members are combined (default: {default.combine})")
+    group.add_argument("--max-subsets", type=_positive_int, metavar="N",
+                       help=f"member subsets averaged per ensemble size on the curve "
+                            f"(default: {default.max_subsets})")
+    group.add_argument("--ranking", choices=RANKINGS,
+                       help="which data choose the bottom-k, top-k and worst groups: "
+                            "validation predictions, cross-fitted halves of the test set, or "
+                            "the measured test set itself (biased); auto: validation where "
+                            f"the run has it, else crossfit (default: {default.ranking})")
+    group.add_argument("--scale", choices=SCALES,
+                       help=f"scale of the verdicts: gain in points, relative gain, or "
+                            f"error-rate reduction (default: {default.scale})")
+    group.add_argument("--min-group-size", type=_positive_int, metavar="N",
+                       help=f"groups with fewer test samples are reported, never chosen "
+                            f"(default: {default.min_group_size})")
+    group.add_argument("--no-intervals", action="store_true",
+                       help="point estimates only: no intervals, p-values or verdicts")
+    group.add_argument("--split-seed", type=_non_negative_int, metavar="SEED",
+                       help=f"seeds the cross-fitting halves and member parts "
+                            f"(default: {default.split_seed})")
+    group.add_argument("--bootstrap", type=_int_at_least(2, "an integer >= 2"), metavar="N",
+                       help=f"resamples measuring how cross-fitted halves correlate "
+                            f"(default: {default.bootstrap})")
+    group.add_argument("--bootstrap-seed", type=_non_negative_int, metavar="SEED",
+                       help=f"seeds those resamples (default: {default.bootstrap_seed})")
 
 
 def _int_at_least(low: int, what: str) -> Callable[[str], int]:
@@ -178,37 +227,60 @@ _positive_int = _int_at_least(1, "a positive integer")
 _non_negative_int = _int_at_least(0, "a non-negative integer")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="fairens", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    report = commands.add_parser(
-        "report", help="(re)compute fairness.json and the reports of a run directory")
-    report.add_argument("run_dir", help="a folder holding test_groups.csv and predictions/")
+def _command(commands: Any, name: str, func: Callable[[argparse.Namespace], None],
+             summary: str, description: str | None = None) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=summary, description=description or summary,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print a machine-readable summary (JSON) instead of text")
+
+
+def _add_report(commands: Any) -> None:
+    report = _command(commands, "report", _report,
+                      "(re)compute fairness.json and the reports of a run directory")
+    report.add_argument("run_dir", help="a folder holding test_groups.csv and predictions/ "
+                                        "(results/<run> of python train.py)")
+    _json_flag(report)
     _analysis_options(report)
-    report.set_defaults(func=_report)
-    compare = commands.add_parser(
-        "compare", help="one report comparing runs on the same test set (e.g. vary ablations)")
+
+
+def _add_compare(commands: Any) -> None:
+    compare = _command(commands, "compare", _compare,
+                       "one report comparing runs on the same test set (e.g. vary ablations)")
     compare.add_argument("run_dirs", nargs="+", help="run directories to compare")
     compare.add_argument("--out", help="output folder (default: <runs' parent>/comparison)")
-    compare.add_argument("--grouping", default="class", help="grouping compared (class)")
+    compare.add_argument("--grouping", default="class",
+                         help="grouping compared (default: class)")
     compare.add_argument("--reference", help="the run the others are compared with, whose "
                                              "groups they are measured on (default: the run "
                                              "that varies every source, else the first)")
+    _json_flag(compare)
     _analysis_options(compare)
-    compare.set_defaults(func=_compare)
-    zoo = commands.add_parser("zoo", help="the model registry: sizes, parameters, MACs")
+
+
+def _add_zoo(commands: Any) -> None:
+    zoo = _command(commands, "zoo", _zoo, "the model registry: sizes, parameters, MACs")
     zoo.add_argument("models", nargs="*", help="models to describe (default: all)")
     zoo.add_argument("--size", type=_positive_int, default=32,
-                     help="input side of the training-size counts (32)")
-    zoo.add_argument("--classes", type=_positive_int, default=10)
-    zoo.add_argument("--channels", type=_positive_int, default=3)
+                     help="input side of the training-size counts (default: 32)")
+    zoo.add_argument("--classes", type=_positive_int, default=10,
+                     help="classes of the counted head (default: 10)")
+    zoo.add_argument("--channels", type=_positive_int, default=3,
+                     help="input channels (default: 3)")
     zoo.add_argument("--no-canonical", action="store_true",
                      help="skip the counts at each paper's ImageNet setting")
-    zoo.add_argument("--json", action="store_true", help="print JSON")
-    zoo.set_defaults(func=_zoo)
-    export = commands.add_parser("export", help="ONNX (fp32, int8, ORT format) of a run's "
-                                                "members and ensembles, and a device bundle")
+    zoo.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def _add_export(commands: Any) -> None:
+    export = _command(commands, "export", _export,
+                      "ONNX (fp32, int8, ORT format) of a run's members and ensembles, a "
+                      "device bundle and the compression report")
     export.add_argument("run_dir", help="a run trained by fairens (results/<run>)")
     export.add_argument("--out", help="export folder (default: paths.export/<run>)")
     export.add_argument("--models", help="checkpoint folder (default: paths.models/<run>)")
@@ -216,39 +288,76 @@ def build_parser() -> argparse.ArgumentParser:
                                         "(default: every size 2..K)")
     export.add_argument("--no-int8", action="store_true", help="skip the int8 variants")
     export.add_argument("--quantize-members", choices=["first", "all"], default="first",
-                        help="which members get int8 variants (ensembles always do)")
+                        help="which members get int8 variants; ensembles always do "
+                             "(default: first)")
     export.add_argument("--no-ort", action="store_true", help="skip the ORT-format files")
-    export.add_argument("--calibration", type=_positive_int, default=256,
-                        help="training images that calibrate static int8 (256)")
+    export.add_argument("--calibration", type=_positive_int, default=256, metavar="N",
+                        help="training images that calibrate static int8 (default: 256)")
     export.add_argument("--exporter", choices=["dynamo", "torchscript"], default="dynamo",
                         help="torch.onnx exporter (dynamo: torch's default; torchscript: "
-                             "deprecated, ~10x faster)")
-    export.set_defaults(func=_export)
-    bench = commands.add_parser("bench", help="ONNX Runtime latency of an export; "
-                                              "`bench ingest FILE...` adds device files")
-    bench.add_argument("target", help="an export folder, or `ingest`")
-    bench.add_argument("files", nargs="*", help="with ingest: latency-<device>.json files")
-    bench.add_argument("--threads", default="1,2", help="intra_op_num_threads values (1,2)")
-    bench.add_argument("--runs", type=_positive_int, default=50, help="timed runs (>= 50)")
-    bench.add_argument("--warmup", type=_non_negative_int, default=10)
-    bench.add_argument("--no-eager", action="store_true", help="skip PyTorch eager timing")
-    bench.add_argument("--into", help="with ingest: the export folder (default: "
-                                      "<export-root>/<run of the file>)")
-    bench.add_argument("--export-root", default="export")
-    bench.set_defaults(func=_bench)
-    frontier = commands.add_parser("frontier", help="accuracy/fairness-latency frontier of "
-                                                    "several exports (e.g. the zoo)")
-    frontier.add_argument("export_dirs", nargs="+")
-    frontier.add_argument("--out", required=True)
+                             "deprecated, ~10x faster) (default: dynamo)")
+
+
+def _add_bench(commands: Any) -> None:
+    bench = commands.add_parser(
+        "bench", help="ONNX Runtime latency of an export (bench [run] EXPORT_DIR), or add a "
+                      "device's measurements to it (bench ingest FILE...)",
+        description="Latency of exported graphs. `fairens bench EXPORT_DIR` is short for "
+                    "`fairens bench run EXPORT_DIR`.")
+    steps = bench.add_subparsers(dest="step", required=True, metavar="{run,ingest}")
+    run = _command(steps, "run", _bench,
+                   "measure every graph of an export on this machine, in fresh processes")
+    run.add_argument("export_dir", help="an export folder (fairens export)")
+    run.add_argument("--threads", default="1,2",
+                     help="intra_op_num_threads values, comma-separated (default: 1,2)")
+    run.add_argument("--runs", type=_positive_int, default=50,
+                     help="timed runs per graph, at least 50 (default: 50)")
+    run.add_argument("--warmup", type=_non_negative_int, default=10,
+                     help="untimed runs before them (default: 10)")
+    run.add_argument("--no-eager", action="store_true", help="skip PyTorch eager timing")
+    ingest = _command(steps, "ingest", _ingest,
+                      "add latency files measured on a device by the bundle's "
+                      "bench_device.py to their export, and redraw its frontier")
+    ingest.add_argument("files", nargs="+", help="latency-<device>.json files")
+    ingest.add_argument("--into", help="the export folder (default: "
+                                       "<export-root>/<run named in the file>)")
+    ingest.add_argument("--export-root", default="export",
+                        help="where exports live (default: export)")
+
+
+def _add_frontier(commands: Any) -> None:
+    frontier = _command(commands, "frontier", _frontier,
+                        "accuracy/fairness-latency frontier of several exports (e.g. the zoo)")
+    frontier.add_argument("export_dirs", nargs="+", help="export folders with latency files")
+    frontier.add_argument("--out", required=True, help="output folder")
     frontier.add_argument("--grouping", default="class",
-                          help="grouping whose bottom-k and worst group are plotted (class; "
-                               "e.g. class&race for the worst race x gender group)")
-    frontier.set_defaults(func=_frontier)
+                          help="grouping whose bottom-k and worst group are plotted (default: "
+                               "class; e.g. class&race for the worst race x gender group)")
+    _json_flag(frontier)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="fairens", description=DESCRIPTION, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"fairens {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_report, _add_compare, _add_zoo, _add_export, _add_bench, _add_frontier):
+        add(commands)
     return parser
+
+
+def _with_default_step(argv: list[str]) -> list[str]:
+    """``bench EXPORT_DIR ...`` is ``bench run EXPORT_DIR ...``."""
+    if len(argv) >= 2 and argv[0] == "bench" and argv[1] not in ("run", "ingest", "-h",
+                                                                   "--help"):
+        return ["bench", "run", *argv[1:]]
+    return argv
 
 
 @exit_on_error
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``fairens`` console script."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(_with_default_step(argv))
     args.func(args)

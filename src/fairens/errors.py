@@ -1,8 +1,9 @@
-"""The one exception type for bad input, and the builders of its messages.
+"""The exception types for bad input, and the builders of their messages.
 
 Every command catches :class:`FairensError`, prints its message on one line and exits
-non-zero; anything else is a bug. Messages are built here so that they read alike and
-tests can assert their exact text.
+with 2 for a :class:`UsageError` (a setting or flag that is not allowed) and 1 for any
+other (a file, a folder or data that cannot be used; a failed check); anything else is a
+bug. Messages are built here so that they read alike and tests can assert their exact text.
 """
 
 from __future__ import annotations
@@ -19,12 +20,16 @@ class FairensError(Exception):
         super().__init__(" ".join(str(message).split()))
 
 
-def bad_setting(key: str, value: object, allowed: str) -> FairensError:
+class UsageError(FairensError):
+    """A setting or command-line flag that is not allowed (exit status 2)."""
+
+
+def bad_setting(key: str, value: object, allowed: str) -> UsageError:
     """``key=value`` is not allowed; ``allowed`` says what is."""
-    return FairensError(f"{key}={value!r} is not allowed: {allowed}")
+    return UsageError(f"{key}={value!r} is not allowed: {allowed}")
 
 
-def unknown_name(key: str, value: object, known: Iterable[str]) -> FairensError:
+def unknown_name(key: str, value: object, known: Iterable[str]) -> UsageError:
     """``value`` is not one of the ``known`` names for setting ``key``."""
     return bad_setting(key, value, "known names are " + ", ".join(sorted(known)))
 
@@ -32,3 +37,8 @@ def unknown_name(key: str, value: object, known: Iterable[str]) -> FairensError:
 def bad_file(path: str | Path, problem: str) -> FairensError:
     """A file or folder at ``path`` cannot be used because of ``problem``."""
     return FairensError(f"{path}: {problem}")
+
+
+def exit_status(error: FairensError) -> int:
+    """2 for a usage error, 1 for any other."""
+    return 2 if isinstance(error, UsageError) else 1

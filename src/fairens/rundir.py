@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import FairensError, bad_file
-from .files import regular_file, write_bytes, write_csv, write_json
+from .files import inside, regular_file, remove_leftovers, write_bytes, write_csv, write_json
 
 PREDICTIONS_DIR = "predictions"
 TEST_GROUPS = "test_groups.csv"
@@ -30,6 +30,8 @@ VAL_GROUPS = "val_groups.csv"
 SPLITS = {"test": (TEST_GROUPS, PREDICTIONS_DIR), "val": (VAL_GROUPS, f"{PREDICTIONS_DIR}/val")}
 RUN_JSON = "run.json"
 FAIRNESS_JSON = "fairness.json"
+MEMBERS_DIR = "members"
+LOGS_DIR = "logs"
 RESERVED_COLUMNS = ("sample_id", "label", "pair_id")
 MAX_MEMBERS = 10_000  # more members than any ensemble trains: a larger count is a broken file
 MAX_CLASSES = 100_000
@@ -56,9 +58,34 @@ def load_meta(run_dir: str | Path) -> dict[str, Any]:
     return _read_meta(Path(run_dir) / RUN_JSON)
 
 
+def load_fairness(run_dir: str | Path) -> dict[str, Any]:
+    """The content of a run's ``fairness.json`` (its latest analysis)."""
+    path = Path(run_dir) / FAIRNESS_JSON
+    if not path.exists():
+        raise bad_file(path, f"missing: run `fairens report {run_dir}` first")
+    regular_file(path, "fairness.json, a JSON file")
+    try:
+        fairness = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise bad_file(path, f"not valid JSON ({exc})") from exc
+    if not isinstance(fairness, dict) or not isinstance(fairness.get("groupings"), dict):
+        raise bad_file(path, "not an analysis written by fairens (no groupings)")
+    return fairness
+
+
 def member_name(member: int) -> str:
     """``member_03`` for member 3: the stem of its checkpoint and predictions files."""
     return f"member_{member:02d}"
+
+
+def checkpoint_path(models_dir: str | Path, member: int) -> Path:
+    """Member ``member``'s trained checkpoint in a run's models folder."""
+    return Path(models_dir) / f"{member_name(member)}.ckpt"
+
+
+def resume_point(checkpoint: Path) -> Path:
+    """The folder of a member's in-progress checkpoint (``member_XX.partial/``)."""
+    return checkpoint.with_suffix(".partial")
 
 
 def predictions_path(run_dir: str | Path, member: int, split: str = "test") -> Path:
@@ -164,6 +191,50 @@ def load_run(run_dir: str | Path) -> RunPredictions:
         logits=logits, members=tuple(files), labels=labels,
         sample_ids=table["sample_id"].to_numpy(np.int64), groups=_grouping_columns(table),
         pair_ids=pair_ids, meta=meta, missing_members=missing, validation=validation)
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    """Where a run's outputs go: ``results/<run>/`` and ``models/<run>/``."""
+
+    name: str
+    results: Path
+    models: Path
+
+    def checkpoint(self, member: int) -> Path:
+        """The member's trained checkpoint."""
+        return checkpoint_path(self.models, member)
+
+    def member_json(self, member: int) -> Path:
+        """The member's summary (seeds, accuracies, training time)."""
+        return self.results / MEMBERS_DIR / f"{member_name(member)}.json"
+
+    def log_dir(self, member: int) -> Path:
+        """The member's Lightning CSV logs (learning curves)."""
+        return self.results / LOGS_DIR / member_name(member)
+
+    def check_member_paths(self, member: int) -> None:
+        """Refuse, before training, a member output that leads outside the run's folders."""
+        checkpoint = self.checkpoint(member)
+        for root, path in ((self.models, checkpoint), (self.models, resume_point(checkpoint)),
+                           (self.results, self.member_json(member)),
+                           (self.results, self.log_dir(member)),
+                           (self.results, predictions_path(self.results, member)),
+                           (self.results, predictions_path(self.results, member, "val"))):
+            inside(root, path.parent)
+            inside(root, path)
+
+    def remove_member_leftovers(self, member: int) -> None:
+        """Temporary files a killed process left while writing this member's outputs."""
+        name = member_name(member)
+        checkpoint = self.checkpoint(member)
+        remove_leftovers(self.models, [checkpoint.name])
+        remove_leftovers(resume_point(checkpoint), ["last.ckpt"])
+        remove_leftovers(self.results / PREDICTIONS_DIR, [f"{name}.npz"])
+        remove_leftovers(predictions_path(self.results, member, "val").parent, [f"{name}.npz"])
+        remove_leftovers(self.results / MEMBERS_DIR, [f"{name}.json"])
+        remove_leftovers(self.log_dir(member), ["metrics.csv"])
+
 
 
 def _grouping_columns(table: pd.DataFrame) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from ..errors import FairensError, bad_file
+from ..errors import UsageError, bad_file
 from ..export.manifest import read_manifest
 from ..files import csv_text, regular_file
 from ..report.document import Document, Image, pct
@@ -55,7 +55,7 @@ def frontier_table(export_dirs: list[str | Path], grouping: str = "class") -> pd
                     continue
                 measured = accuracy[result["graph"]][result["precision"]]
                 if grouping not in measured["groupings"]:
-                    raise FairensError(f"--grouping {grouping} is not a grouping of "
+                    raise UsageError(f"--grouping {grouping} is not a grouping of "
                                        f"{export_dir}: its groupings are "
                                        f"{', '.join(measured['groupings'])}")
                 groups = measured["groupings"][grouping]
@@ -66,8 +66,9 @@ def frontier_table(export_dirs: list[str | Path], grouping: str = "class") -> pd
                     "threads": result["threads"], "format": result["format"],
                     "p50_ms": result["p50_ms"], "p90_ms": result["p90_ms"],
                     "load_ms": result.get("load_ms"), "peak_mb": result.get("peak_mb"),
-                    "accuracy": measured["overall"], "bottom_k": groups["bottom_k"]["accuracy"],
-                    "worst_group": groups["worst_group"]["accuracy"],
+                    "accuracy": measured["overall"],
+                    "bottom_k": (groups.get("bottom_k") or {}).get("accuracy"),
+                    "worst_group": (groups.get("worst_group") or {}).get("accuracy"),
                     "minority": groups.get("minority")})
     table = pd.DataFrame(rows)
     if table.empty:

@@ -15,7 +15,7 @@ from ..export import ProbabilityGraph, bench_device
 from ..export.graphs import deploy_form, describe_session_error
 from ..export.manifest import graph_file, read_manifest
 from ..files import write_json
-from ..rundir import member_name
+from ..rundir import checkpoint_path
 
 HOST = "host"
 
@@ -52,7 +52,7 @@ def _eager(manifest: dict[str, Any], graph: dict[str, Any], threads: int, runs: 
     and mean."""
     for m in range(graph["members"]):
         if m not in cache:
-            path = Path(manifest["models_dir"]) / f"{member_name(m)}.ckpt"
+            path = checkpoint_path(manifest["models_dir"], m)
             cache[m] = deploy_form(load_member(path))
     module = ProbabilityGraph([cache[m] for m in range(graph["members"])]).eval()
     return eager_latency(module, torch.rand(1, *manifest["input"]) * 255, threads, runs, warmup)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..errors import FairensError, bad_file
+from ..errors import FairensError, UsageError, bad_file
 from .base import AugmentSpec, ImageData, Split
 from .decode import decode_cached
 from .registry import register_dataset
@@ -26,7 +26,7 @@ _CROP = 178  # the aligned faces are 178x218: a centred square before resizing
 
 def _find_folder(root: str | Path | None, download: bool) -> Path:
     if root is None:
-        raise FairensError("data.root is required for data=celeba: the folder that holds celeba/")
+        raise UsageError("data.root is required for data=celeba: the folder that holds celeba/")
     root = Path(root).expanduser()
     if download:
         from torchvision.datasets import CelebA
@@ -77,7 +77,7 @@ def load_celeba(*, root: str | None = None, download: bool = False,
     attributes = _read_attributes(folder / _FILES[0])
     unknown = [a for a in [target_attr, *sensitive] if a not in attributes.columns]
     if unknown:
-        raise FairensError(f"data.target_attr/data.sensitive name unknown CelebA attributes "
+        raise UsageError(f"data.target_attr/data.sensitive name unknown CelebA attributes "
                            f"{unknown}; known: {', '.join(attributes.columns)}")
     partition = _read_partition(folder / _FILES[1]).reindex(attributes.index)
     if partition.isna().any():

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from ..errors import FairensError, bad_file
+from ..errors import FairensError, UsageError, bad_file
 from .base import AugmentSpec, ImageData, Split, split_off_validation, with_intersection
 from .registry import register_dataset
 from .salts import DATA_SALTS
@@ -55,7 +55,7 @@ def _read_pickle(path: Path) -> dict[str, Any]:
 def _find_folder(root: str | Path | None, folder: str, meta_file: str, download: bool,
                  title: str, downloader: Any) -> Path:
     if root is None:
-        raise FairensError(f"data.root is required for {title}: the folder that holds {folder}/")
+        raise UsageError(f"data.root is required for {title}: the folder that holds {folder}/")
     root = Path(root).expanduser()
     if download:
         downloader(root=str(root), train=True, download=True)
@@ -176,7 +176,7 @@ def load_cifar10s(*, root: str | None = None, download: bool = False,
     (``color``/``gray``) and ``class&color``. ``data.root`` holds torchvision's
     ``cifar-10-batches-py/`` or the JPEG tree ``{train,test}/<class>/*.jpg``."""
     if not 0.5 <= skew <= 1:
-        raise FairensError(f"data.skew={skew!r} is not allowed: a fraction from 0.5 to 1")
+        raise UsageError(f"data.skew={skew!r} is not allowed: a fraction from 0.5 to 1")
     base = _cifar10_base(root, download, val_fraction, seed, cache_dir)
     color_classes = list(range(5)) if color_classes is None else list(color_classes)
     rng = np.random.default_rng([seed, DATA_SALTS["cifar10s_skew"]])

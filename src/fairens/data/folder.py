@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..errors import FairensError, bad_file
+from ..errors import FairensError, UsageError, bad_file
 from .base import AugmentSpec, ImageData, Split, split_off_validation
 from .decode import decode_cached
 from .registry import register_dataset
@@ -70,7 +70,7 @@ def load_imagefolder(*, root: str | None = None, attributes_csv: str | None = No
     ``attributes_csv`` (``path`` relative to root, then one column per attribute) adds
     groupings."""
     if root is None:
-        raise FairensError("data.root is required for data=imagefolder: the folder that holds "
+        raise UsageError("data.root is required for data=imagefolder: the folder that holds "
                            "train/<class>/ and test/<class>/")
     root = Path(root).expanduser()
     if not (root / "train").is_dir() or not (root / "test").is_dir():
@@ -138,7 +138,7 @@ def load_manifest(*, manifest: str | None = None, sensitive: list[str] | None = 
     columns used as groupings (default: all of them). Paths are relative to the manifest's
     folder and must stay inside it. Classes are ``classes`` or the sorted training labels."""
     if manifest is None:
-        raise FairensError("data.manifest is required for data=manifest: a CSV with columns "
+        raise UsageError("data.manifest is required for data=manifest: a CSV with columns "
                            "path,label,split")
     manifest = Path(manifest).expanduser().resolve()
     table = _read_manifest(manifest)

@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import FairensError, bad_setting, unknown_name
+from ..errors import UsageError, bad_setting, unknown_name
 from .base import (
     ImageData,
     add_intersections,
@@ -79,7 +79,7 @@ def load_dataset(name: str, *, seed: int = 0, imbalance_ratio: float = 1.0,
     if unknown:
         allowed = ", ".join(sorted({*accepted, "seed", "imbalance_ratio", "image_size",
                                     "max_train_per_class", "intersections"}))
-        raise FairensError(f"data={name} has no setting {', '.join(unknown)}; "
+        raise UsageError(f"data={name} has no setting {', '.join(unknown)}; "
                            f"its settings are {allowed}")
     if "seed" in accepted:
         options["seed"] = seed

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..errors import FairensError, bad_setting
+from ..errors import FairensError, UsageError, bad_setting
 from .base import AugmentSpec, ImageData, Split
 from .decode import decode_cached, file_digests
 from .registry import register_dataset
@@ -77,7 +77,7 @@ class Hygiene:
 
 def _folder(root: str | None) -> Path:
     if root is None:
-        raise FairensError("data.root is required for data=utkface: the folder that holds "
+        raise UsageError("data.root is required for data=utkface: the folder that holds "
                            "UTKFace/")
     root = Path(root).expanduser()
     for candidate in (root / "UTKFace", root):

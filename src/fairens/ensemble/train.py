@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +20,9 @@ from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from ..data import ImageData, Split, batch_loader
-from ..errors import FairensError, bad_setting
+from ..errors import FairensError, UsageError, bad_setting
 from ..files import atomic_path
+from ..rundir import resume_point
 from .checkpoints import readable_checkpoint, save_member
 from .module import TOTAL_STEPS_KEYS, MemberModule
 from .seeds import MemberSeeds
@@ -110,11 +112,16 @@ def check_recipe(recipe: Recipe, data: ImageData) -> None:
     try:
         instantiate(trainer, logger=False, callbacks=[])
     except (HydraException, MisconfigurationException, TypeError, ValueError) as exc:
-        raise FairensError(f"trainer settings are not allowed: Lightning's Trainer rejects "
-                           f"them ({_cause(exc)})") from exc
+        raise UsageError(f"trainer settings are not allowed: Lightning's Trainer rejects "
+                         f"them ({_cause(exc)})") from exc
+    for key in ("logger", "callbacks"):
+        try:
+            _configured(trainer.get(key))
+        except (HydraException, ImportError, TypeError, ValueError) as exc:
+            raise UsageError(f"trainer.{key} is not allowed: {_cause(exc)}") from exc
     max_steps = trainer.get("max_steps", -1)
     if steps_per_epoch(recipe, train) < 1 or max_steps == 0:
-        raise FairensError(
+        raise UsageError(
             f"a member would take no optimisation step: {len(train)} training images in batches "
             f"of data.batch_size={recipe.batch_size}, trainer.limit_train_batches="
             f"{trainer.get('limit_train_batches')}, trainer.max_steps={max_steps}; allow at "
@@ -129,13 +136,13 @@ def check_recipe(recipe: Recipe, data: ImageData) -> None:
     try:
         optimizer = instantiate(recipe.optimizer, params=[parameter])
     except (HydraException, TypeError, ValueError) as exc:
-        raise FairensError(f"model.optimizer settings are not allowed: {_cause(exc)}") from exc
+        raise UsageError(f"model.optimizer settings are not allowed: {_cause(exc)}") from exc
     if recipe.scheduler:
         steps = {key: 100 for key in TOTAL_STEPS_KEYS if recipe.scheduler.get(key, 0) is None}
         try:
             instantiate(recipe.scheduler, optimizer=optimizer, **steps)
         except (HydraException, TypeError, ValueError) as exc:
-            raise FairensError(f"model.scheduler settings are not allowed: {_cause(exc)}") \
+            raise UsageError(f"model.scheduler settings are not allowed: {_cause(exc)}") \
                 from exc
 
 
@@ -169,6 +176,46 @@ class _MemberProgressBar(TQDMProgressBar):
         super().on_train_epoch_start(trainer, *args)
         self.train_progress_bar.set_description(
             f"{self.label} epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
+
+
+class _EpochLines(pl.Callback):
+    """Where output is not a terminal (a log file, a batch job, CI): one line per epoch
+    instead of progress-bar redraws."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.start = 0.0
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metrics = " ".join(f"{key}={float(value):.4f}" for key, value in
+                           sorted(trainer.callback_metrics.items())
+                           if key in ("train_loss", "val_acc"))
+        print(f"{self.label} epoch {trainer.current_epoch + 1}/{trainer.max_epochs} {metrics} "
+              f"({time.perf_counter() - self.start:.1f}s)", flush=True)
+
+
+def _configured(spec: Any) -> list[Any]:
+    """Loggers or callbacks given in the trainer config, instantiated: one ``_target_``
+    mapping, a list of them, or a mapping of named ones (lightning-hydra-template's form)."""
+    if spec is None or isinstance(spec, bool):
+        return []
+    if isinstance(spec, dict) and "_target_" not in spec:
+        spec = list(spec.values())
+    return [instantiate(item) for item in (spec if isinstance(spec, list) else [spec])
+            if item is not None]
+
+
+def _progress(label: str, trainer_config: dict[str, Any]) -> list[pl.Callback]:
+    """The member's progress display: Lightning's bar on a terminal, else epoch lines."""
+    if not trainer_config.get("enable_progress_bar", True):
+        return []
+    if sys.stderr.isatty():
+        return [_MemberProgressBar(label)]
+    trainer_config["enable_progress_bar"] = False
+    return [_EpochLines(label)]
 
 
 class _ResumePoint(ModelCheckpoint):
@@ -238,11 +285,6 @@ def _track(module: MemberModule, data: ImageData, recipe: Recipe) -> None:
     names, codes = np.unique(values.astype(str), return_inverse=True)
     module.track_groups(data.val.sample_ids, torch.from_numpy(codes.astype(np.int64)),
                         names.tolist())
-
-
-def resume_point(checkpoint: Path) -> Path:
-    """The folder of a member's in-progress checkpoint (``member_XX.partial/``)."""
-    return checkpoint.with_suffix(".partial")
 
 
 def _read_curves(path: Path) -> list[dict[str, str]]:
@@ -330,13 +372,17 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
     if resume.is_file() and not readable_checkpoint(resume):
         print(f"{label}: {resume} is unreadable; training this member from the start", flush=True)
         resume.unlink()
-    logger: Any = False
+    trainer_config = dict(recipe.trainer)
+    loggers = _configured(trainer_config.pop("logger", None))
+    csv_logger = None
     earlier_curves = []
-    if log_dir is not None:
-        logger = pl.loggers.CSVLogger(save_dir=log_dir, name="", version=checkpoint.stem)
+    if log_dir is not None:  # the run directory's learning curves, next to any other logger
+        csv_logger = pl.loggers.CSVLogger(save_dir=log_dir, name="", version=checkpoint.stem)
+        loggers.insert(0, csv_logger)
         if resume.is_file():
-            earlier_curves = _read_curves(Path(logger.log_dir) / "metrics.csv")
-    callbacks = [_StopOnDivergence(f"{label} {seeds.describe()}"), *(callbacks or [])]
+            earlier_curves = _read_curves(Path(csv_logger.log_dir) / "metrics.csv")
+    callbacks = [_StopOnDivergence(f"{label} {seeds.describe()}"), *(callbacks or []),
+                 *_configured(trainer_config.pop("callbacks", None))]
     _track(module, data, recipe)
     best = None
     if SELECTIONS[recipe.select] is not None:
@@ -344,16 +390,15 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
         callbacks.append(best)
     if recipe.trainer.get("enable_checkpointing", True):
         callbacks.append(_ResumePoint(partial, recipe.resume_interval))
-    if recipe.trainer.get("enable_progress_bar", True):
-        callbacks.append(_MemberProgressBar(label))
-    trainer = instantiate(recipe.trainer, logger=logger, callbacks=callbacks)
+    callbacks += _progress(label, trainer_config)
+    trainer = instantiate(trainer_config, logger=loggers or False, callbacks=callbacks)
     train = _training_loader(data.train, recipe, seeds.batch_order)
     if resume.is_file():
         print(f"{label}: resuming from {resume}", flush=True)
     trainer.fit(module, train, batch_loader(data.val, recipe.batch_size),
                 ckpt_path=resume if resume.is_file() else None, weights_only=True)
     if earlier_curves:
-        _restore_earlier_curves(Path(logger.log_dir) / "metrics.csv", earlier_curves)
+        _restore_earlier_curves(Path(csv_logger.log_dir) / "metrics.csv", earlier_curves)
     if trainer.global_step == 0:
         raise FairensError(
             f"{label} took no optimisation step ({len(data.train)} training images, "

@@ -12,40 +12,50 @@ from ..fairness.groups import Grouping
 from ..report.document import Document, pct, signed_pct
 
 
-def groupings_of(groups: pd.DataFrame, labels: np.ndarray,
-                 minority: dict[str, list[str]]) -> list[Grouping]:
-    """Every grouping of a run's test set, with its declared minorities."""
-    return [Grouping.from_column(name, groups[name], labels if name == "class" else None,
-                                 minority.get(name, ())) for name in groups.columns]
+def groupings_of(groups: pd.DataFrame, labels: np.ndarray) -> list[Grouping]:
+    """Every grouping of a run's test set (``test_groups.csv`` less its reserved columns)."""
+    return [Grouping.from_column(name, groups[name], labels if name == "class" else None)
+            for name in groups.columns]
 
 
-def grouped_accuracy(correct: np.ndarray, grouping: Grouping, k: int,
-                     min_group_size: int = 1) -> dict[str, Any]:
-    """Per-group accuracy of one predictor (bool [N]), with bottom-k, worst group and the
-    minority/majority split; groups are ranked by this predictor's accuracy, among those
-    with at least ``min_group_size`` test samples (all groups when none has)."""
-    accuracy = grouping.accuracy(correct)[0]
-    candidates = [i for i in range(len(grouping)) if grouping.counts[i] >= min_group_size]
-    ranking = sorted(candidates or range(len(grouping)),
-                     key=lambda i: (accuracy[i], grouping.names[i]))
-    size = min(k, len(ranking))
-    out: dict[str, Any] = {
-        "groups": {name: float(accuracy[i]) for i, name in enumerate(grouping.names)},
-        "bottom_k": {"groups": [grouping.names[i] for i in ranking[:size]],
-                     "accuracy": float(accuracy[ranking[:size]].mean())},
-        "worst_group": {"group": grouping.names[ranking[0]],
-                        "accuracy": float(accuracy[ranking[0]])}}
-    if grouping.splits_minority:
-        for side in ("minority", "majority"):
-            members = list(getattr(grouping, side))
-            out[side] = float(grouping.sums(correct)[0, members].sum()
-                              / grouping.counts[members].sum())
+def chosen_groups(fairness: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per grouping, the groups the run's analysis (``fairness.json``) chose: its bottom-k
+    (the first k where cross-fitting chose more), its worst group and its minority. The
+    export measures every graph on these fixed groups, so that int8 and fp32 are compared
+    on the same groups, chosen without the test set (docs/statistics.md)."""
+    out = {}
+    for name, summary in fairness["groupings"].items():
+        bottom = summary.get("bottom_k") or {}
+        minority = summary.get("minority") or {}
+        out[name] = {"bottom_k": list(bottom.get("groups", []))[:bottom.get("k", 0)],
+                     "worst_group": (summary.get("worst_group") or {}).get("group"),
+                     "minority": list(minority.get("groups", []))}
     return out
 
 
-def compression_summary(accuracy: dict[str, dict[str, Any]], k: int) -> dict[str, Any]:
+def grouped_accuracy(correct: np.ndarray, grouping: Grouping,
+                     chosen: dict[str, Any]) -> dict[str, Any]:
+    """Per-group accuracy of one predictor (bool [N]) and its accuracy on the ``chosen``
+    groups (:func:`chosen_groups`): the bottom-k mean over groups, the worst group, and
+    the minority and majority over their samples, as the analysis defines them."""
+    accuracy = dict(zip(grouping.names, grouping.accuracy(correct)[0].tolist(), strict=True))
+    out: dict[str, Any] = {"groups": accuracy}
+    if chosen["bottom_k"]:
+        out["bottom_k"] = {"groups": chosen["bottom_k"],
+                           "accuracy": float(np.mean([accuracy[g] for g in chosen["bottom_k"]]))}
+    if chosen["worst_group"] is not None:
+        out["worst_group"] = {"group": chosen["worst_group"],
+                              "accuracy": accuracy[chosen["worst_group"]]}
+    minority = np.isin(grouping.sample_groups(), chosen["minority"])
+    if minority.any() and not minority.all():
+        out["minority"] = float(correct[minority].mean())
+        out["majority"] = float(correct[~minority].mean())
+    return out
+
+
+def compression_summary(accuracy: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """For each graph family and int8 precision: the change against fp32 per group, on the
-    fp32 bottom-k groups, on the worst group and on the minority."""
+    analysis' bottom-k groups, on its worst group and on its minority."""
     out = {}
     for family, by_precision in accuracy.items():
         reference = by_precision["fp32"]
@@ -55,15 +65,14 @@ def compression_summary(accuracy: dict[str, dict[str, Any]], k: int) -> dict[str
             changes = {}
             for grouping, ref in reference["groupings"].items():
                 now = result["groupings"][grouping]
-                bottom = ref["bottom_k"]["groups"]
-                entry = {
-                    "per_group": {g: now["groups"][g] - ref["groups"][g] for g in ref["groups"]},
-                    "bottom_k": float(np.mean([now["groups"][g] for g in bottom])
-                                      - ref["bottom_k"]["accuracy"]),
-                    "worst_group": now["worst_group"]["accuracy"] - ref["worst_group"]["accuracy"]}
-                if "minority" in ref:
-                    entry["minority"] = now["minority"] - ref["minority"]
-                    entry["majority"] = now["majority"] - ref["majority"]
+                entry = {"per_group": {g: now["groups"][g] - ref["groups"][g]
+                                       for g in ref["groups"]}}
+                for key in ("bottom_k", "worst_group"):
+                    if key in ref:
+                        entry[key] = now[key]["accuracy"] - ref[key]["accuracy"]
+                for key in ("minority", "majority"):
+                    if key in ref:
+                        entry[key] = now[key] - ref[key]
                 changes[grouping] = entry
             out[f"{family}:{precision}"] = {
                 "overall": result["overall"] - reference["overall"], "groupings": changes}
@@ -86,8 +95,8 @@ def compression_document(accuracy: dict[str, dict[str, Any]], summary: dict[str,
             cells = [family, precision, pct(result["overall"])]
             for grouping in first:
                 entry = result["groupings"][grouping]
-                cells.append(f"{pct(entry['bottom_k']['accuracy'])} / "
-                             f"{pct(entry['worst_group']['accuracy'])}")
+                cells.append(f"{pct(entry.get('bottom_k', {}).get('accuracy'))} / "
+                             f"{pct(entry.get('worst_group', {}).get('accuracy'))}")
             rows.append(cells)
     doc.table(["graph", "precision", "accuracy (%)",
                *[f"{g}: bottom-k / worst (%)" for g in first]], rows)
@@ -98,7 +107,8 @@ def compression_document(accuracy: dict[str, dict[str, Any]], summary: dict[str,
             per_group = change["per_group"]
             most = min(per_group, key=lambda g: (per_group[g], g))
             change_rows.append([key, grouping, signed_pct(entry["overall"]),
-                                signed_pct(change["bottom_k"]), signed_pct(change["worst_group"]),
+                                signed_pct(change.get("bottom_k")),
+                                signed_pct(change.get("worst_group")),
                                 signed_pct(change.get("minority")) if "minority" in change else "",
                                 f"{most} ({signed_pct(per_group[most])})"])
     doc.table(["graph:precision", "grouping", "overall (pts)", "fp32 bottom-k (pts)",

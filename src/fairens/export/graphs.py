@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..ensemble import MemberModule
-from ..errors import FairensError, bad_file
+from ..errors import FairensError, UsageError, bad_file
 from ..files import atomic_path
 from ..models import get_spec
 
@@ -58,7 +58,7 @@ def export_onnx(module: nn.Module, path: Path, sample: torch.Tensor,
     """Export ``module`` (eval mode) to ``path`` with a dynamic batch axis, check it with
     ``onnx.checker`` (full check) and write it atomically."""
     if exporter not in EXPORTERS:
-        raise FairensError(f"exporter={exporter!r} is not allowed: one of {', '.join(EXPORTERS)}")
+        raise UsageError(f"exporter={exporter!r} is not allowed: one of {', '.join(EXPORTERS)}")
     module.eval()
     with atomic_path(path) as tmp, torch.no_grad(), warnings.catch_warnings(), \
             contextlib.redirect_stdout(io.StringIO()):  # the dynamo exporter prints progress

@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
 from ..ensemble import load_member
-from ..errors import FairensError, bad_file
+from ..errors import UsageError, bad_file
 from ..files import (
     STAGING_MARKER,
     remove_staging_leftovers,
@@ -26,10 +26,23 @@ from ..files import (
 )
 from ..locks import hold
 from ..models import get_spec
-from ..pipeline import load_data
 from ..report.write import write_document
-from ..rundir import TEST_GROUPS, load_meta, member_name
-from .evaluate import compression_document, compression_summary, grouped_accuracy, groupings_of
+from ..rundir import (
+    RESERVED_COLUMNS,
+    TEST_GROUPS,
+    checkpoint_path,
+    load_fairness,
+    load_meta,
+    member_name,
+)
+from ..settings import load_data
+from .evaluate import (
+    chosen_groups,
+    compression_document,
+    compression_summary,
+    grouped_accuracy,
+    groupings_of,
+)
 from .graphs import ProbabilityGraph, deploy_form, export_onnx, open_session, parity, run_session
 from .manifest import DEVICE_DIR, FORMAT, MANIFEST, is_export, sha256
 from .quantize import quantize, to_ort_format
@@ -62,6 +75,7 @@ class ExportOptions:
 
 
 def _read_meta(run_dir: Path) -> dict[str, Any]:
+    """run.json of a run trained by fairens (its config rebuilds the data and models)."""
     meta = load_meta(run_dir)
     missing = [key for key in ("run_name", "ensemble", "model", "config") if key not in meta]
     if missing:
@@ -89,7 +103,7 @@ def _check_out(out: Path) -> None:
 
 def _member_checkpoints(meta: dict[str, Any], models: Path) -> list[Path]:
     size = meta["ensemble"]["size"]
-    paths = [models / f"{member_name(m)}.ckpt" for m in range(size)]
+    paths = [checkpoint_path(models, m) for m in range(size)]
     missing = [p.name for p in paths if not p.is_file()]
     if len(missing) == size:
         raise bad_file(models, f"no checkpoints of run {meta['run_name']!r} (expected "
@@ -104,7 +118,7 @@ def _sizes(options: ExportOptions, n_members: int) -> list[int]:
     sizes = list(range(2, n_members + 1)) if options.sizes is None else sorted(set(options.sizes))
     bad = [m for m in sizes if not 1 <= m <= n_members]
     if bad:
-        raise FairensError(f"--sizes {','.join(map(str, bad))} is not allowed: ensemble sizes "
+        raise UsageError(f"--sizes {','.join(map(str, bad))} is not allowed: ensemble sizes "
                            f"from 1 to {n_members}")
     return [m for m in sizes if m > 1]
 
@@ -125,6 +139,7 @@ def export_run(run_dir: str | Path, *, out: str | Path | None = None,
     """
     run_dir = Path(run_dir)
     meta = _read_meta(run_dir)
+    fairness = load_fairness(run_dir)
     config = OmegaConf.create(meta["config"])
     name = meta["run_name"]
     models = Path(models) if models is not None else Path(config.paths.models) / name
@@ -145,7 +160,8 @@ def export_run(run_dir: str | Path, *, out: str | Path | None = None,
         remove_staging_leftovers(out)
         staging = staging_dir(out)
         try:
-            manifest = _export_all(members, sizes, data, groups, meta, staging, options)
+            manifest = _export_all(members, sizes, data, groups, meta, fairness, staging,
+                                   options)
             write_json(staging / MANIFEST, {**manifest, "run_dir": str(run_dir.resolve()),
                                             "models_dir": str(models.resolve())})
             _replace(staging, out)
@@ -178,17 +194,18 @@ def _graph_plan(n_members: int, sizes: list[int], options: ExportOptions) -> lis
 
 
 def _export_all(members: list, sizes: list[int], data, groups: pd.DataFrame,
-                meta: dict[str, Any], folder: Path, options: ExportOptions) -> dict[str, Any]:
+                meta: dict[str, Any], fairness: dict[str, Any], folder: Path,
+                options: ExportOptions) -> dict[str, Any]:
     device = folder / DEVICE_DIR
     test = _images(data.test)
     check = _images(data.test, options.parity_images, seed=1)
     calibration = _images(data.train, options.calibration, seed=2)
     labels = data.test.labels.numpy()
-    k = meta["ensemble"]["k"]
-    min_group_size = (meta.get("config", {}).get("report") or {}).get("min_group_size", 1)
-    groupings = groupings_of(groups.drop(columns=[c for c in ("sample_id", "label", "pair_id")
-                                                  if c in groups.columns]),
-                             labels, meta.get("data", {}).get("minority") or {})
+    k = fairness["k"]  # of the latest analysis: `fairens report --k 5` changes it here too
+    chosen = chosen_groups(fairness)
+    groupings = [g for g in groupings_of(groups.drop(columns=[c for c in RESERVED_COLUMNS
+                                                              if c in groups.columns]), labels)
+                 if g.name in chosen]
     sample = torch.from_numpy(check[:2])
     model = meta["model"]["name"]
     graphs, accuracy = [], {}
@@ -206,7 +223,7 @@ def _export_all(members: list, sizes: list[int], data, groups: pd.DataFrame,
             correct = probs.argmax(axis=1) == labels
             accuracy[entry["name"]][precision] = {
                 "overall": float(correct.mean()),
-                "groupings": {g.name: grouped_accuracy(correct, g, k, min_group_size)
+                "groupings": {g.name: grouped_accuracy(correct, g, chosen[g.name])
                               for g in groupings}}
             record = {"name": entry["name"], "kind": entry["kind"],
                       "members": len(entry["members"]), "precision": precision,
@@ -217,7 +234,7 @@ def _export_all(members: list, sizes: list[int], data, groups: pd.DataFrame,
                 ort_file = to_ort_format(path, check[:16])
                 record |= {"ort": f"{DEVICE_DIR}/{ort_file.name}", "ort_sha256": sha256(ort_file)}
             graphs.append(record)
-    summary = compression_summary(accuracy, k)
+    summary = compression_summary(accuracy)
     doc = compression_document(accuracy, summary, f"fairens compression report: {meta['run_name']}")
     write_json(folder / "compression.json", {"accuracy": accuracy, "change": summary})
     write_document(folder, "compression", doc)

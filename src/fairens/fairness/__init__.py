@@ -6,6 +6,7 @@ from .combine import COMBINES as COMBINES
 from .options import RANKINGS as RANKINGS
 from .options import SCALES as SCALES
 from .options import AnalysisOptions as AnalysisOptions
+from .options import run_options as run_options
 from .paired import compare_runs as compare_runs
 from .ranking import Choice as Choice
 from .ranking import RankingData as RankingData

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import FairensError
+from ..errors import FairensError, UsageError
 from .calibration import disagreement, expected_calibration_error
 from .correctness import Correctness, correctness
 from .crosscheck import metricframe_table
@@ -189,7 +189,7 @@ def _ranking_method(options: AnalysisOptions, validation: RankingData | None) ->
     if options.ranking == "auto":
         return "validation" if validation is not None else "crossfit"
     if options.ranking == "validation" and validation is None:
-        raise FairensError("report.ranking=validation needs the members' validation "
+        raise UsageError("report.ranking=validation needs the members' validation "
                            "predictions (val_groups.csv and predictions/val/ in the run "
                            "folder); use crossfit to rank on halves of the test set")
     return options.ranking

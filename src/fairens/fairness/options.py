@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from ..errors import bad_setting
@@ -83,3 +84,16 @@ class AnalysisOptions:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def run_options(meta: Mapping[str, Any], **given: Any) -> AnalysisOptions:
+    """The options of analysing a run: each field ``given`` (None: not given), else for
+    ``k`` and ``seed`` the run's ``ensemble.k`` and ``ensemble.seed`` from ``run.json``
+    (``meta``), else the default above."""
+    unknown = sorted(set(given) - {f.name for f in fields(AnalysisOptions)})
+    if unknown:
+        raise TypeError(f"AnalysisOptions has no field {', '.join(unknown)}")
+    ensemble = meta.get("ensemble") or {}
+    values = {key: ensemble[key] for key in ("k", "seed") if key in ensemble}
+    values |= {key: value for key, value in given.items() if value is not None}
+    return AnalysisOptions(**values)

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..errors import FairensError
+from ..errors import FairensError, UsageError
 from ..fairness import AnalysisOptions, compare_runs
 from ..files import csv_text, json_text
 from ..rundir import load_run
@@ -72,7 +72,7 @@ def _reference(run_dirs: list[Path], metas: list[dict[str, Any]], reference: str
         for index, folder in enumerate(run_dirs):
             if folder.resolve() == wanted:
                 return index
-        raise FairensError(f"--reference {reference} is not one of the compared runs")
+        raise UsageError(f"--reference {reference} is not one of the compared runs")
     full = [i for i, m in enumerate(metas) if m.get("ensemble", {}).get("vary") == _ALL_SOURCES]
     return full[0] if len(full) == 1 else 0
 
@@ -82,7 +82,7 @@ def load_comparison(run_dirs: list[str | Path], options: AnalysisOptions,
     """Analyse every run on the reference run's choice of groups; they must share one test
     set."""
     if len(run_dirs) < 2:
-        raise FairensError(f"compare needs at least two run directories, got {len(run_dirs)}")
+        raise UsageError(f"compare needs at least two run directories, got {len(run_dirs)}")
     folders = [Path(d) for d in run_dirs]
     runs = [load_run(d) for d in folders]
     first = runs[0]
@@ -96,7 +96,7 @@ def load_comparison(run_dirs: list[str | Path], options: AnalysisOptions,
     index = _reference(folders, metas, reference)
     base = analyse_run(runs[index], options)
     if grouping not in base.fairness["groupings"]:
-        raise FairensError(f"grouping {grouping!r} is not in the runs' test groups; they have "
+        raise UsageError(f"grouping {grouping!r} is not in the runs' test groups; they have "
                            f"{', '.join(base.fairness['groupings'])}")
     analyses = [base if i == index else analyse_run(run, options, chosen=base.chosen)
                 for i, run in enumerate(runs)]

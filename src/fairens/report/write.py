@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..errors import FairensError
-from ..fairness import Analysis, AnalysisOptions, Choice, RankingData, analyse
+from ..fairness import Analysis, AnalysisOptions, Choice, RankingData, analyse, run_options
 from ..files import (
     check_outputs,
     csv_text,
@@ -28,9 +28,7 @@ def analyse_run(run: RunPredictions, options: AnalysisOptions | None = None,
     """Analyse loaded predictions with the minorities, pairs and validation predictions the
     run has; without ``options``, the defaults with the run's ``ensemble.seed`` and
     ``ensemble.k`` (else 0 and 3); ``chosen``: measure on another run's groups."""
-    if options is None:
-        ensemble = run.meta.get("ensemble", {})
-        options = AnalysisOptions(seed=ensemble.get("seed", 0), k=ensemble.get("k", 3))
+    options = options or run_options(run.meta)
     minority = run.meta.get("data", {}).get("minority") or None
     validation = None if run.validation is None else RankingData(
         run.validation.logits, run.validation.labels, run.validation.groups)

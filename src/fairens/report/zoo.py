@@ -3,25 +3,17 @@ accuracy, parameters and MACs per model and per ensemble size, with a figure."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ..errors import FairensError, bad_file
+from ..errors import UsageError, bad_file
 from ..files import csv_text
-from ..rundir import FAIRNESS_JSON, RUN_JSON
+from ..rundir import RUN_JSON, load_fairness, load_meta
 from .document import Document, Image, pct
 from .plots import png, series_color
 from .write import write_document
-
-
-def _read(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise bad_file(path, "missing: run `fairens report` on this run first")
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def zoo_rows(run_dirs: list[str | Path], grouping: str = "class") -> pd.DataFrame:
@@ -29,9 +21,12 @@ def zoo_rows(run_dirs: list[str | Path], grouping: str = "class") -> pd.DataFram
     member's parameters and MACs (deploy form)."""
     rows = []
     for folder in map(Path, run_dirs):
-        meta, fairness = _read(folder / RUN_JSON), _read(folder / FAIRNESS_JSON)
+        meta, fairness = load_meta(folder), load_fairness(folder)
+        if "model" not in meta:
+            raise bad_file(folder / RUN_JSON, "missing, or without the model: the zoo needs "
+                                              "runs trained by fairens")
         if grouping not in fairness["groupings"]:
-            raise FairensError(f"{folder}: no grouping {grouping!r} in its fairness.json")
+            raise UsageError(f"{folder}: no grouping {grouping!r} in its fairness.json")
         summary, model = fairness["groupings"][grouping], meta["model"]
         curve = summary["curve"]
         for i, m in enumerate(curve["m"]):
