@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import pandas as pd
 import pytest
 import torch
 
@@ -124,6 +125,10 @@ def test_bench_measures_ort_and_eager_and_draws_the_frontier(exported_run: Path,
           "--grouping", "train_frequency"])
     assert "train_frequency" in (tmp_path / "by_frequency" / "frontier.md").read_text()
     capsys.readouterr()
+    main(["frontier", str(export), "--out", str(tmp_path / "as_json"), "--json"])
+    points = json.loads(capsys.readouterr().out)["points"]
+    assert len(points) == len(pd.read_csv(tmp_path / "as_json" / "frontier.csv"))
+    assert {"graph", "precision", "p50_ms", "accuracy", "bottom_k"} <= set(points[0])
     with pytest.raises(SystemExit) as exit_info:
         main(["frontier", str(export), "--out", str(tmp_path / "bad"), "--grouping", "race"])
     assert exit_info.value.code == 2

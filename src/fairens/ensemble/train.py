@@ -110,7 +110,8 @@ def check_recipe(recipe: Recipe, data: ImageData) -> None:
     if clip is not None and not (isinstance(clip, int | float) and clip >= 0):
         raise bad_setting("trainer.gradient_clip_val", clip, "a non-negative number, or null")
     try:
-        instantiate(trainer, logger=False, callbacks=[])
+        instantiate({key: value for key, value in trainer.items()
+                     if key not in ("logger", "callbacks")}, logger=False, callbacks=[])
     except (HydraException, MisconfigurationException, TypeError, ValueError) as exc:
         raise UsageError(f"trainer settings are not allowed: Lightning's Trainer rejects "
                          f"them ({_cause(exc)})") from exc
