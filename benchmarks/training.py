@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 
 from fairens.data import ImageData, augment_batch
 from fairens.ensemble import Recipe, train_member
-from fairens.ensemble.train import build_member
+from fairens.ensemble.fit import build_member
 from fairens.models import get_spec
 from fairens.settings import load_data, recipe_from
 

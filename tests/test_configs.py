@@ -46,6 +46,18 @@ def test_defaults_are_the_documented_ones(train_config) -> None:
     assert cfg.trainer.deterministic is True
 
 
+def test_the_analysis_defaults_live_in_one_place(train_config) -> None:
+    """The yaml's report.*, ensemble.k and ensemble.seed are AnalysisOptions' defaults."""
+    from dataclasses import asdict
+
+    from fairens.fairness import AnalysisOptions
+    from fairens.settings import analysis_options, ensemble_settings
+    cfg = train_config()
+    assert analysis_options(cfg, ensemble_settings(cfg.ensemble)) == AnalysisOptions()
+    # crosscheck (fairlearn's MetricFrame beside the analysis) is always on in train.py
+    assert set(cfg.report) | {"k", "seed", "crosscheck"} == set(asdict(AnalysisOptions()))
+
+
 def test_settings_users_rely_on_exist(train_config) -> None:
     cfg = train_config("ensemble.size=10")
     absent = object()

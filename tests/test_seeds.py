@@ -1,4 +1,4 @@
-"""Seed streams, batch order and augmentation draws follow the seed scheme (README, Seeds)."""
+"""Seed streams, batch order and augmentation draws follow the seed scheme (docs/seeds.md)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,18 @@ def test_a_source_not_varied_takes_member_zeros_seed() -> None:
         assert seeds.augmentation == everything[0].augmentation
         assert seeds.batch_order == everything[i].batch_order
     assert len({s.shared for s in everything}) == 1
+
+
+def test_stream_ids_are_fixed() -> None:
+    """Existing runs keep their seeds: each stream has a fixed id, not a position."""
+    from fairens.ensemble.seeds import STREAM_IDS
+    assert STREAM_IDS == {"init": 0, "batch_order": 1, "augmentation": 2, "shared": 3}
+    everything = ["init", "batch_order", "augmentation"]
+    assert member_seeds(0, everything, 0).as_dict() | {"shared": 0} == {
+        "init": 4088532484, "batch_order": 3953331965, "augmentation": 1961512366, "shared": 0}
+    nine = member_seeds(0, everything, 9)
+    assert (nine.init, nine.batch_order, nine.augmentation) == (1851305387, 1618404790,
+                                                                 377567682)
 
 
 def test_seed_zero_is_a_seed() -> None:

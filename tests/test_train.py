@@ -13,7 +13,7 @@ import torch
 
 from fairens.data import load_dataset
 from fairens.ensemble import load_member, member_seeds
-from fairens.ensemble.train import build_member
+from fairens.ensemble.fit import build_member
 from fairens.pipeline import train
 from fairens.settings import recipe_from
 

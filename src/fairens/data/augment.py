@@ -2,7 +2,7 @@
 
 Because each sample's draw depends only on its own id, changing the batch order (another
 seed stream) never changes what augmentation a sample receives, as the seed scheme requires
-(README, "Seeds").
+(docs/seeds.md).
 """
 
 from __future__ import annotations

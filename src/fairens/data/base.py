@@ -168,8 +168,9 @@ def split_off_validation(train: Split, fraction: float, seed: int) -> tuple[Spli
     rng = np.random.default_rng([seed, DATA_SALTS["validation_split"]])
     val = []
     for c in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == c))
-        val.append(members[:max(1, round(fraction * len(members)))] if len(members) > 1 else [])
+        of_class = rng.permutation(np.flatnonzero(labels == c))
+        val.append(of_class[:max(1, round(fraction * len(of_class)))] if len(of_class) > 1
+                   else [])
     val_index = np.sort(np.concatenate(val)).astype(np.int64)
     keep = np.setdiff1d(np.arange(len(labels)), val_index)
     return train.subset(keep), train.subset(val_index)

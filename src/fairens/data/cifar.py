@@ -185,9 +185,9 @@ def load_cifar10s(*, root: str | None = None, download: bool = False,
         labels = split.labels.numpy()
         gray = np.zeros(len(labels), dtype=bool)
         for c in range(len(base.classes)):
-            members = rng.permutation(np.flatnonzero(labels == c))
+            of_class = rng.permutation(np.flatnonzero(labels == c))
             share = 1 - skew if c in color_classes else skew
-            gray[members[:round(share * len(members))]] = True
+            gray[of_class[:round(share * len(of_class))]] = True
         images = split.images.clone()
         images[torch.from_numpy(gray)] = _to_gray(split.images[torch.from_numpy(gray)])
         out = Split(images, split.labels, split.sample_ids, split.attributes)

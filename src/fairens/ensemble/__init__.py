@@ -2,13 +2,13 @@
 
 from .checkpoints import load_member as load_member
 from .checkpoints import readable_checkpoint as readable_checkpoint
+from .fit import MemberResult as MemberResult
+from .fit import Recipe as Recipe
+from .fit import check_recipe as check_recipe
+from .fit import predict_logits as predict_logits
+from .fit import train_member as train_member
 from .module import MemberModule as MemberModule
 from .seeds import SOURCES as SOURCES
 from .seeds import MemberSeeds as MemberSeeds
 from .seeds import check_vary as check_vary
 from .seeds import member_seeds as member_seeds
-from .train import MemberResult as MemberResult
-from .train import Recipe as Recipe
-from .train import check_recipe as check_recipe
-from .train import predict_logits as predict_logits
-from .train import train_member as train_member

@@ -1,7 +1,8 @@
-"""Independent seed streams per source of randomness and member (README, "Seeds").
+"""Independent seed streams per source of randomness and member (docs/seeds.md).
 
 For member ``i`` and source ``s`` the seed comes from ``SeedSequence(base_seed,
-spawn_key=(s, i))`` when ``s`` is varied and ``spawn_key=(s, 0)`` when it is not.
+spawn_key=(STREAM_IDS[s], i))`` when ``s`` is varied and ``spawn_key=(STREAM_IDS[s], 0)``
+when it is not.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import numpy as np
 from ..errors import bad_setting
 
 SOURCES = ("init", "batch_order", "augmentation")
-# Randomness outside the three sources (dropout, stochastic depth) draws from this stream,
-# the same for every member, so that vary=[] still gives identical members.
-_SHARED_STREAM = len(SOURCES)
+# Each stream's fixed id. Never change or reuse one: it would change the seeds of every
+# existing run. A new source takes the next unused id. "shared" is the randomness outside
+# the sources (dropout, stochastic depth), the same for every member, so that vary=[]
+# still gives identical members.
+STREAM_IDS = {"init": 0, "batch_order": 1, "augmentation": 2, "shared": 3}
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,6 @@ def check_vary(vary: Iterable[str]) -> tuple[str, ...]:
 def member_seeds(base_seed: int, vary: Iterable[str], member: int) -> MemberSeeds:
     """Seeds of ``member`` for base seed ``base_seed`` when the sources ``vary`` differ."""
     varied = check_vary(vary)
-    seeds = {s: _stream_seed(base_seed, i, member if s in varied else 0)
-             for i, s in enumerate(SOURCES)}
-    return MemberSeeds(**seeds, shared=_stream_seed(base_seed, _SHARED_STREAM, 0))
+    seeds = {s: _stream_seed(base_seed, STREAM_IDS[s], member if s in varied else 0)
+             for s in SOURCES}
+    return MemberSeeds(**seeds, shared=_stream_seed(base_seed, STREAM_IDS["shared"], 0))

@@ -3,5 +3,5 @@
 from .graphs import ProbabilityGraph as ProbabilityGraph
 from .graphs import export_onnx as export_onnx
 from .graphs import open_session as open_session
-from .run import ExportOptions as ExportOptions
-from .run import export_run as export_run
+from .write import ExportOptions as ExportOptions
+from .write import export_run as export_run

@@ -145,15 +145,15 @@ class Measures:
         samples, influence = [], []
         for group in np.unique(chosen[valid]):
             cells = self.cells(int(group), half)
-            members = self.samples(cells)
+            in_group = self.samples(cells)
             picked = valid[chosen[valid] == group]
-            right = np.zeros(len(members))
+            right = np.zeros(len(in_group))
             for s in picked:
-                right += self.correct.subset_correct(rows.start + int(s), members)
+                right += self.correct.subset_correct(rows.start + int(s), in_group)
             parts[:, picked] = self._by_part(self.cell_sums[rows.start + picked], cells)
             w = right / len(valid)
-            samples.append(members)
-            influence.append((w - w.mean()) / len(members))
+            samples.append(in_group)
+            influence.append((w - w.mean()) / len(in_group))
         value = float(parts[:, valid].sum(axis=0).mean())
         delta = np.empty((MEMBER_PARTS, 0))
         if self.n_members > 1:
