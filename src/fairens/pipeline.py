@@ -10,6 +10,7 @@ import logging
 import platform
 import tempfile
 import warnings
+from datetime import datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ def _run_meta(cfg: DictConfig, ens: EnsembleSettings, data: ImageData, recipe: R
     config = plain_config(cfg)
     config["run_name"] = name
     config["ensemble"].pop("member", None)  # the same run.json whichever job writes it
-    return {"run_name": name,
+    return {"run_name": name, "created": datetime.now().astimezone().isoformat(timespec="seconds"),
             "ensemble": {"size": ens.size, "seed": ens.seed, "vary": list(ens.vary), "k": ens.k},
             "seeds": seeds, "data": data.summary(), "model": _model_profile(recipe, data),
             "config": config, "versions": _versions()}

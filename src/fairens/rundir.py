@@ -73,6 +73,21 @@ def load_fairness(run_dir: str | Path) -> dict[str, Any]:
     return fairness
 
 
+def load_member_summaries(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The members' summaries (``members/member_XX.json``: seeds, accuracies, epochs,
+    seconds) that can be read, in member order; none for runs trained elsewhere."""
+    folder = Path(run_dir) / MEMBERS_DIR
+    out = []
+    for path in sorted(folder.glob("member_*.json")) if folder.is_dir() else []:
+        try:
+            summary = json.loads(regular_file(path, "a member summary").read_text("utf-8"))
+        except (FairensError, OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue  # informational only: the analysis never reads it
+        if isinstance(summary, dict):
+            out.append(summary)
+    return out
+
+
 def member_name(member: int) -> str:
     """``member_03`` for member 3: the stem of its checkpoint and predictions files."""
     return f"member_{member:02d}"

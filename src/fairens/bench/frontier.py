@@ -92,40 +92,40 @@ def pareto(points: pd.DataFrame, metric: str) -> list:
     return front
 
 
-def _figure(table: pd.DataFrame, device: str, threads: int, fmt: str) -> bytes:
+def _figure(table: pd.DataFrame, device: str, threads: int, fmt: str, metric: str) -> bytes:
+    """One metric against latency for every graph measured on one device setting."""
     rows = table[(table.device == device) & (table.threads == threads) & (table.format == fmt)]
-    figure, axes = plt.subplots(1, len(METRICS), figsize=(15, 4.6), sharex=True)
-    models = list(dict.fromkeys(rows["model"]))
-    for axis, (metric, label) in zip(axes, METRICS.items(), strict=True):
-        for (model, precision), points in rows.groupby(["model", "precision"], sort=False):
-            color = series_color(models.index(model))
-            axis.scatter(points["p50_ms"], 100 * points[metric], s=14 + 5 * points["members"],
-                         marker=MARKERS.get(precision, "o"), color=color, alpha=0.8)
-        front = rows[rows[f"pareto_{metric}"]].sort_values("p50_ms")
-        axis.step(front["p50_ms"], 100 * front[metric], where="post", color="black",
-                  linewidth=1)
-        axis.scatter(front["p50_ms"], 100 * front[metric], s=90, facecolors="none",
-                     edgecolors="black", linewidths=1.2)
-        axis.set_xscale("log")
-        axis.xaxis.set_major_formatter(ScalarFormatter())
-        axis.xaxis.set_minor_formatter(NullFormatter())
-        axis.set(xlabel="p50 latency at batch 1 (ms, log scale)", ylabel=f"{label} (%)",
-                 title=f"{label} vs latency")
-        axis.grid(alpha=0.3)
-    figure.legend(handles=_legend_handles(models, sorted(set(rows["precision"]))),
-                  loc="center left", bbox_to_anchor=(0.98, 0.5), fontsize=7, frameon=False)
-    title = f"{device}, {threads} thread(s), {fmt}; marker size grows with members"
-    figure.suptitle(plot_text(title), fontsize=10)
+    label = METRICS[metric]
+    figure, axis = plt.subplots(figsize=(8.0, 4.6))
+    models = list(dict.fromkeys(table["model"]))  # one colour per model on every figure
+    for (model, precision), points in rows.groupby(["model", "precision"], sort=False):
+        axis.scatter(points["p50_ms"], 100 * points[metric], s=16 + 5 * points["members"],
+                     marker=MARKERS.get(precision, "o"), color=series_color(models.index(model)),
+                     alpha=0.85, edgecolors="white", linewidths=0.4)
+    front = rows[rows[f"pareto_{metric}"]].sort_values("p50_ms")
+    axis.step(front["p50_ms"], 100 * front[metric], where="post", color="black", linewidth=1)
+    axis.scatter(front["p50_ms"], 100 * front[metric], s=110, facecolors="none",
+                 edgecolors="black", linewidths=1.2)
+    axis.set_xscale("log")
+    axis.xaxis.set_major_formatter(ScalarFormatter())
+    axis.xaxis.set_minor_formatter(NullFormatter())
+    axis.set(xlabel="p50 latency at batch 1 (ms, log scale)", ylabel=f"{label} (%)",
+             title=plot_text(f"{label} vs latency: {device}, {threads} thread(s), {fmt}"))
+    axis.grid(alpha=0.3)
+    present = [m for m in models if m in set(rows["model"])]
+    axis.legend(handles=_legend_handles(present, models, sorted(set(rows["precision"]))),
+                loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return png(figure)
 
 
-def _legend_handles(models: list[str], precisions: list[str]) -> list[Line2D]:
-    """One entry per model (colour), per precision (marker) and the Pareto front: a legend
-    of every model x precision pair would cover the plots."""
+def _legend_handles(present: list[str], models: list[str],
+                    precisions: list[str]) -> list[Line2D]:
+    """One entry per model (colour), per precision (marker; size grows with members) and
+    the Pareto front: a legend of every model x precision pair would be too long."""
     def point(label: str, color: Any, marker: str = "o") -> Line2D:
         return Line2D([], [], linestyle="", marker=marker, color=color, label=label)
 
-    return [*(point(m, series_color(i)) for i, m in enumerate(models)),
+    return [*(point(m, series_color(models.index(m))) for m in present),
             *(point(p, "grey", MARKERS.get(p, "o")) for p in precisions),
             Line2D([], [], color="black", marker="o", markerfacecolor="none",
                    label="Pareto front")]
@@ -157,27 +157,34 @@ def _latency_section(doc: Document, export_dirs: list[Path]) -> None:
                              f"{r['p50_ms'] / torch_p50:.2f}" if torch_p50 else ""])
             doc.table(["graph", "precision", "format", "threads", "p50 (ms)", "p90 (ms)",
                        "p99 (ms)", "mean (ms)", "load (ms)", "peak memory (MB)",
-                       "PyTorch eager p50 (ms)", "ORT / eager"], rows)
+                       "PyTorch eager p50 (ms)", "ORT / eager"], rows,
+                      collapsed=f"all {len(rows)} measurements" if len(rows) > 12 else None)
 
 
 def write_frontier(export_dirs: list[str | Path], out: str | Path,
                    grouping: str = "class") -> pd.DataFrame:
     """``frontier.csv``, ``frontier.md``, ``frontier.html`` and ``plots/`` into ``out``."""
     table = frontier_table(export_dirs, grouping)
-    doc = Document(f"fairens frontier: {', '.join(dict.fromkeys(table['run']))}"
-                   if not table.empty else "fairens frontier")
+    runs = list(dict.fromkeys(table["run"])) if not table.empty else []
+    models = list(dict.fromkeys(table["model"])) if not table.empty else []
+    doc = Document(f"fairens frontier: {len(models)} model(s), {len(runs)} run(s)"
+                   if runs else "fairens frontier")
     if table.empty:
         doc.paragraph("No latency measured yet: run `fairens bench EXPORT_DIR` or ingest a "
                       "device's latency file.")
     else:
         doc.paragraph(f"Accuracy (grouping `{grouping}`: bottom-k and worst group too) of "
                       "every exported graph against its p50 latency at batch 1; circled "
-                      "points are Pareto-optimal (no other graph is as fast and as accurate).")
+                      "points are Pareto-optimal (no other graph is as fast and as accurate); "
+                      "colour is the model, marker the precision, marker size the members. "
+                      f"Runs: {', '.join(runs)}.")
         for (device, threads, fmt), _ in table.groupby(["device", "threads", "format"]):
             stem = f"frontier-{device}-{threads}t-{fmt}".replace(" ", "_")
             doc.heading(f"{device}, {threads} thread(s), {fmt}")
-            doc.image(Image(f"{stem}.png", _figure(table, device, threads, fmt),
-                            f"Accuracy, bottom-k and worst group versus latency on {device}"))
+            for metric, label in METRICS.items():
+                doc.image(Image(f"{stem}-{metric.replace('_', '-')}.png",
+                                _figure(table, device, threads, fmt, metric),
+                                f"{label} versus latency on {device}", wide=True))
             rows = table[(table.device == device) & (table.threads == threads)
                          & (table.format == fmt)].sort_values("p50_ms")
             doc.table(["model", "graph", "precision", "p50 (ms)", "accuracy (%)",
@@ -185,7 +192,8 @@ def write_frontier(export_dirs: list[str | Path], out: str | Path,
                       [[r["model"], r["graph"], r["precision"], f"{r['p50_ms']:.3f}",
                         pct(r["accuracy"]), pct(r["bottom_k"]), pct(r["worst_group"]),
                         " / ".join("yes" if r[f"pareto_{m}"] else "-" for m in METRICS)]
-                       for r in rows.to_dict("records")])
+                       for r in rows.to_dict("records")],
+                      collapsed=f"all {len(rows)} graphs by latency" if len(rows) > 12 else None)
     _latency_section(doc, [Path(d) for d in export_dirs])
     write_document(out, "frontier", doc, {"frontier.csv": csv_text(table)})
     return table

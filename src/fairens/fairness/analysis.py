@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FairensError, UsageError
-from .calibration import disagreement, expected_calibration_error
+from .calibration import disagreement, expected_calibration_error, reliability_bins
 from .correctness import Correctness, correctness
 from .crosscheck import metricframe_table
 from .estimates import LEVEL, Design, Estimate, average
@@ -58,6 +58,8 @@ class Analysis:
             (empty when the cross-check is off).
         chosen: per grouping, the groups chosen (for :func:`fairens.fairness.compare_runs`).
         verdicts: per grouping, the estimates behind its verdicts (likewise).
+        reliability: per grouping, the reliability diagram behind its ECE
+            (:func:`fairens.fairness.calibration.reliability_bins`; not in fairness.json).
     """
 
     fairness: dict[str, Any]
@@ -65,6 +67,8 @@ class Analysis:
     metricframe: pd.DataFrame
     chosen: dict[str, Choice] = field(default_factory=dict, repr=False, compare=False)
     verdicts: dict[str, Verdicts] = field(default_factory=dict, repr=False, compare=False)
+    reliability: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False,
+                                                   compare=False)
 
 
 def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
@@ -106,7 +110,7 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
                           [layout.cells for layout in layouts])
     ranking_views = (validation_views(validation, groupings, options, subsets)
                      if method == "validation" and not chosen else None)
-    summaries, tests, choices, estimates = {}, [], {}, {}
+    summaries, tests, choices, estimates, reliability = {}, [], {}, {}, {}
     class_names = _class_names(labels, groupings[0], logits.shape[2])
     for index, (grouping, layout) in enumerate(zip(groupings, layouts, strict=True)):
         measures = Measures(grouping, correct, layout.cells, layout.halves,
@@ -121,6 +125,8 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
         summary, verdicts, estimates[grouping.name] = _summarise(context, choice)
         choices[grouping.name] = choice
         _add_spread(summary, grouping, correct)
+        reliability[grouping.name] = reliability_bins(correct.confidence,
+                                                      correct.calibration_correct, grouping)
         subpop = subpop_block(context, labels, class_names if _protected(grouping.name)
                               else None)
         if subpop is not None:
@@ -152,7 +158,7 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
     frame = _crosscheck(fairness, table, labels, correct, groupings) if options.crosscheck \
         else pd.DataFrame()
     return Analysis(fairness=fairness, table=table, metricframe=frame, chosen=choices,
-                    verdicts=estimates)
+                    verdicts=estimates, reliability=reliability)
 
 
 def _crosscheck(fairness: dict[str, Any], table: pd.DataFrame, labels: np.ndarray,

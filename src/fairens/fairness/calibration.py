@@ -29,6 +29,38 @@ def disagreement(predictions: np.ndarray, grouping: Grouping) -> np.ndarray | No
     return grouping.sums(apart)[0] / (grouping.counts * n_pairs)
 
 
+def _bin_of(confidence: np.ndarray) -> np.ndarray:
+    """The equal-width confidence bin (0..ECE_BINS-1) of each confidence."""
+    return np.clip(np.ceil(confidence * ECE_BINS).astype(np.int64) - 1, 0, ECE_BINS - 1)
+
+
+def reliability_bins(confidence: np.ndarray, correct: np.ndarray,
+                     grouping: Grouping) -> dict[str, object]:
+    """The reliability diagram behind the ECE, per group and confidence bin, for the
+    single members pooled (rows ``:-1`` of the inputs) and the ensemble (the last row).
+
+    Returns:
+        ``groups`` (names) and float64 [2, G, ECE_BINS] arrays ``count`` (samples per bin;
+        members' counts divided by K), ``confidence`` (mean top probability) and
+        ``accuracy`` (fraction right); bins without samples hold NaN.
+    """
+    n_groups = len(grouping)
+    sums = np.zeros((3, 2, n_groups * ECE_BINS))
+    for x in range(len(confidence)):
+        row = int(x == len(confidence) - 1)
+        cell = grouping.codes * ECE_BINS + _bin_of(confidence[x])
+        size = n_groups * ECE_BINS
+        sums[0, row] += np.bincount(cell, minlength=size)
+        sums[1, row] += np.bincount(cell, weights=confidence[x], minlength=size)
+        sums[2, row] += np.bincount(cell, weights=correct[x], minlength=size)
+    sums = sums.reshape(3, 2, n_groups, ECE_BINS)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf, accuracy = sums[1] / sums[0], sums[2] / sums[0]
+    count = sums[0] / np.array([max(len(confidence) - 1, 1), 1.0])[:, None, None]
+    return {"groups": list(grouping.names), "count": count, "confidence": mean_conf,
+            "accuracy": accuracy}
+
+
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray,
                                grouping: Grouping) -> np.ndarray:
     """ECE with 15 equal-width confidence bins, per group and predictor.
@@ -43,7 +75,7 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray,
     Returns:
         float64 [X, G].
     """
-    bins = np.clip(np.ceil(confidence * ECE_BINS).astype(np.int64) - 1, 0, ECE_BINS - 1)
+    bins = _bin_of(confidence)
     n_groups = len(grouping)
     cell = grouping.codes[None, :] * ECE_BINS + bins  # [X, N]: (group, bin)
     out = np.empty((len(confidence), n_groups))

@@ -52,6 +52,7 @@ class Image:
     name: str
     data: bytes
     caption: str
+    wide: bool = False  # spans the page's width instead of one column of the figure grid
 
 
 @dataclass
@@ -70,8 +71,11 @@ class Document:
     def bullets(self, items: list[str]) -> None:
         self.blocks.append(("bullets", items))
 
-    def table(self, header: list[str], rows: list[list[str]]) -> None:
-        self.blocks.append(("table", header, rows))
+    def table(self, header: list[str], rows: list[list[str]], *,
+              collapsed: str | None = None) -> None:
+        """A table; with ``collapsed``, the HTML shows only that summary line until opened
+        (long tables: every row stays in the file)."""
+        self.blocks.append(("table", header, rows, collapsed))
 
     def image(self, image: Image) -> None:
         self.blocks.append(("image", image))
@@ -108,7 +112,9 @@ def render_markdown(doc: Document, image_dir: str = "plots") -> str:
         elif kind == "bullets":
             lines += [f"- {_md_inline(item)}" for item in content[0]] + [""]
         elif kind == "table":
-            header, rows = content
+            header, rows, collapsed = content
+            if collapsed:
+                lines += [f"*{md_escape(collapsed)}*", ""]
             lines.append("| " + " | ".join(md_escape(h) for h in header) + " |")
             lines.append("|" + "|".join("---" for _ in header) + "|")
             lines += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in rows]
@@ -130,17 +136,38 @@ def _html_inline(text: str) -> str:
     return "".join(p if i % 2 == 0 else f"<code>{p}</code>" for i, p in enumerate(parts))
 
 
-_STYLE = """body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;
-color:#222}.table{overflow-x:auto;margin:0.5rem 0 1.5rem}
+_STYLE = """body{font-family:system-ui,sans-serif;max-width:80rem;margin:2rem auto;padding:0 1rem;
+color:#222;line-height:1.45}.table{overflow-x:auto;margin:0.5rem 0 1.5rem;max-width:100%}
 table{border-collapse:collapse;font-size:0.9rem}
-th,td{border:1px solid #ccc;padding:0.25rem 0.6rem;text-align:right}td{white-space:nowrap}
-th:first-child,td:first-child{text-align:left}th{background:#f2f2f2}
-img{max-width:100%;display:block;margin:0.5rem 0}figcaption{color:#666;font-size:0.85rem}
-code{background:#f4f4f4;padding:0 0.2rem}"""
+th,td{border:1px solid #ccc;padding:0.25rem 0.6rem;text-align:right;vertical-align:top}
+td{white-space:nowrap}th{background:#f2f2f2;min-width:3.5rem}
+th:first-child,td:first-child{text-align:left;white-space:normal;min-width:8rem}
+.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,34rem),1fr));
+gap:1rem 2rem;align-items:start;margin:1rem 0}figure{margin:0}
+figure.wide{grid-column:1/-1;max-width:66rem}
+img{max-width:100%;height:auto;display:block;margin:0.5rem 0}
+figcaption{color:#555;font-size:0.85rem}details{margin:0.5rem 0 1.5rem}
+summary{cursor:pointer;color:#1a5fb4}code{background:#f4f4f4;padding:0 0.2rem}"""
+
+# an interval such as "(81.0, 86.0)" never breaks inside, whatever the cell's style
+_INTERVAL = re.compile(r"\(([-+]?[\d.]+|n/a), ([-+]?[\d.]+|n/a)\)")
+
+
+def _cell(text: object) -> str:
+    return _INTERVAL.sub("(\\1,\u00a0\\2)", _html(text))
+
+
+def _figure(image: Image) -> str:
+    data = base64.b64encode(image.data).decode("ascii")
+    wide = ' class="wide"' if image.wide else ""
+    return (f'<figure{wide}><img alt="{_html(image.caption)}" '
+            f'src="data:image/png;base64,{data}">'
+            f"<figcaption>{_html(image.caption)}</figcaption></figure>")
 
 
 def render_html(doc: Document) -> str:
-    """The document as one self-contained HTML page (images embedded as PNG data URIs)."""
+    """The document as one self-contained HTML page (images embedded as PNG data URIs,
+    consecutive figures side by side where the page is wide enough)."""
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{_html(doc.title)}</title><style>{_STYLE}</style></head><body>",
@@ -155,17 +182,26 @@ def render_html(doc: Document) -> str:
             out.append("<ul>" + "".join(f"<li>{_html_inline(i)}</li>" for i in content[0])
                        + "</ul>")
         elif kind == "table":
-            header, rows = content
-            out.append('<div class="table"><table><thead><tr>'
-                       + "".join(f"<th>{_html(h)}</th>" for h in header) + "</tr></thead><tbody>")
-            out += ["<tr>" + "".join(f"<td>{_html(c)}</td>" for c in row) + "</tr>"
-                    for row in rows]
-            out.append("</tbody></table></div>")
+            header, rows, collapsed = content
+            table = ('<div class="table"><table><thead><tr>'
+                     + "".join(f"<th>{_html(h)}</th>" for h in header) + "</tr></thead><tbody>"
+                     + "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>"
+                               for row in rows) + "</tbody></table></div>")
+            out.append(f"<details><summary>{_html(collapsed)}</summary>{table}</details>"
+                       if collapsed else table)
         elif kind == "image":
-            image = content[0]
-            data = base64.b64encode(image.data).decode("ascii")
-            out.append(f'<figure><img alt="{_html(image.caption)}" '
-                       f'src="data:image/png;base64,{data}"><figcaption>'
-                       f"{_html(image.caption)}</figcaption></figure>")
+            figure = _figure(content[0])
+            if out[-1].endswith("</figure></div>"):  # consecutive figures share one grid
+                out[-1] = out[-1].removesuffix("</div>") + figure + "</div>"
+            else:
+                out.append(f'<div class="figures">{figure}</div>')
     out.append("</body></html>")
     return "\n".join(out) + "\n"
+
+
+def drop_empty_columns(header: list[str], rows: list[list[str]]) -> tuple[list[str],
+                                                                         list[list[str]]]:
+    """The table without the columns that are empty in every row."""
+    keep = [i for i in range(len(header)) if any(row[i] for row in rows)] if rows else \
+        list(range(len(header)))
+    return [header[i] for i in keep], [[row[i] for i in keep] for row in rows]

@@ -18,7 +18,7 @@ RANKING_WORDS = {
 
 
 def _signed(value: float | None, scale: str) -> str:
-    return signed_pct(value) + ("" if scale == "gain" else "%")
+    return signed_pct(value) + ("" if scale == "gain" or value is None else "%")
 
 
 def _interval(ci: list | None, scale: str = "gain", signed: bool = True) -> str:

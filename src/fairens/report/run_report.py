@@ -6,9 +6,18 @@ import re
 from typing import Any
 
 from ..fairness import Analysis
-from .document import Document, Image, pct, pct_ci, signed_pct
+from .document import Document, Image, drop_empty_columns, pct, pct_ci, signed_pct
 from .findings import RANKING_WORDS, SCALE_WORDS, findings
-from .plots import curve_figure, disagreement_figure, group_bars_figure, relative_gain_figure
+from .plots import (
+    curve_figure,
+    curve_lines,
+    disagreement_figure,
+    group_bars_figure,
+    relative_gain_figure,
+    reliability_figure,
+)
+
+RELIABILITY_GROUPS = 8  # groups drawn in a reliability diagram: those with the largest ECE
 
 
 def slug(text: str) -> str:
@@ -18,6 +27,11 @@ def slug(text: str) -> str:
 
 def _ci(entry: dict[str, Any], key: str, signed: bool = False) -> str:
     return pct_ci((entry.get("ci") or {}).get(key), signed)
+
+
+def _percent(value: float | None) -> str:
+    """0.012 -> '+1.2%'; None -> 'n/a'."""
+    return signed_pct(value) + ("" if value is None else "%")
 
 
 def _group_rows(summary: dict[str, Any]) -> list[list[str]]:
@@ -51,19 +65,29 @@ def _set_bullets(summary: dict[str, Any]) -> list[str]:
                        f"{_ci(entry, 'single_mean')} → ensemble {pct(entry['ensemble'])} "
                        f"{_ci(entry, 'ensemble')}, gain {signed_pct(entry['gain'])} "
                        f"{_ci(entry, 'gain', signed=True)} points, relative gain "
-                       f"{signed_pct(entry['rel_gain'])}% {_ci(entry, 'rel_gain', signed=True)}, "
-                       f"error-rate reduction {signed_pct(entry['error_reduction'])}% "
-                       f"{_ci(entry, 'error_reduction', signed=True)}")
-    if "worst_group" in summary:
-        worst = summary["worst_group"]
+                       f"{_percent(entry['rel_gain'])} {_ci(entry, 'rel_gain', signed=True)}, "
+                       f"error-rate reduction {_percent(entry['error_reduction'])} "
+                       f"{_ci(entry, 'error_reduction', signed=True)}".replace(" ,", ","))
+    worst = summary.get("worst_group")
+    if worst is not None and "bottom_k" in summary and "by_half" not in worst and \
+            summary["bottom_k"]["groups"] == [worst["group"]]:
+        out[0] = out[0].replace(" (", " = worst group (", 1)  # one group, one line
+    elif worst is not None:
         chosen = " / ".join(worst.get("by_half", [worst["group"]]))
         out.append(f"worst group ({chosen}): single {pct(worst['single_mean'])} "
                    f"{_ci(worst, 'single_mean')} → ensemble {pct(worst['ensemble'])} "
                    f"{_ci(worst, 'ensemble')}")
     if "minority" in summary:
         block = summary["minority"]
+        sets = summary.get("bottom_k", {}).get("groups"), summary.get("top_k", {}).get("groups")
+        same = "bottom_k" in summary and "by_half" not in summary["bottom_k"] and \
+            block["groups"] == sets[0] and len(sets[0]) + len(sets[1]) == len(summary["groups"])
         for side in ("minority", "majority"):
             entry = block[side]
+            if same:  # two groups: the minority is the bottom set, the majority the top one
+                index = 0 if side == "minority" else 1
+                out[index] = out[index].replace(" (", f" = {side} (", 1)
+                continue
             out.append(f"{side} (n={entry['n']}): single {pct(entry['single_mean'])} "
                        f"{_ci(entry, 'single_mean')} → ensemble {pct(entry['ensemble'])} "
                        f"{_ci(entry, 'ensemble')}")
@@ -114,36 +138,57 @@ def _subpop_rows(block: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _curve_rows(curve: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    keys = [key for key in ("overall", "bottom_k", "top_k", "worst_group", "minority",
-                            "majority") if key in curve]
-    header = ["m", "subsets", *[key.replace("_", "-") for key in keys]]
+def _curve_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    curve = summary["curve"]
+    lines = curve_lines(summary)  # identical lines (one group in two roles) share a column
+    header = ["m", "subsets", *[label for _, label, _ in lines]]
     rows = []
     for i, m in enumerate(curve["m"]):
         cells = [str(m), str(curve["subsets"][i])]
-        for key in keys:
+        for key, _, _ in lines:
             interval = curve["ci"][key][i] if curve["ci"] else None
             cells.append(f"{pct(curve[key][i])} {pct_ci(interval)}".strip())
         rows.append(cells)
     return header, rows
 
 
-def _grouping_section(doc: Document, index: int, name: str, summary: dict[str, Any]) -> None:
+def _reliability_groups(summary: dict[str, Any]) -> list[str]:
+    """Every group, or the RELIABILITY_GROUPS eligible ones whose ensemble ECE is largest."""
+    groups = summary["groups"]
+    if len(groups) <= RELIABILITY_GROUPS:
+        return list(groups)
+    ranked = sorted((g for g in groups if groups[g]["eligible"]),
+                    key=lambda g: (-groups[g]["ece"]["ensemble"], g))
+    return ranked[:RELIABILITY_GROUPS]
+
+
+def _grouping_section(doc: Document, index: int, name: str, summary: dict[str, Any],
+                      reliability: dict[str, Any] | None) -> None:
     doc.heading(f"Grouping `{name}`")
     stem = f"{index:02d}-{slug(name)}"
     doc.image(Image(f"{stem}-curve.png",
                     curve_figure(summary, f"accuracy vs ensemble size: {name}"),
-                    f"Accuracy versus ensemble size ({name}), with 95% intervals"))
+                    f"Accuracy versus ensemble size ({name}), with 95% intervals", wide=True))
     doc.image(Image(f"{stem}-relative-gain.png",
                     relative_gain_figure(summary, f"relative gain: {name}"),
                     f"Relative gain over one member versus ensemble size ({name})"))
     doc.image(Image(f"{stem}-groups.png", group_bars_figure(summary, f"per group: {name}"),
-                    f"Single members (mean ± std) versus the ensemble per group ({name})"))
+                    f"Mean single member versus the ensemble per group ({name}), with 95% "
+                    "intervals"))
     if any(g["disagreement"] for g in summary["groups"].values()):
         doc.image(Image(f"{stem}-disagreement.png",
                         disagreement_figure(summary, f"disagreement: {name}"),
                         f"Disagreement between members per group ({name})"))
-    doc.table(GROUP_HEADER, _group_rows(summary))
+    if reliability is not None:
+        shown = _reliability_groups(summary)
+        some = "" if len(shown) == len(summary["groups"]) else \
+            f"; the {len(shown)} groups with the largest ensemble ECE"
+        doc.image(Image(f"{stem}-reliability.png",
+                        reliability_figure(reliability, shown, f"reliability: {name}"),
+                        f"Reliability diagram per group ({name}{some}): accuracy against "
+                        "confidence in 15 equal-width bins, single members pooled and the "
+                        "ensemble; the diagonal is perfect calibration", wide=True))
+    doc.table(*drop_empty_columns(GROUP_HEADER, _group_rows(summary)))
     if any(not g["eligible"] for g in summary["groups"].values()):
         doc.paragraph("* fewer test samples than report.min_group_size (or none in a ranking "
                       "half): reported, never chosen as bottom-k, top-k or worst group.")
@@ -165,12 +210,79 @@ def _grouping_section(doc: Document, index: int, name: str, summary: dict[str, A
                   [[metric.replace("_", " "), f"{pct(v['single_mean'])} ± {pct(v['single_std'])}",
                     pct(v["ensemble"])] for metric, v in summary["parity"].items()])
     doc.paragraph("Accuracy (%) versus ensemble size, with 95% intervals:")
-    doc.table(*_curve_rows(summary["curve"]))
+    doc.table(*_curve_rows(summary))
+
+
+def _recipe_text(config: dict[str, Any]) -> str:
+    model, trainer = config.get("model") or {}, config.get("trainer") or {}
+    optimizer = model.get("optimizer") or {}
+    scheduler = model.get("scheduler") or {}
+    parts = [f"{str(optimizer.get('_target_', '?')).rsplit('.', 1)[-1]} "
+             f"(lr {optimizer.get('lr', '?')})"]
+    if scheduler:
+        parts.append(str(scheduler.get("_target_", "")).rsplit(".", 1)[-1])
+    parts += [f"{trainer.get('max_epochs', '?')} epochs",
+              f"batch size {(config.get('data') or {}).get('batch_size', '?')}",
+              f"weights kept: {trainer.get('select', 'last')}"]
+    if model.get("label_smoothing"):
+        parts.append(f"label smoothing {model['label_smoothing']}")
+    return ", ".join(parts)
+
+
+def _data_text(meta: dict[str, Any]) -> str:
+    data, config = meta.get("data") or {}, (meta.get("config") or {}).get("data") or {}
+    parts = [f"{data.get('name', config.get('name', '?'))}"]
+    if "image_size" in data:
+        parts.append(f"{data.get('channels', '?')}x{data['image_size']}x{data['image_size']}")
+    if {"n_train", "n_val", "n_test"} <= set(data):
+        parts.append(f"train / val / test {data['n_train']:,} / {data['n_val']:,} / "
+                     f"{data['n_test']:,}")
+    for key in ("target", "imbalance_ratio", "max_train_per_class", "split_seed", "seed"):
+        if config.get(key) is not None:
+            parts.append(f"{key} {config[key]}")
+    return ", ".join(parts)
+
+
+def run_details(doc: Document, meta: dict[str, Any], members: list[dict[str, Any]]) -> None:
+    """The "Run details" section: what was trained, how, with which seeds and libraries,
+    when and for how long (from run.json and members/member_XX.json)."""
+    if not meta:
+        return
+    ensemble, model = meta.get("ensemble") or {}, meta.get("model") or {}
+    rows = [["run", meta.get("run_name", "")]]
+    if meta.get("created"):
+        rows.append(["created", meta["created"]])
+    if model:
+        rows.append(["model", f"{model.get('name', '?')}: {model.get('params', 0):,} parameters, "
+                              f"{model.get('macs', 0) / 1e6:.2f} M MACs per image"])
+    if meta.get("config"):
+        rows.append(["recipe", _recipe_text(meta["config"])])
+    rows.append(["data", _data_text(meta)])
+    if ensemble:
+        rows.append(["ensemble", f"{ensemble.get('size', '?')} members, varying "
+                                 f"{', '.join(ensemble.get('vary', [])) or 'nothing'}, "
+                                 f"ensemble.seed {ensemble.get('seed', '?')}"])
+    if members:
+        seconds = sum(m.get("seconds") or 0 for m in members)
+        rows.append(["training time", f"{seconds / 60:.1f} min for {len(members)} members "
+                                      f"({seconds / len(members):.1f} s each on average)"])
+    if meta.get("versions"):
+        rows.append(["libraries", ", ".join(f"{k} {v}" for k, v in meta["versions"].items())])
+    doc.heading("Run details")
+    doc.bullets([f"{key}: {value}" for key, value in rows])
+    seeds = meta.get("seeds") or []
+    if seeds:
+        doc.table(["member", "init", "batch order", "augmentation", "shared"],
+                  [[str(s.get("member")), *(str(s.get(k, "")) for k in
+                                            ("init", "batch_order", "augmentation", "shared"))]
+                   for s in seeds], collapsed=f"seeds of the {len(seeds)} members (docs/seeds.md)")
 
 
 def build_run_document(analysis: Analysis, *, title: str,
-                       meta: dict[str, Any] | None = None) -> Document:
-    """The report of one analysed run; ``meta`` is its run.json (or empty)."""
+                       meta: dict[str, Any] | None = None,
+                       members: list[dict[str, Any]] | None = None) -> Document:
+    """The report of one analysed run; ``meta`` is its run.json (or empty), ``members``
+    its members' summaries (members/member_XX.json, or none)."""
     fairness, meta = analysis.fairness, meta or {}
     doc = Document(title)
     ranking = fairness["ranking"]
@@ -197,7 +309,7 @@ def build_run_document(analysis: Analysis, *, title: str,
     doc.heading("Findings")
     doc.bullets(findings(fairness))
     for index, (name, summary) in enumerate(fairness["groupings"].items()):
-        _grouping_section(doc, index, name, summary)
+        _grouping_section(doc, index, name, summary, analysis.reliability.get(name))
     if "counterfactual" in fairness:
         block = fairness["counterfactual"]
         doc.heading("Counterfactual pairs")
@@ -212,6 +324,7 @@ def build_run_document(analysis: Analysis, *, title: str,
         doc.paragraph("Per-group accuracies were recomputed with fairlearn's `MetricFrame` "
                       f"(groups_metricframe.csv); largest difference "
                       f"{fairness['crosscheck']['metricframe_max_abs_diff']:.1e}.")
+    run_details(doc, meta, members or [])
     return doc
 
 

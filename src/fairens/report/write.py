@@ -16,7 +16,7 @@ from ..files import (
     write_outputs,
 )
 from ..locks import RUN_LOCK_WAIT, hold
-from ..rundir import FAIRNESS_JSON, RunPredictions, load_run, run_lock
+from ..rundir import FAIRNESS_JSON, RunPredictions, load_member_summaries, load_run, run_lock
 from .document import Document, render_html, render_markdown
 from .run_report import build_run_document
 
@@ -72,7 +72,8 @@ def write_report(run_dir: str | Path, options: AnalysisOptions | None = None) ->
                            "(python train.py ensemble.member=... run_name=...) before reporting")
     analysis = analyse_run(run, options)
     title = f"fairens report: {run.meta.get('run_name', run_dir.name)}"
-    doc = build_run_document(analysis, title=title, meta=run.meta)
+    doc = build_run_document(analysis, title=title, meta=run.meta,
+                             members=load_member_summaries(run_dir))
     files = {FAIRNESS_JSON: json_text(analysis.fairness), "groups.csv": csv_text(analysis.table)}
     if not analysis.metricframe.empty:
         files["groups_metricframe.csv"] = csv_text(analysis.metricframe)

@@ -1,0 +1,73 @@
+"""Every generated HTML page parses as a browser would, and reads on a narrow screen:
+a viewport, tables that scroll, intervals that never break inside, figures with text."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import html5lib
+import pytest
+
+from fairens.cli import main
+from fairens.report.document import Document, Image, render_html
+
+from conftest import REPO, make_run
+
+# "(81.0, 86.0)" with a breakable space: a browser may wrap it mid-interval
+_BREAKABLE_INTERVAL = re.compile(r"\(([-+]?[\d.]+|n/a), ([-+]?[\d.]+|n/a)\)")
+_NS = {"h": "http://www.w3.org/1999/xhtml"}
+
+
+def check_page(path: Path) -> None:
+    """Parse strictly and check the page's tables, figures and viewport."""
+    tree = html5lib.HTMLParser(strict=True).parse(path.read_bytes())  # raises on any error
+    assert tree.find(".//h:meta[@name='viewport']", _NS) is not None, path
+    for table in tree.iterfind(".//h:table", _NS):
+        wrapper = [d for d in tree.iterfind(".//h:div[@class='table']", _NS)
+                   if table in list(d)]
+        assert wrapper, f"{path}: a table outside its scrolling wrapper"
+    for cell in tree.iterfind(".//h:td", _NS):
+        text = "".join(cell.itertext())
+        assert "\n" not in text, f"{path}: a table cell spans lines: {text!r}"
+        assert not _BREAKABLE_INTERVAL.search(text), f"{path}: interval may break: {text!r}"
+    for image in tree.iterfind(".//h:img", _NS):
+        assert image.get("alt") and image.get("src", "").startswith("data:image/png;base64,")
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory) -> list[Path]:
+    root = tmp_path_factory.mktemp("pages")
+    runs = [make_run(root / name, seed=seed) for name, seed in (("a", 0), ("b", 1))]
+    main(["report", str(runs[0]), "--bootstrap", "20", "--min-group-size", "1"])
+    main(["compare", *map(str, runs), "--out", str(root / "cmp"), "--bootstrap", "20",
+          "--min-group-size", "1"])
+    return [runs[0] / "report.html", root / "cmp" / "compare.html"]
+
+
+def test_generated_pages_render(pages: list[Path]) -> None:
+    for page in pages:
+        check_page(page)
+
+
+def test_the_compression_report_renders(exported_run: Path) -> None:
+    check_page(exported_run / "export" / "test" / "compression.html")
+
+
+@pytest.mark.parametrize("page", sorted(p.relative_to(REPO) for p in
+                                        (REPO / "results" / "examples").rglob("*.html")),
+                         ids=str)
+def test_example_pages_render(page: Path) -> None:
+    check_page(REPO / page)
+
+
+def test_intervals_are_kept_on_one_line_and_figures_share_a_grid() -> None:
+    doc = Document("t")
+    doc.table(["group", "95% CI"], [["a", "(81.0, 86.0)"], ["b", "47.3 (-1.8, +97.8)"]],
+              collapsed="two rows")
+    for name in ("x", "y"):
+        doc.image(Image(f"{name}.png", b"\x89PNG", name))
+    page = render_html(doc)
+    assert "(81.0,\u00a086.0)" in page and "(-1.8,\u00a0+97.8)" in page
+    assert "<details><summary>two rows</summary>" in page
+    assert page.count('<div class="figures">') == 1 and page.count("<figure>") == 2
