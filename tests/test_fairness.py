@@ -196,3 +196,20 @@ def test_table_has_a_row_per_group() -> None:
     assert table[["grouping", "group"]].values.tolist() == [
         ["class", "0"], ["class", "1"], ["class", "2"], ["color", "a"], ["color", "b"]]
     assert table.loc[2, "single_std"] == 0.5
+
+
+def test_reliability_bins_reproduce_the_ensemble_ece() -> None:
+    """The reliability diagram is the ECE's own binning: its ensemble gaps sum to the ECE."""
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 3, 240)
+    logits = rng.normal(size=(4, 240, 3)) + 1.5 * np.eye(3)[labels]
+    groups = pd.DataFrame({"class": labels.astype(str), "site": rng.choice(["a", "b"], 240)})
+    analysis = analyse(logits=logits, labels=labels, groups=groups,
+                       options=AnalysisOptions(intervals=False, crosscheck=False))
+    for name, summary in analysis.fairness["groupings"].items():
+        bins = analysis.reliability[name]
+        count = bins["count"][1]
+        gaps = np.nansum(count * np.abs(bins["accuracy"][1] - bins["confidence"][1]), axis=1)
+        ece = [summary["groups"][g]["ece"]["ensemble"] for g in bins["groups"]]
+        np.testing.assert_allclose(gaps / count.sum(axis=1), ece, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(bins["count"][0].sum(axis=1), count.sum(axis=1))

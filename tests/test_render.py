@@ -80,3 +80,52 @@ def test_intervals_are_kept_on_one_line_and_figures_share_a_grid() -> None:
     assert "(81.0,\u00a086.0)" in page and "(-1.8,\u00a0+97.8)" in page
     assert "<details><summary>two rows</summary>" in page
     assert page.count('<div class="figures">') == 1 and page.count("<figure>") == 2
+
+
+def _report_of(tmp_path: Path, n_classes: int, *flags: str) -> str:
+    run = make_run(tmp_path / "run", n_members=4, n=200, n_classes=n_classes)
+    main(["report", str(run), "--bootstrap", "20", "--min-group-size", "1", *flags])
+    return (run / "report.md").read_text()
+
+
+def test_two_groups_are_shown_once(tmp_path: Path) -> None:
+    """With two classes, bottom-1 is the worst group: one line, one curve column."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from fairens.rundir import save_predictions, write_test_groups
+    rng = np.random.default_rng(0)
+    labels = np.arange(300) % 2
+    run = tmp_path / "run"
+    write_test_groups(run, pd.DataFrame({"sample_id": np.arange(300), "label": labels,
+                                         "class": [f"c{c}" for c in labels]}))
+    signal = np.where(labels == 0, 0.3, 3.0)[:, None] * np.eye(2)[labels]
+    for member in range(4):
+        save_predictions(run, member, rng.normal(size=(300, 2)) + signal, np.arange(300))
+    main(["report", str(run), "--bootstrap", "20", "--ranking", "same_data"])
+    report = (run / "report.md").read_text()
+    fairness = json.loads((tmp_path / "run" / "fairness.json").read_text())
+    summary = fairness["groupings"]["class"]
+    assert summary["bottom_k"]["groups"] == [summary["worst_group"]["group"]]
+    assert "- bottom-1 = worst group (" in report and "- worst group (" not in report
+    assert "| m | subsets | overall | bottom-1 = worst group | top-1 |" in report
+    assert "is also the worst group." in report
+    assert "The worst `class` group" not in report
+    assert "| minority |" not in report.split("## Grouping `class`")[1]  # none declared
+
+
+def test_reliability_diagrams_and_no_run_details_without_run_json(tmp_path: Path) -> None:
+    report = _report_of(tmp_path, 4)
+    assert "plots/00-class-reliability.png" in report
+    assert "## Run details" not in report  # a foreign run: no run.json to describe
+
+
+def test_a_trained_run_has_its_details(exported_run: Path) -> None:
+    report = (exported_run / "results" / "test" / "report.md").read_text()
+    details = report.split("## Run details")[1]
+    for text in ("- run: test", "- created: ", "- model: small\\_cnn: ", "- recipe: SGD (lr",
+                 "- data: digits, 1x8x8, train / val / test ", "- ensemble: 2 members, varying",
+                 "- training time: ", "- libraries: python ", "seeds of the 2 members"):
+        assert text in details, text

@@ -73,6 +73,12 @@ def grouping_findings(name: str, summary: dict[str, Any], members: int, scale: s
                      "ranked and measured on), so no bottom-k and top-k are compared"
                      + ("" if "worst_group" in summary else " and no worst group is named")
                      + "; its groups are reported below with their intervals.")
+    worst = summary.get("worst_group")
+    worst_is_bottom = worst is not None and "by_half" not in worst and \
+        summary.get("bottom_k", {}).get("groups") == [worst["group"]]
+    if "note" in summary.get("bottom_vs_top", {}) and \
+            "note" in summary.get("minority_vs_majority", {}):
+        return [*lines, _repeated_sides(name, summary, worst_is_bottom)]
     if "bottom_vs_top" in summary:
         bottom, top, versus = summary["bottom_k"], summary["top_k"], summary["bottom_vs_top"]
         k = bottom["k"]
@@ -90,9 +96,10 @@ def grouping_findings(name: str, summary: dict[str, Any], members: int, scale: s
             sentence += "; " + verdict_sentence(
                 versus, f"on this scale ensembling helps the bottom-{k} groups more",
                 f"on this scale ensembling helps the top-{k} groups more", family) + "."
+        if worst_is_bottom:
+            sentence += f" The bottom-{k} group ({worst['group']!r}) is also the worst group."
         lines.append(f"{sentence} {_other_scales(versus)}")
-    if "worst_group" in summary:
-        worst = summary["worst_group"]
+    if worst is not None and not (worst_is_bottom and "bottom_vs_top" in summary):
         chosen = " / ".join(repr(g) for g in worst.get("by_half", [worst["group"]]))
         lines.append(f"The worst `{name}` group under the ensemble ({chosen}) is at "
                      f"{pct(worst['ensemble'])}%{_interval(ci(worst, 'ensemble'), signed=False)} "
@@ -115,6 +122,19 @@ def grouping_findings(name: str, summary: dict[str, Any], members: int, scale: s
                                "on this scale ensembling helps the majority more", family)
             + f". {_other_scales(versus)}")
     return lines
+
+
+def _repeated_sides(name: str, summary: dict[str, Any], worst_is_bottom: bool) -> str:
+    """One sentence for a grouping whose two sides are the samples of a minority comparison
+    made above (e.g. train_frequency's minority and majority): shown, not repeated."""
+    bottom, top = summary["bottom_k"], summary["top_k"]
+    k = bottom["k"]
+    also = ", also its worst group," if worst_is_bottom else ""
+    return (f"`{name}` splits the test set into the same two sides as a comparison above "
+            f"({summary['minority_vs_majority']['note']}): its bottom-{k} "
+            f"({', '.join(bottom['groups'])}){also} goes from {pct(bottom['single_mean'])}% to "
+            f"{pct(bottom['ensemble'])}%, its top-{k} ({', '.join(top['groups'])}) from "
+            f"{pct(top['single_mean'])}% to {pct(top['ensemble'])}%.")
 
 
 def findings(fairness: dict[str, Any]) -> list[str]:
