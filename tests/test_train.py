@@ -189,3 +189,18 @@ def test_select_keeps_the_chosen_epoch(tmp_path: Path, monkeypatch, select: str,
     assert not any(torch.equal(kept[k], snapshots[3][k]) for k in expected
                    if "weight" in k) or epoch is None  # the last epoch's weights differ
     assert not (tmp_path / "member_00.partial").exists()
+
+
+def test_learning_curves_hold_every_groups_validation_accuracy(two_member_run: Path) -> None:
+    """Each epoch's validation accuracy per group of the tracked grouping, and the worst of
+    them, next to the loss and overall accuracy (docs/datasets.md, "Model selection")."""
+    curves = pd.read_csv(two_member_run / "results" / "test" / "logs" / "member_00" /
+                         "metrics.csv")
+    per_group = [c for c in curves.columns if c.startswith("val_acc/")]
+    assert len(per_group) == 10  # the ten digits
+    epochs = curves.dropna(subset=per_group).groupby("epoch")
+    assert len(epochs) == curves["epoch"].nunique()
+    worst = curves.dropna(subset=["val_worst_group_acc"]).set_index("epoch")
+    lowest = curves.dropna(subset=per_group).set_index("epoch")[per_group].min(axis=1)
+    np.testing.assert_allclose(worst["val_worst_group_acc"], lowest.loc[worst.index],
+                               atol=1e-6)
