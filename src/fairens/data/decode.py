@@ -75,7 +75,8 @@ def decode_files(paths: Sequence[str | Path], *, size: int | None, crop: int | N
     """Every file decoded to uint8 [N, 3, size, size]; without ``size`` all images must
     share one size (else the error asks for ``data.image_size``)."""
     images: list[torch.Tensor] = []
-    for path in tqdm(paths, desc=desc, unit="img", mininterval=1.0, disable=len(paths) < 2000):
+    for path in tqdm(paths, desc=desc, unit="img", mininterval=1.0,
+                     disable=True if len(paths) < 2000 else None):  # None: off a terminal
         image = decode_file(path, size=size, crop=crop)
         if images and image.shape != images[0].shape:
             raise FairensError(

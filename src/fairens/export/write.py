@@ -210,7 +210,9 @@ def _export_all(members: list, sizes: list[int], data, groups: pd.DataFrame,
     model = meta["model"]["name"]
     graphs, accuracy = [], {}
     plan = _graph_plan(len(members), sizes, options)
-    for entry in tqdm(plan, desc="exporting", unit="graph", disable=len(plan) < 3):
+    # disable=None: no bar where output is not a terminal (a log file, a batch job)
+    for entry in tqdm(plan, desc="exporting", unit="graph",
+                      disable=True if len(plan) < 3 else None):
         module = ProbabilityGraph([members[m] for m in entry["members"]]).eval()
         fp32 = export_onnx(module, device / f"{entry['name']}.onnx", sample, options.exporter)
         files = {"fp32": fp32}

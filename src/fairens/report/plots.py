@@ -79,7 +79,7 @@ def curve_figure(summary: dict[str, Any], title: str) -> bytes:
     overall line in grey for reference: the FAIR-Ensemble headline figure, without
     overlapping bands."""
     curve, lines = summary["curve"], curve_lines(summary)
-    columns = min(3, len(lines))
+    columns = 2 if len(lines) == 4 else min(3, len(lines))  # no half-empty second row
     rows = -(-len(lines) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns + 0.4, 2.4 * rows + 0.6),
                                 sharex=True, sharey=True, squeeze=False)
