@@ -113,7 +113,7 @@ def test_a_two_class_target_uses_k_1_without_error() -> None:
 @pytest.mark.parametrize("k", [0, -1, 1.5, True])
 def test_k_must_be_a_positive_integer(k) -> None:
     with pytest.raises(FairensError, match=r"^ensemble.k=.* is not allowed: a positive "
-                                           r"integer$"):
+                                           r"integer \(size of the bottom-k and top-k sets\)$"):
         hand_example(k=k)
 
 

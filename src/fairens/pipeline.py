@@ -81,7 +81,7 @@ def _model_profile(recipe: Recipe, data: ImageData) -> dict[str, Any]:
     return {**profile, "options": recipe.model_options}
 
 
-def _run_meta(cfg: DictConfig, ens: EnsembleSettings, data: ImageData, recipe: Recipe,
+def _run_meta(cfg: DictConfig, ens: EnsembleSettings, k: int, data: ImageData, recipe: Recipe,
               name: str) -> dict[str, Any]:
     seeds = [{"member": i, **member_seeds(ens.seed, ens.vary, i).as_dict()}
              for i in range(ens.size)]
@@ -89,7 +89,7 @@ def _run_meta(cfg: DictConfig, ens: EnsembleSettings, data: ImageData, recipe: R
     config["run_name"] = name
     config["ensemble"].pop("member", None)  # the same run.json whichever job writes it
     return {"run_name": name, "created": datetime.now().astimezone().isoformat(timespec="seconds"),
-            "ensemble": {"size": ens.size, "seed": ens.seed, "vary": list(ens.vary), "k": ens.k},
+            "ensemble": {"size": ens.size, "seed": ens.seed, "vary": list(ens.vary), "k": k},
             "seeds": seeds, "data": data.summary(), "model": _model_profile(recipe, data),
             "config": config, "versions": _versions()}
 
@@ -227,7 +227,7 @@ def train(cfg: DictConfig) -> Path:
     for member in ens.members:
         paths.check_member_paths(member)
     with hold(run_lock(paths.results), f"run {paths.name!r}", wait=RUN_LOCK_WAIT):
-        _prepare_run(paths, _run_meta(cfg, ens, data, recipe, paths.name), data)
+        _prepare_run(paths, _run_meta(cfg, ens, options.k, data, recipe, paths.name), data)
     for member in ens.members:
         label = f"member {member + 1}/{ens.size}"
         with hold(member_lock(paths.results, member), f"member {member} of run {paths.name!r}"):

@@ -14,6 +14,7 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -210,11 +211,20 @@ def load_run(run_dir: str | Path) -> RunPredictions:
 
 @dataclass(frozen=True)
 class RunPaths:
-    """Where a run's outputs go: ``results/<run>/`` and ``models/<run>/``."""
+    """Where a run's outputs go: ``results/<run>/``, ``models/<run>/`` and the default
+    ``export/<run>/``."""
 
     name: str
     results: Path
     models: Path
+    export: Path
+
+    @classmethod
+    def of(cls, paths: Mapping[str, Any], name: str) -> RunPaths:
+        """The folders of run ``name`` under the config's ``paths`` (``results``,
+        ``models``, ``export``; relative to the working directory)."""
+        return cls(name, *(Path(str(paths.get(key, key))) / name
+                           for key in ("results", "models", "export")))
 
     def checkpoint(self, member: int) -> Path:
         """The member's trained checkpoint."""

@@ -43,7 +43,6 @@ class EnsembleSettings:
     size: int
     seed: int
     vary: tuple[str, ...]
-    k: int
     members: tuple[int, ...]
 
 
@@ -57,14 +56,11 @@ def _is_number(value: Any) -> bool:
 
 def ensemble_settings(cfg: DictConfig) -> EnsembleSettings:
     """Check ``cfg.ensemble``: sizes and seeds are integers, sources are known."""
-    size, seed, k = cfg.size, cfg.seed, cfg.k
+    size, seed = cfg.size, cfg.seed
     if not _is_int(size) or size < 1:
         raise bad_setting("ensemble.size", size, "a positive integer (the number of members)")
     if not _is_int(seed) or seed < 0:
         raise bad_setting("ensemble.seed", seed, "a non-negative integer")
-    if not _is_int(k) or k < 1:
-        raise bad_setting("ensemble.k", k, "a positive integer (size of the bottom-k and "
-                                           "top-k sets)")
     vary = cfg.vary
     if isinstance(vary, str):
         vary = [vary]
@@ -80,7 +76,7 @@ def ensemble_settings(cfg: DictConfig) -> EnsembleSettings:
                           if OmegaConf.is_config(cfg.member) else cfg.member,
                           f"member indices from 0 to {size - 1} (ensemble.size={size}), "
                           "or null for all")
-    return EnsembleSettings(size=int(size), seed=int(seed), vary=check_vary(vary), k=int(k),
+    return EnsembleSettings(size=int(size), seed=int(seed), vary=check_vary(vary),
                             members=tuple(sorted(set(int(m) for m in members))))
 
 
@@ -103,12 +99,12 @@ def run_name(cfg: DictConfig) -> str:
 
 
 def run_paths(cfg: DictConfig) -> RunPaths:
-    """The run's folders under ``paths.results`` and ``paths.models``."""
+    """The run's folders under ``paths.results``, ``paths.models`` and ``paths.export``."""
     name = run_name(cfg)
     if not _RUN_NAME.match(name):
         raise bad_setting("run_name", name, "letters, digits and . _ = + - (no path "
                                             "separators), starting with a letter or digit")
-    return RunPaths(name, Path(cfg.paths.results) / name, Path(cfg.paths.models) / name)
+    return RunPaths.of(_plain(cfg.paths), name)
 
 
 def _plain(cfg: Any) -> Any:
@@ -190,7 +186,7 @@ def analysis_options(cfg: DictConfig, ens: EnsembleSettings) -> AnalysisOptions:
     if unknown:
         raise UsageError(f"report has no setting {', '.join(unknown)}; its settings are "
                            f"{', '.join(sorted(known))}")
-    return AnalysisOptions(k=ens.k, seed=ens.seed, **report)
+    return AnalysisOptions(k=cfg.ensemble.k, seed=ens.seed, **report)  # checks ensemble.k
 
 
 

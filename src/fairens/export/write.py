@@ -30,6 +30,7 @@ from ..report.write import write_document
 from ..rundir import (
     RESERVED_COLUMNS,
     TEST_GROUPS,
+    RunPaths,
     checkpoint_path,
     load_fairness,
     load_meta,
@@ -142,8 +143,9 @@ def export_run(run_dir: str | Path, *, out: str | Path | None = None,
     fairness = load_fairness(run_dir)
     config = OmegaConf.create(meta["config"])
     name = meta["run_name"]
-    models = Path(models) if models is not None else Path(config.paths.models) / name
-    out = Path(out) if out is not None else Path(config.paths.export) / name
+    folders = RunPaths.of(meta["config"].get("paths") or {}, name)
+    models = Path(models) if models is not None else folders.models
+    out = Path(out) if out is not None else folders.export
     _check_out(out)
     checkpoints = _member_checkpoints(meta, models)
     sizes = _sizes(options, len(checkpoints))

@@ -58,19 +58,17 @@ class AnalysisOptions:
     crosscheck: bool = True
 
     def __post_init__(self) -> None:
-        for key, value, low, name in (("k", self.k, 1, "ensemble.k"),
-                                      ("max_subsets", self.max_subsets, 1, "report.max_subsets"),
-                                      ("seed", self.seed, 0, "ensemble.seed"),
-                                      ("min_group_size", self.min_group_size, 1,
-                                       "report.min_group_size"),
-                                      ("split_seed", self.split_seed, 0, "report.split_seed"),
-                                      ("bootstrap", self.bootstrap, 2, "report.bootstrap"),
-                                      ("bootstrap_seed", self.bootstrap_seed, 0,
-                                       "report.bootstrap_seed")):
+        for key, low, name, allowed in (
+                ("k", 1, "ensemble.k", "a positive integer (size of the bottom-k and top-k sets)"),
+                ("max_subsets", 1, "report.max_subsets", "a positive integer"),
+                ("seed", 0, "ensemble.seed", "a non-negative integer"),
+                ("min_group_size", 1, "report.min_group_size", "a positive integer"),
+                ("split_seed", 0, "report.split_seed", "a non-negative integer"),
+                ("bootstrap", 2, "report.bootstrap", "an integer >= 2"),
+                ("bootstrap_seed", 0, "report.bootstrap_seed", "a non-negative integer")):
+            value = getattr(self, key)
             if not _is_int(value) or value < low:
-                raise bad_setting(name, value, {0: "a non-negative integer",
-                                                1: "a positive integer"}.get(low, f"an integer "
-                                                                                   f">= {low}"))
+                raise bad_setting(name, value, allowed)
             object.__setattr__(self, key, int(value))
         for name, value, allowed in (("report.combine", self.combine, COMBINES),
                                      ("report.ranking", self.ranking, RANKINGS),
