@@ -295,15 +295,19 @@ def _read_curves(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(file))
 
 
+def _epoch(row: dict[str, str]) -> int:
+    return int(float(row["epoch"]))  # written as 3 by Lightning, as 3.0 by other loggers
+
+
 def _restore_earlier_curves(path: Path, earlier: list[dict[str, str]]) -> None:
     """Puts back the learning-curve rows from before a resume, which Lightning's CSV logger
     deletes when it finds the member's log folder in use; rows of epochs the resumed
     training logged again are taken from the resumed training."""
     rows = _read_curves(path)
-    first = min((int(row["epoch"]) for row in rows), default=math.inf)
+    first = min((_epoch(row) for row in rows), default=math.inf)
     # sorted, as Lightning's CSV writer orders its columns: an uninterrupted run's header
     fields = sorted({key for row in [*earlier, *rows] for key in row})
-    rows = [row for row in earlier if int(row["epoch"]) < first] + rows
+    rows = [row for row in earlier if _epoch(row) < first] + rows
     with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=fields)
         writer.writeheader()

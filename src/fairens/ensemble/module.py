@@ -129,7 +129,7 @@ class MemberModule(pl.LightningModule):
                       in zip(self._group_names, accuracy.tolist(), seen.tolist(), strict=True)
                       if present}
             for logger in self.loggers:
-                logger.log_metrics({**curves, "epoch": float(self.current_epoch)},
+                logger.log_metrics({**curves, "epoch": self.current_epoch},
                                    step=self.global_step)
 
     # The global RNG drives randomness outside the seeded sources (dropout, stochastic

@@ -179,8 +179,8 @@ def _grouping_section(doc: Document, index: int, name: str, summary: dict[str, A
         doc.image(Image(f"{stem}-disagreement.png",
                         disagreement_figure(summary, f"disagreement: {name}"),
                         f"Disagreement between members per group ({name})"))
-    if reliability is not None:
-        shown = _reliability_groups(summary)
+    shown = _reliability_groups(summary)
+    if reliability is not None and shown:
         some = "" if len(shown) == len(summary["groups"]) else \
             f"; the {len(shown)} groups with the largest ensemble ECE"
         doc.image(Image(f"{stem}-reliability.png",
