@@ -154,3 +154,12 @@ def test_a_bad_trainer_logger_is_one_usage_error(tmp_path: Path, capsys) -> None
     with pytest.raises(UsageError, match=r"^trainer.logger is not allowed: "):
         train(compose_train(tmp_path, "+trainer.logger={_target_: no.such.Logger}"))
     assert not (tmp_path / "results").exists()
+
+
+def test_help_loads_neither_pytorch_nor_fairlearn() -> None:
+    """The command's help needs only the flags' choices: it answers at once."""
+    code = ("import sys, fairens.cli; fairens.cli.build_parser(); "
+            "print(sorted(m for m in ('torch', 'fairlearn', 'sklearn') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr

@@ -1,12 +1,24 @@
-"""Stage 4: how ensembling changes accuracy for each subgroup (fairness.json)."""
+"""Stage 4: how ensembling changes accuracy for each subgroup (fairness.json).
 
-from .analysis import Analysis as Analysis
-from .analysis import analyse as analyse
-from .combine import COMBINES as COMBINES
-from .options import RANKINGS as RANKINGS
-from .options import SCALES as SCALES
-from .options import AnalysisOptions as AnalysisOptions
-from .options import run_options as run_options
-from .paired import compare_runs as compare_runs
-from .ranking import Choice as Choice
-from .ranking import RankingData as RankingData
+Names are imported on first use, so that the command line's help (which needs only the
+options' choices) does not load fairlearn and scikit-learn.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_API = {
+    "Analysis": "analysis", "analyse": "analysis", "COMBINES": "combine",
+    "RANKINGS": "options", "SCALES": "options", "AnalysisOptions": "options",
+    "run_options": "options", "compare_runs": "paired", "Choice": "ranking",
+    "RankingData": "ranking",
+}
+__all__ = list(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module(f"{__name__}.{_API[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
