@@ -70,7 +70,8 @@ def _options(args: argparse.Namespace, run_dir: str) -> Any:
 
 
 def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, allow_nan=False, default=str))
+    from .files import json_text
+    print(json_text(data), end="")
 
 
 def _report(args: argparse.Namespace) -> None:
@@ -107,7 +108,7 @@ def _zoo(args: argparse.Namespace) -> None:
     entries = describe_zoo(args.models or None, size=args.size, num_classes=args.classes,
                            in_chans=args.channels, canonical=not args.no_canonical)
     if args.json:
-        print(json.dumps(entries, indent=2))
+        _print_json(entries)
         return
     print(f"{'model':24s} {'source':7s} {'family':6s} "
           f"{'params@' + str(args.size):>11s} {'MMACs@' + str(args.size):>10s} "
@@ -274,7 +275,7 @@ def _add_zoo(commands: Any) -> None:
                      help="input channels (default: 3)")
     zoo.add_argument("--no-canonical", action="store_true",
                      help="skip the counts at each paper's ImageNet setting")
-    zoo.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _json_flag(zoo)
 
 
 def _add_export(commands: Any) -> None:

@@ -64,12 +64,8 @@ def load_fairness(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / FAIRNESS_JSON
     if not path.exists():
         raise bad_file(path, f"missing: run `fairens report {run_dir}` first")
-    regular_file(path, "fairness.json, a JSON file")
-    try:
-        fairness = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise bad_file(path, f"not valid JSON ({exc})") from exc
-    if not isinstance(fairness, dict) or not isinstance(fairness.get("groupings"), dict):
+    fairness = _read_json_object(path, "fairness.json, a JSON file")
+    if not isinstance(fairness.get("groupings"), dict):
         raise bad_file(path, "not an analysis written by fairens (no groupings)")
     return fairness
 
@@ -199,13 +195,13 @@ def load_run(run_dir: str | Path) -> RunPredictions:
             raise bad_file(run_dir / SPLITS["val"][1], f"holds validation predictions of members "
                                                        f"{list(val_files)} where the test "
                                                        f"predictions are of {list(files)}")
-        validation = ValidationPredictions(val_logits, val_labels, _grouping_columns(val_table))
+        validation = ValidationPredictions(val_logits, val_labels, grouping_columns(val_table))
     expected = meta.get("ensemble", {}).get("size")
     missing = tuple(sorted(set(range(expected)) - set(files))) if expected is not None else ()
     pair_ids = table["pair_id"].to_numpy(np.int64) if "pair_id" in table.columns else None
     return RunPredictions(
         logits=logits, members=tuple(files), labels=labels,
-        sample_ids=table["sample_id"].to_numpy(np.int64), groups=_grouping_columns(table),
+        sample_ids=table["sample_id"].to_numpy(np.int64), groups=grouping_columns(table),
         pair_ids=pair_ids, meta=meta, missing_members=missing, validation=validation)
 
 
@@ -261,8 +257,14 @@ class RunPaths:
         remove_leftovers(self.log_dir(member), ["metrics.csv"])
 
 
+def load_groups(run_dir: str | Path, split: str = "test") -> pd.DataFrame:
+    """The checked groups table of ``split`` (``test_groups.csv`` or ``val_groups.csv``):
+    ``sample_id`` and ``label`` (and ``pair_id``) as int64, the groupings as text."""
+    return _read_test_groups(Path(run_dir) / SPLITS[split][0])
 
-def _grouping_columns(table: pd.DataFrame) -> pd.DataFrame:
+
+def grouping_columns(table: pd.DataFrame) -> pd.DataFrame:
+    """The groupings of a groups table: ``class`` first, without the reserved columns."""
     groupings = [c for c in table.columns if c not in RESERVED_COLUMNS and c != "class"]
     return table[["class", *groupings]].reset_index(drop=True)
 
@@ -423,16 +425,22 @@ def _read_member(path: Path, sample_ids: np.ndarray, first: Path, n_classes: int
     return logits[order].astype(np.float32, copy=False)
 
 
+def _read_json_object(path: Path, what: str) -> dict[str, Any]:
+    """The JSON object in ``path``, a regular file (``what`` names it in errors)."""
+    regular_file(path, what)
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise bad_file(path, f"not valid JSON ({exc})") from exc
+    if not isinstance(content, dict):
+        raise bad_file(path, "must hold a JSON object")
+    return content
+
+
 def _read_meta(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
-    regular_file(path, "run.json, a JSON file")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise bad_file(path, f"not valid JSON ({exc})") from exc
-    if not isinstance(meta, dict):
-        raise bad_file(path, "must hold a JSON object")
+    meta = _read_json_object(path, "run.json, a JSON file")
     _check_meta(path, meta)
     return meta
 

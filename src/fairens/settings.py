@@ -162,6 +162,7 @@ def load_data(cfg: DictConfig, spec: ModelSpec | None = None) -> ImageData:
     return resize(data, size)
 
 
+# Trainer settings that change what a run shows, not what its members learn.
 _DISPLAY_ONLY = ("enable_progress_bar", "enable_model_summary", "log_every_n_steps",
                  "num_sanity_val_steps", "enable_checkpointing", "logger", "callbacks")
 # Where a dataset lives, not what it is: jobs on several machines may mount it elsewhere.
@@ -185,9 +186,8 @@ def analysis_options(cfg: DictConfig, ens: EnsembleSettings) -> AnalysisOptions:
     unknown = sorted(set(report) - known)
     if unknown:
         raise UsageError(f"report has no setting {', '.join(unknown)}; its settings are "
-                           f"{', '.join(sorted(known))}")
+                         f"{', '.join(sorted(known))}")
     return AnalysisOptions(k=cfg.ensemble.k, seed=ens.seed, **report)  # checks ensemble.k
-
 
 
 def thread_count(cfg: DictConfig) -> int | None:

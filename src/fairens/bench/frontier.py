@@ -56,8 +56,8 @@ def frontier_table(export_dirs: list[str | Path], grouping: str = "class") -> pd
                 measured = accuracy[result["graph"]][result["precision"]]
                 if grouping not in measured["groupings"]:
                     raise UsageError(f"--grouping {grouping} is not a grouping of "
-                                       f"{export_dir}: its groupings are "
-                                       f"{', '.join(measured['groupings'])}")
+                                     f"{export_dir}: its groupings are "
+                                     f"{', '.join(measured['groupings'])}")
                 groups = measured["groupings"][grouping]
                 rows.append({
                     "model": manifest["model"], "run": manifest["run"], "graph": result["graph"],

@@ -78,7 +78,7 @@ def load_celeba(*, root: str | None = None, download: bool = False,
     unknown = [a for a in [target_attr, *sensitive] if a not in attributes.columns]
     if unknown:
         raise UsageError(f"data.target_attr/data.sensitive name unknown CelebA attributes "
-                           f"{unknown}; known: {', '.join(attributes.columns)}")
+                         f"{unknown}; known: {', '.join(attributes.columns)}")
     partition = _read_partition(folder / _FILES[1]).reindex(attributes.index)
     if partition.isna().any():
         missing = partition.index[partition.isna()][0]

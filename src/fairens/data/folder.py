@@ -71,7 +71,7 @@ def load_imagefolder(*, root: str | None = None, attributes_csv: str | None = No
     groupings."""
     if root is None:
         raise UsageError("data.root is required for data=imagefolder: the folder that holds "
-                           "train/<class>/ and test/<class>/")
+                         "train/<class>/ and test/<class>/")
     root = Path(root).expanduser()
     if not (root / "train").is_dir() or not (root / "test").is_dir():
         raise FairensError(f"data.root={root}: no ImageFolder tree here (looked for "
@@ -139,7 +139,7 @@ def load_manifest(*, manifest: str | None = None, sensitive: list[str] | None = 
     folder and must stay inside it. Classes are ``classes`` or the sorted training labels."""
     if manifest is None:
         raise UsageError("data.manifest is required for data=manifest: a CSV with columns "
-                           "path,label,split")
+                         "path,label,split")
     manifest = Path(manifest).expanduser().resolve()
     table = _read_manifest(manifest)
     attribute_columns = [c for c in table.columns if c not in _REQUIRED]

@@ -80,7 +80,7 @@ def load_dataset(name: str, *, seed: int = 0, imbalance_ratio: float = 1.0,
         allowed = ", ".join(sorted({*accepted, "seed", "imbalance_ratio", "image_size",
                                     "max_train_per_class", "intersections"}))
         raise UsageError(f"data={name} has no setting {', '.join(unknown)}; "
-                           f"its settings are {allowed}")
+                         f"its settings are {allowed}")
     if "seed" in accepted:
         options["seed"] = seed
     if "image_size" in accepted and image_size is not None:

@@ -78,7 +78,7 @@ class Hygiene:
 def _folder(root: str | None) -> Path:
     if root is None:
         raise UsageError("data.root is required for data=utkface: the folder that holds "
-                           "UTKFace/")
+                         "UTKFace/")
     root = Path(root).expanduser()
     for candidate in (root / "UTKFace", root):
         if candidate.is_dir() and any(name.endswith(".jpg") for name in os.listdir(candidate)):

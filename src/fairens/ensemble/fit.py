@@ -210,7 +210,8 @@ def _configured(spec: Any) -> list[Any]:
 
 
 def _progress(label: str, trainer_config: dict[str, Any]) -> list[pl.Callback]:
-    """The member's progress display: Lightning's bar on a terminal, else epoch lines."""
+    """The member's progress display: Lightning's bar on a terminal; elsewhere epoch lines,
+    with Lightning's own bar turned off in ``trainer_config``."""
     if not trainer_config.get("enable_progress_bar", True):
         return []
     if sys.stderr.isatty():

@@ -28,11 +28,12 @@ from ..locks import hold
 from ..models import get_spec
 from ..report.write import write_document
 from ..rundir import (
-    RESERVED_COLUMNS,
     TEST_GROUPS,
     RunPaths,
     checkpoint_path,
+    grouping_columns,
     load_fairness,
+    load_groups,
     load_meta,
     member_name,
 )
@@ -120,7 +121,7 @@ def _sizes(options: ExportOptions, n_members: int) -> list[int]:
     bad = [m for m in sizes if not 1 <= m <= n_members]
     if bad:
         raise UsageError(f"--sizes {','.join(map(str, bad))} is not allowed: ensemble sizes "
-                           f"from 1 to {n_members}")
+                         f"from 1 to {n_members}")
     return [m for m in sizes if m > 1]
 
 
@@ -152,8 +153,8 @@ def export_run(run_dir: str | Path, *, out: str | Path | None = None,
     members = [deploy_form(load_member(p)) for p in checkpoints]
     spec = get_spec(meta["model"]["name"])
     data = load_data(config, spec)
-    groups = pd.read_csv(run_dir / TEST_GROUPS, dtype=str, keep_default_na=False)
-    if groups["sample_id"].astype(np.int64).tolist() != data.test.sample_ids.tolist():
+    groups = load_groups(run_dir)
+    if groups["sample_id"].tolist() != data.test.sample_ids.tolist():
         raise bad_file(run_dir / TEST_GROUPS, "its samples are not the test split the run's "
                                               "config loads now; was the dataset changed?")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -205,9 +206,7 @@ def _export_all(members: list, sizes: list[int], data, groups: pd.DataFrame,
     labels = data.test.labels.numpy()
     k = fairness["k"]  # of the latest analysis: `fairens report --k 5` changes it here too
     chosen = chosen_groups(fairness)
-    groupings = [g for g in groupings_of(groups.drop(columns=[c for c in RESERVED_COLUMNS
-                                                              if c in groups.columns]), labels)
-                 if g.name in chosen]
+    groupings = [g for g in groupings_of(grouping_columns(groups), labels) if g.name in chosen]
     sample = torch.from_numpy(check[:2])
     model = meta["model"]["name"]
     graphs, accuracy = [], {}

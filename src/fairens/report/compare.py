@@ -97,7 +97,7 @@ def load_comparison(run_dirs: list[str | Path], options: AnalysisOptions,
     base = analyse_run(runs[index], options)
     if grouping not in base.fairness["groupings"]:
         raise UsageError(f"grouping {grouping!r} is not in the runs' test groups; they have "
-                           f"{', '.join(base.fairness['groupings'])}")
+                         f"{', '.join(base.fairness['groupings'])}")
     analyses = [base if i == index else analyse_run(run, options, chosen=base.chosen)
                 for i, run in enumerate(runs)]
     labels = _labels(metas, folders)

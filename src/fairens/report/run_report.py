@@ -252,9 +252,12 @@ def run_details(doc: Document, meta: dict[str, Any], members: list[dict[str, Any
     rows = [["run", meta.get("run_name", "")]]
     if meta.get("created"):
         rows.append(["created", meta["created"]])
-    if model:
-        rows.append(["model", f"{model.get('name', '?')}: {model.get('params', 0):,} parameters, "
-                              f"{model.get('macs', 0) / 1e6:.2f} M MACs per image"])
+    if {"name", "params", "macs", "input"} <= set(model):
+        size = ensemble.get("size", 1)
+        rows.append(["model", f"{model['name']}: {model['params']:,} parameters, "
+                              f"{model['macs'] / 1e6:.2f} M multiply-accumulates per "
+                              f"{'x'.join(map(str, model['input']))} image; ensemble of "
+                              f"{size}: {size * model['params']:,} parameters"])
     if meta.get("config"):
         rows.append(["recipe", _recipe_text(meta["config"])])
     rows.append(["data", _data_text(meta)])
@@ -299,13 +302,6 @@ def build_run_document(analysis: Analysis, *, title: str,
            "and claimed only where the Holm-adjusted p-value over the report's "
            f"{fairness['verdicts']['family']} verdicts is below 0.05; per-group intervals "
            "describe each group and are not adjusted for the number of groups."))
-    model = meta.get("model", {})
-    if {"name", "params", "macs", "input"} <= set(model):
-        doc.paragraph(f"Model `{model['name']}`: {model['params']:,} parameters, "
-                      f"{model['macs'] / 1e6:.2f} M multiply-accumulates per "
-                      f"{'x'.join(map(str, model['input']))} image; ensemble of "
-                      f"{fairness['members']}: {fairness['members'] * model['params']:,} "
-                      "parameters.")
     doc.heading("Findings")
     doc.bullets(findings(fairness))
     for index, (name, summary) in enumerate(fairness["groupings"].items()):
