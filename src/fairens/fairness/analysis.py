@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FairensError, UsageError
-from .calibration import disagreement, expected_calibration_error, reliability_bins
+from .calibration import (
+    calibration_bins,
+    disagreement,
+    expected_calibration_error,
+    reliability_bins,
+)
 from .correctness import Correctness, correctness
 from .crosscheck import metricframe_table
 from .estimates import LEVEL, Design, Estimate, average
@@ -124,9 +129,7 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
             method, measures, None if ranking_views is None else ranking_views[index]), method)
         summary, verdicts, estimates[grouping.name] = _summarise(context, choice)
         choices[grouping.name] = choice
-        _add_spread(summary, grouping, correct)
-        reliability[grouping.name] = reliability_bins(correct.confidence,
-                                                      correct.calibration_correct, grouping)
+        reliability[grouping.name] = _add_spread(summary, grouping, correct)
         subpop = subpop_block(context, labels, class_names if _protected(grouping.name)
                               else None)
         if subpop is not None:
@@ -196,8 +199,8 @@ def _ranking_method(options: AnalysisOptions, validation: RankingData | None) ->
         return "validation" if validation is not None else "crossfit"
     if options.ranking == "validation" and validation is None:
         raise UsageError("report.ranking=validation needs the members' validation "
-                           "predictions (val_groups.csv and predictions/val/ in the run "
-                           "folder); use crossfit to rank on halves of the test set")
+                         "predictions (val_groups.csv and predictions/val/ in the run "
+                         "folder); use crossfit to rank on halves of the test set")
     return options.ranking
 
 
@@ -398,14 +401,18 @@ def _minority(context: Context) -> tuple[dict[str, Any], list[tuple[Estimate, Es
     return out, sides
 
 
-def _add_spread(summary: dict[str, Any], grouping: Grouping, correct: Correctness) -> None:
-    """Per group: disagreement between members, and ECE of members and of the ensemble."""
+def _add_spread(summary: dict[str, Any], grouping: Grouping,
+                correct: Correctness) -> dict[str, Any]:
+    """Per group: disagreement between members, and ECE of members and of the ensemble;
+    returns the reliability diagram behind the ECE."""
     apart = disagreement(correct.member_predictions, grouping)
-    ece = expected_calibration_error(correct.confidence, correct.calibration_correct, grouping)
+    sums = calibration_bins(correct.confidence, correct.calibration_correct, grouping)
+    ece = expected_calibration_error(sums)
     member_ece, ensemble_ece = ece[:-1].mean(axis=0), ece[-1]
     for i, group in enumerate(summary["groups"].values()):
         group["disagreement"] = None if apart is None else float(apart[i])
         group["ece"] = {"single_mean": float(member_ece[i]), "ensemble": float(ensemble_ece[i])}
+    return reliability_bins(sums, grouping)
 
 
 def _overall(class_summary: dict[str, Any], correct: Correctness) -> dict[str, Any]:
