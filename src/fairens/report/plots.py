@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from PIL import Image as PILImage
 
 from .document import visible
 
@@ -26,11 +27,27 @@ def plot_text(text: object) -> str:
 
 
 def png(figure: plt.Figure) -> bytes:
-    """The figure as PNG bytes; the figure is closed."""
+    """The figure as PNG bytes with a 256-colour palette; the figure is closed.
+
+    Plots hold few colours: the palette makes the self-contained HTML reports about 3x
+    smaller (15 figures of the CIFAR-10S example: 739 KB -> 232 KB) for ~12 ms a figure.
+    The fast quantizer turns white into near-white, which shows as a grey box on a page:
+    near-white palette entries are set back to white.
+    """
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(figure)
-    return buffer.getvalue()
+    buffer.seek(0)
+    image = PILImage.open(buffer).convert("RGB").quantize(
+        256, method=PILImage.Quantize.FASTOCTREE)
+    palette = image.getpalette()
+    for start in range(0, len(palette), 3):
+        if min(palette[start:start + 3]) >= 247:
+            palette[start:start + 3] = [255, 255, 255]
+    image.putpalette(palette)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
 
 
 # 20 colours for many-model plots: tab10's hues, then Dark2's and two more, each
