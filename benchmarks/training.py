@@ -14,6 +14,7 @@ from fairens.data import ImageData, augment_batch
 from fairens.ensemble import Recipe, train_member
 from fairens.ensemble.fit import build_member
 from fairens.models import get_spec
+from fairens.rundir import open_models
 from fairens.settings import load_data, recipe_from
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -65,4 +66,4 @@ def bare_loop(data: ImageData, recipe, seeds) -> None:
 def fairens_member(data: ImageData, recipe, seeds, folder: Path) -> None:
     """fairens' own member training (Lightning fit, test logits, checkpoint)."""
     train_member(data, recipe, seeds, member=0, label="member 1/1",
-                 checkpoint=folder / "member_00.ckpt")
+                 models=open_models(folder, "benchmark"))

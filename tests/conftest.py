@@ -12,8 +12,6 @@ from hydra import compose, initialize_config_dir
 from hypothesis import settings
 from omegaconf import DictConfig
 
-from fairens.rundir import save_predictions, write_test_groups
-
 # the same examples on every run, so that CI cannot fail on an example no one has seen
 settings.register_profile("fairens", derandomize=True, deadline=None)
 settings.load_profile("fairens")
@@ -72,17 +70,42 @@ def output_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
 
 
+def foreign_groups(root: Path, table: pd.DataFrame) -> None:
+    """``test_groups.csv`` as another framework writes it (pandas, no fairens)."""
+    root.mkdir(parents=True, exist_ok=True)
+    table.to_csv(root / "test_groups.csv", index=False)
+
+
+def foreign_predictions(root: Path, member: int, logits: np.ndarray,
+                        sample_ids: np.ndarray) -> None:
+    """``predictions/member_XX.npz`` as another framework writes it (numpy, no fairens)."""
+    (root / "predictions").mkdir(parents=True, exist_ok=True)
+    np.savez(root / "predictions" / f"member_{member:02d}.npz",
+             logits=np.asarray(logits, dtype=np.float32),
+             sample_id=np.asarray(sample_ids, dtype=np.int64))
+
+
+def write_foreign_run(root: Path, groups: pd.DataFrame,
+                      members: dict[int, tuple[np.ndarray, np.ndarray]]) -> Path:
+    """A run directory as another framework writes it: ``test_groups.csv`` and
+    ``predictions/member_XX.npz`` (logits, sample ids), no fairens."""
+    foreign_groups(root, groups)
+    for member, (logits, sample_ids) in members.items():
+        foreign_predictions(root, member, logits, sample_ids)
+    return root
+
+
 def make_run(root: Path, n_members: int = 3, n: int = 12, n_classes: int = 4,
              seed: int = 0) -> Path:
     """A run directory holding only test_groups.csv and predictions/ (no run.json)."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % n_classes
     ids = np.arange(1000, 1000 + n)
-    write_test_groups(root, pd.DataFrame({
-        "sample_id": ids, "label": labels, "class": [f"c{c}" for c in labels],
-        "site": np.where(np.arange(n) % 3 == 0, "north", "south")}))
+    members = {}
     for member in range(n_members):
         logits = rng.normal(size=(n, n_classes)) + 2 * np.eye(n_classes)[labels]
         order = rng.permutation(n)  # another framework may write samples in any order
-        save_predictions(root, member, logits[order], ids[order])
-    return root
+        members[member] = (logits[order], ids[order])
+    return write_foreign_run(root, pd.DataFrame({
+        "sample_id": ids, "label": labels, "class": [f"c{c}" for c in labels],
+        "site": np.where(np.arange(n) % 3 == 0, "north", "south")}), members)

@@ -31,9 +31,9 @@ from fairens.errors import FairensError
 from fairens.export.manifest import sha256
 from fairens.models import list_models
 from fairens.pipeline import train
-from fairens.rundir import load_run, save_predictions
+from fairens.rundir import load_run
 
-from conftest import REPO, make_run, output_files
+from conftest import REPO, foreign_predictions, make_run, output_files
 
 BAD_SETTINGS = [
     ("ensemble.size=0", "ensemble.size=0 is not allowed: a positive integer (the number of "
@@ -72,8 +72,9 @@ BAD_SETTINGS = [
                                    "integer, or null for all"),
     ("data.image_size=4 model=resnet9", "model=resnet9 cannot run at 4x4 inputs: it supports "
                                         "sides >= 8; set data.image_size=8 to upsample the images"),
-    ("run_name=../escape", "run_name='../escape' is not allowed: letters, digits and . _ = + - "
-                           "(no path separators), starting with a letter or digit"),
+    ("run_name=../escape", "run_name='../escape' is not allowed: 1 to 200 letters, digits and "
+                           ". _ = + - (no path separators or control characters), starting with "
+                           "a letter or digit"),
     ("num_threads=0", "num_threads=0 is not allowed: a positive integer, or null for PyTorch's "
                       "default"),
     ("resume_interval=-1", "resume_interval=-1 is not allowed: seconds (>= 0; 0: after every "
@@ -249,14 +250,14 @@ BAD_RUNS = {
         "sample ids, e.g. [1003]"),
     "truncated predictions file": (_truncate, "member_01.npz: not a readable .npz file"),
     "members with different class counts": (
-        lambda run: save_predictions(run, 1, np.zeros((12, 5)), np.arange(1000, 1012)),
+        lambda run: foreign_predictions(run, 1, np.zeros((12, 5)), np.arange(1000, 1012)),
         "member_01.npz: has 5 classes where member_00.npz has 4"),
     "members with different test sets": (
-        lambda run: save_predictions(run, 1, np.zeros((11, 4)), np.arange(1000, 1011)),
+        lambda run: foreign_predictions(run, 1, np.zeros((11, 4)), np.arange(1000, 1011)),
         "member_01.npz: predictions do not cover the samples of test_groups.csv: 11 samples "
         "where test_groups.csv has 12"),
     "NaN logits": (
-        lambda run: save_predictions(run, 1, np.full((12, 4), np.nan), np.arange(1000, 1012)),
+        lambda run: foreign_predictions(run, 1, np.full((12, 4), np.nan), np.arange(1000, 1012)),
         "member_01.npz: logits hold NaN or infinite values"),
     "label out of range": (
         lambda run: _edit_groups(run, _label_out_of_range),
@@ -264,7 +265,7 @@ BAD_RUNS = {
         "found 0..9"),
     "no predictions": (_no_predictions, "predictions: no member predictions (expected "
                                         "predictions/member_00.npz, ...)"),
-    "members still missing": (_missing_member, "members [3, 4] of 5 have no predictions yet"),
+    "members still missing": (_missing_member, "members 3, 4 of 5 have no predictions yet"),
     "two files for one member": (
         _second_name_for_member_1,
         "member_1.npz: and member_01.npz both hold the predictions of member 1: keep exactly "
@@ -304,7 +305,8 @@ BAD_RUNS = {
         "run.json: ensemble.size must be an integer from 1 to 10000, got 10000000000.0"),
     "run.json with minority {class: 5}": (
         _with_meta('{"data": {"minority": {"class": 5}}}'),
-        "run.json: data.minority must map each grouping to a list of group names, got "
+        "run.json: data.minority must be an object mapping each grouping to a list of group "
+        "names, got "
         "{'class': 5}"),
 }
 
@@ -483,17 +485,19 @@ def test_predictions_loader_on_malformed_files(tmp_path: Path, contents: dict,
 EXPORT_OUT = {
     "a results folder with other runs": (
         lambda root: root / "results",
-        "results: holds files that are not an earlier fairens export (no export.json listing "
-        "its graphs), so it is not replaced; choose a new or empty folder for --out"),
+        "results: holds files fairens did not write (notes.md, test), so it writes no export "
+        "here; choose a new or empty folder"),
     "the run's own folder": (
         lambda root: root / "results" / "test",
-        "test: holds files that are not an earlier fairens export"),
+        "test: a run folder of fairens, where no export is written; choose another folder"),
     "a file": (
         lambda root: root / "notes.txt",
-        "notes.txt: is a file, not an export folder; choose a new folder for --out"),
+        "notes.txt: is a file, not a folder; fairens writes an export folder here: choose "
+        "another path"),
     "a link to an earlier export": (
         lambda root: (root / "link").symlink_to(root / "export" / "test") or root / "link",
-        "link: is a symbolic link; give the export folder itself"),
+        "link: is a symbolic link; fairens writes an export only into the folder itself "
+        "(never through links): give that folder"),
 }
 
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from fairens.errors import FairensError
+from fairens.ownership import read_manifest
 from fairens.pipeline import train
 from fairens.settings import load_data
 
@@ -99,9 +100,11 @@ def test_celeba_groupings_and_cache(train_config, tmp_path: Path) -> None:
         "Blond_Hair&Male", "not_Blond_Hair&not_Male", "not_Blond_Hair&Male",
         "Blond_Hair&not_Male", "not_Blond_Hair&Male", "not_Blond_Hair&not_Male"]
     assert "Blond_Hair&Male" in data.minority["class&Male"]
-    [cached] = list(cache.iterdir())
+    before = sorted(cache.iterdir())
+    [cached] = [p for p in before if not p.name.startswith(".fairens-")]
     assert torch.equal(load_data(cfg).test.images, data.test.images)
-    assert list(cache.iterdir()) == [cached]  # the second load read the cache
+    assert sorted(cache.iterdir()) == before  # the second load read the cache
+    assert read_manifest(cache)["files"].keys() == {cached.name}
 
 
 def test_imagefolder_with_attributes(train_config, tmp_path: Path) -> None:

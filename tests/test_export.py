@@ -183,8 +183,9 @@ def test_ingest_merges_device_files(exported_run: Path, tmp_path: Path, capsys) 
                                     "input": [1, 8, 8], "results": results}))
         files.append(str(path))
     main(["bench", "ingest", *files, "--export-root", str(tmp_path / "export")])
-    assert {p.name for p in export.glob("latency-*.json")} == {"latency-pixel-7.json",
-                                                              "latency-raspberry-pi.json"}
+    # a device name that is not a safe file name keeps a hash of itself: one file per name
+    assert {p.name for p in export.glob("latency-*.json")} == {
+        "latency-pixel-7.json", "latency-raspberry-pi-d74d4887.json"}
     frontier = (export / "frontier.md").read_text()
     assert "## pixel-7, 1 thread(s), ort" in frontier
     assert "## raspberry pi, 1 thread(s), ort" in frontier

@@ -95,15 +95,15 @@ def test_two_groups_are_shown_once(tmp_path: Path) -> None:
     import numpy as np
     import pandas as pd
 
-    from fairens.rundir import save_predictions, write_test_groups
+    from conftest import foreign_groups, foreign_predictions
     rng = np.random.default_rng(0)
     labels = np.arange(300) % 2
     run = tmp_path / "run"
-    write_test_groups(run, pd.DataFrame({"sample_id": np.arange(300), "label": labels,
+    foreign_groups(run, pd.DataFrame({"sample_id": np.arange(300), "label": labels,
                                          "class": [f"c{c}" for c in labels]}))
     signal = np.where(labels == 0, 0.3, 3.0)[:, None] * np.eye(2)[labels]
     for member in range(4):
-        save_predictions(run, member, rng.normal(size=(300, 2)) + signal, np.arange(300))
+        foreign_predictions(run, member, rng.normal(size=(300, 2)) + signal, np.arange(300))
     main(["report", str(run), "--bootstrap", "20", "--ranking", "same_data"])
     report = (run / "report.md").read_text()
     fairness = json.loads((tmp_path / "run" / "fairness.json").read_text())

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fairens.files import staging_dir, write_json
+from fairens.ownership import open_folder
 from fairens.rundir import load_run
 
 from conftest import make_run
@@ -38,11 +38,15 @@ def test_group_names_stay_strings(tmp_path: Path) -> None:
 def test_atomic_writes_leave_the_usual_permissions_and_no_temporary(tmp_path: Path) -> None:
     mask = os.umask(0o022)
     try:
-        write_json(tmp_path / "fairness.json", {"overall": 1.0})
-        staging = staging_dir(tmp_path / "export")
+        folder = open_folder(tmp_path / "out", "comparison")
+        folder.write("compare.json", "{}", by="compare")
+        written = stat.S_IMODE((tmp_path / "out" / "compare.json").stat().st_mode)
+        with folder.publishing(by="compare") as staging:
+            staged_mode = stat.S_IMODE(staging.stat().st_mode)
+            (staging / "compare.md").write_text("# x")
     finally:
         os.umask(mask)
-    assert stat.S_IMODE((tmp_path / "fairness.json").stat().st_mode) == 0o644
-    assert stat.S_IMODE(staging.stat().st_mode) == 0o755
-    assert staging.name.startswith(".export.")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [staging.name, "fairness.json"]
+    assert written == 0o644 and staged_mode == 0o755
+    assert stat.S_IMODE((tmp_path / "out" / "compare.md").stat().st_mode) == 0o644
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        ".fairens-manifest.json", ".fairens-manifest.lock", "compare.md"]

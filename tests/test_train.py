@@ -165,6 +165,7 @@ class _Snapshots:
 def test_select_keeps_the_chosen_epoch(tmp_path: Path, monkeypatch, select: str,
                                        epoch: int | None) -> None:
     from fairens.ensemble import MemberModule, train_member
+    from fairens.rundir import open_models
     from fairens.settings import load_data
 
     from conftest import compose_train
@@ -180,7 +181,7 @@ def test_select_keeps_the_chosen_epoch(tmp_path: Path, monkeypatch, select: str,
     recipe, data = recipe_from(cfg), load_data(cfg)
     snapshots: list = []
     result = train_member(data, recipe, member_seeds(0, ("init",), 0), member=0,
-                          label="member 1/1", checkpoint=tmp_path / "member_00.ckpt",
+                          label="member 1/1", models=open_models(tmp_path, "test"),
                           callbacks=[_Snapshots(snapshots)])
     assert result.selected_epoch == epoch
     kept = load_member(tmp_path / "member_00.ckpt").state_dict()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -51,7 +52,18 @@ def exit_on_error(func: Callable[..., Any]) -> Callable[..., Any]:
             print(f"error: {where}{exc.strerror or exc}; outputs written before it are kept",
                   file=sys.stderr, flush=True)
             sys.exit(1)
+        except (MemoryError, RuntimeError) as exc:
+            if not isinstance(exc, MemoryError) and not _OUT_OF_MEMORY.search(str(exc)):
+                raise
+            print("error: out of memory (the images, model or analysis asked are too large for "
+                  "this machine: choose smaller sizes); outputs written before it are kept",
+                  file=sys.stderr, flush=True)
+            sys.exit(1)
     return wrapper
+
+
+# how PyTorch's CPU and CUDA allocators say that an allocation failed
+_OUT_OF_MEMORY = re.compile(r"can't allocate memory|out of memory|not enough memory", re.I)
 
 
 def _options(args: argparse.Namespace, run_dir: str) -> Any:
@@ -224,6 +236,17 @@ def _int_at_least(low: int, what: str) -> Callable[[str], int]:
     return parse
 
 
+def _int_range(low: int, high: int) -> Callable[[str], int]:
+    at_least = _int_at_least(low, f"an integer from {low} to {high}")
+
+    def parse(text: str) -> int:
+        value = at_least(text)
+        if value > high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer from {low} to {high}")
+        return value
+    return parse
+
+
 _positive_int = _int_at_least(1, "a positive integer")
 _non_negative_int = _int_at_least(0, "a non-negative integer")
 
@@ -267,12 +290,12 @@ def _add_compare(commands: Any) -> None:
 def _add_zoo(commands: Any) -> None:
     zoo = _command(commands, "zoo", _zoo, "the model registry: sizes, parameters, MACs")
     zoo.add_argument("models", nargs="*", help="models to describe (default: all)")
-    zoo.add_argument("--size", type=_positive_int, default=32,
-                     help="input side of the training-size counts (default: 32)")
-    zoo.add_argument("--classes", type=_positive_int, default=10,
-                     help="classes of the counted head (default: 10)")
-    zoo.add_argument("--channels", type=_positive_int, default=3,
-                     help="input channels (default: 3)")
+    zoo.add_argument("--size", type=_int_range(1, 2048), default=32,
+                     help="input side of the training-size counts, 1 to 2048 (default: 32)")
+    zoo.add_argument("--classes", type=_int_range(1, 100_000), default=10,
+                     help="classes of the counted head, 1 to 100000 (default: 10)")
+    zoo.add_argument("--channels", type=_int_range(1, 64), default=3,
+                     help="input channels, 1 to 64 (default: 3)")
     zoo.add_argument("--no-canonical", action="store_true",
                      help="skip the counts at each paper's ImageNet setting")
     _json_flag(zoo)

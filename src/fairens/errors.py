@@ -11,13 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+MAX_MESSAGE = 800  # characters of one error line
+
 
 class FairensError(Exception):
     """Bad input (a setting, a file, a folder) or a failed check, explained in one line."""
 
     def __init__(self, message: str) -> None:
-        # messages quote other libraries' errors, which may span lines
-        super().__init__(" ".join(str(message).split()))
+        # messages quote other libraries' errors, which may span lines and run long (a
+        # state dict's every mismatched tensor): one line, of a bounded length
+        text = " ".join(str(message).split())
+        if len(text) > MAX_MESSAGE:
+            cut = MAX_MESSAGE - 40
+            text = f"{text[:cut]} ... ({len(text) - cut:,} more characters)"
+        super().__init__(text)
 
 
 class UsageError(FairensError):
@@ -32,6 +39,15 @@ def bad_setting(key: str, value: object, allowed: str) -> UsageError:
 def unknown_name(key: str, value: object, known: Iterable[str]) -> UsageError:
     """``value`` is not one of the ``known`` names for setting ``key``."""
     return bad_setting(key, value, "known names are " + ", ".join(sorted(known)))
+
+
+def name_list(names: Iterable[object], limit: int = 5) -> str:
+    """``a, b, c`` or, past ``limit`` names, the first ``limit`` and a count: messages stay
+    one short line whatever a file announces."""
+    names = [str(name) for name in names]
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])} and {len(names) - limit:,} more"
 
 
 def bad_file(path: str | Path, problem: str) -> FairensError:

@@ -1,14 +1,17 @@
-"""Writing outputs without ever damaging what fairens did not create.
+"""Files: atomic writes, containment, the one JSON reader, CSV and JSON text.
 
 * Atomic writes: each writer writes to a temporary name in the destination folder, flushes
   it to disk and renames it over the destination (``os.replace`` is atomic on POSIX and
   Windows), so a crash never leaves a half-written output that a later step reads. A write
   that fails (disk full, read-only folder) names the file and keeps the earlier one.
-* Containment: a command writes only inside its own output folder (``root``). A path that
-  leads outside it through a symbolic link (a linked ``plots/`` folder, a linked file) is
-  refused before anything is written; links are replaced by ``os.replace``, never followed.
-* Leftovers: a process killed mid-write leaves its temporary file (``.<name>.XXXXXXXX.tmp``)
-  or staging folder behind; the next writer of the same outputs removes exactly those.
+* Containment: a path that leads outside its folder through a symbolic link (a linked
+  ``plots/`` folder, a linked file) is refused; links are replaced by ``os.replace``, never
+  followed.
+* Leftovers: a process killed mid-write leaves its temporary file (``.<name>.XXXXXXXX.tmp``);
+  the next writer of the same outputs removes exactly those.
+
+Which files a command may write, replace or remove is :mod:`fairens.ownership`'s rule:
+every writer of the package goes through it.
 """
 
 from __future__ import annotations
@@ -18,17 +21,15 @@ import fnmatch
 import json
 import os
 import re
-import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pandas.api.types import is_numeric_dtype
 
 from .errors import bad_file
 
-STAGING_MARKER = ".fairens-staging"
 _RANDOM = "[a-z0-9_]{8}"  # what tempfile puts between prefix and suffix
 _SPREADSHEET_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -51,22 +52,19 @@ def inside(root: str | Path, path: str | Path) -> Path:
                          "links: remove the link")
 
 
-def _umask() -> int:
+def umask() -> int:
+    """The process's file-creation mask."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path, *, root: str | Path | None = None) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success it is renamed to ``path``.
-
-    With ``root``, ``path`` must lie inside it (see :func:`inside`). An ``OSError`` while
-    writing becomes one message naming ``path``; the earlier file is kept.
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it is renamed to ``path``. An
+    ``OSError`` while writing becomes one message naming ``path``; the earlier file is kept.
     """
     path = Path(path)
-    if root is not None:
-        inside(root, path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -78,30 +76,13 @@ def atomic_path(path: str | Path, *, root: str | Path | None = None) -> Iterator
         yield tmp_path
         with open(tmp_path, "rb+") as f:
             os.fsync(f.fileno())
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp's 0600 would hide outputs from the group
+        os.chmod(tmp_path, 0o666 & ~umask())  # mkstemp's 0600 would hide outputs from the group
         os.replace(tmp_path, path)
     except OSError as exc:
         kept = "the earlier file is kept" if path.exists() else "nothing was written"
         raise bad_file(path, f"cannot write ({exc.strerror or exc}); {kept}") from exc
     finally:
         tmp_path.unlink(missing_ok=True)
-
-
-def _write(path: str | Path, mode: str, write: Callable[[IO[Any]], None],
-           root: str | Path | None) -> None:
-    with atomic_path(path, root=root) as tmp, \
-            open(tmp, mode, encoding=None if "b" in mode else "utf-8") as f:
-        write(f)
-
-
-def write_text(path: str | Path, text: str, *, root: str | Path | None = None) -> None:
-    """Write ``text`` (UTF-8) to ``path`` atomically."""
-    _write(path, "w", lambda f: f.write(text), root)
-
-
-def write_bytes(path: str | Path, data: bytes, *, root: str | Path | None = None) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    _write(path, "wb", lambda f: f.write(data), root)
 
 
 def spreadsheet_safe(value: Any) -> Any:
@@ -124,57 +105,9 @@ def csv_text(frame: Any, *, raw: bool = False) -> str:
     return frame.to_csv(index=False, lineterminator="\n")
 
 
-def write_csv(path: str | Path, frame: Any, *, root: str | Path | None = None,
-              raw: bool = False) -> None:
-    """Write a pandas DataFrame as CSV (see :func:`csv_text`) to ``path`` atomically."""
-    write_text(path, csv_text(frame, raw=raw), root=root)
-
-
 def json_text(obj: Any) -> str:
     """Indented JSON (NaN is refused: use None)."""
     return json.dumps(obj, indent=2, allow_nan=False) + "\n"
-
-
-def write_json(path: str | Path, obj: Any, *, root: str | Path | None = None) -> None:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    write_text(path, json_text(obj), root=root)
-
-
-def check_outputs(root: str | Path, relatives: Iterable[str]) -> None:
-    """Refuse, before anything is written, any of ``root/<relative>`` (or its folder) that
-    leads outside ``root``."""
-    root = Path(root)
-    for relative in relatives:
-        inside(root, root / relative)
-        inside(root, (root / relative).parent)
-
-
-def write_outputs(root: str | Path, outputs: Mapping[str, str | bytes]) -> None:
-    """Write ``root/<relative path>`` for each entry (text as UTF-8), each atomically, after
-    checking every path first, so a refused path leaves every earlier output as it was."""
-    root = Path(root)
-    check_outputs(root, outputs)
-    for relative, content in outputs.items():
-        path = root / relative
-        if isinstance(content, bytes):
-            write_bytes(path, content, root=root)
-        else:
-            write_text(path, content, root=root)
-
-
-def remove_stale(root: str | Path, folder: str | Path, pattern: str, keep: Iterable[str]) -> None:
-    """Delete the files of ``folder`` (inside ``root``) matching ``pattern`` whose names are
-    not in ``keep``, then the folder itself if it is left empty; links are removed, never
-    followed."""
-    folder = inside(root, folder)
-    if not folder.is_dir():
-        return
-    keep = set(keep)
-    for stale in folder.glob(pattern):
-        if stale.name not in keep and (stale.is_symlink() or stale.is_file()):
-            stale.unlink()
-    if not any(folder.iterdir()):
-        folder.rmdir()
 
 
 def remove_leftovers(folder: str | Path, names: Iterable[str]) -> None:
@@ -193,31 +126,68 @@ def remove_leftovers(folder: str | Path, names: Iterable[str]) -> None:
                 entry.unlink()
 
 
-def staging_dir(path: str | Path) -> Path:
-    """A new empty folder next to ``path``, with the usual permissions (mkdtemp's are 0700)
-    and a marker that identifies it as fairens's, to be filled and renamed over ``path``."""
-    path = Path(path)
+def write_files(folder: str | Path, outputs: Mapping[str, str | bytes]) -> None:
+    """Write ``folder/<relative path>`` for each entry (text as UTF-8), plainly: for a
+    staging folder, which is published as a whole (:mod:`fairens.ownership`); an error names
+    the output as it would be published, next to the staging folder."""
+    for relative, content in outputs.items():
+        path = Path(folder) / relative
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+        except OSError as exc:
+            raise bad_file(Path(folder).parent / relative, f"cannot write "
+                           f"({exc.strerror or exc}); the earlier outputs are kept") from exc
+
+
+def parse_json(path: str | Path, data: bytes | str) -> Any:
+    """The JSON value in ``data``, read from ``path`` (named in errors): invalid JSON and
+    JSON nested too deeply for Python's parser are refused in one line."""
     try:
-        folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        os.chmod(folder, 0o777 & ~_umask())
-        (folder / STAGING_MARKER).touch()
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise bad_file(path, f"not valid JSON ({exc})") from exc
+    except RecursionError:
+        raise bad_file(path, "nested too deeply to be a file fairens reads") from None
+
+
+def read_json(path: str | Path, what: str) -> Any:
+    """The JSON value of the regular file ``path``; ``what`` says what is expected there."""
+    path = regular_file(path, what)
+    try:
+        data = path.read_bytes()
     except OSError as exc:
-        raise bad_file(path.parent, f"cannot write here ({exc.strerror})") from exc
-    return folder
+        raise bad_file(path, f"cannot read ({exc.strerror})") from exc
+    return parse_json(path, data)
 
 
-def remove_staging_leftovers(path: str | Path) -> None:
-    """Delete staging folders of ``path`` (see :func:`staging_dir`) that a killed process
-    left behind; only folders carrying the marker are touched. The caller holds the lock
-    of ``path``."""
-    path = Path(path)
-    pattern = re.compile(rf"^\.{re.escape(path.name)}\.{_RANDOM}$")
-    if not path.parent.is_dir():
-        return
-    for entry in path.parent.glob(f".{path.name}.*"):
-        if (pattern.match(entry.name) and not entry.is_symlink() and entry.is_dir()
-                and (entry / STAGING_MARKER).is_file()):
-            shutil.rmtree(entry)
+def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
+    """:func:`read_json`, which must hold a JSON object."""
+    content = read_json(path, what)
+    if not isinstance(content, dict):
+        raise bad_file(path, f"must hold a JSON object ({what})")
+    return content
+
+
+def read_csv_text(path: str | Path, what: str, *, unique: str | None = None) -> Any:
+    """A CSV file as a pandas DataFrame of text cells (``NA`` stays the text ``NA``); a
+    file that is not readable UTF-8 CSV, or (with ``unique``) that repeats a value of that
+    column, is refused in one line naming the lines."""
+    import pandas as pd
+    path = regular_file(path, what)
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError,
+            UnicodeDecodeError) as exc:
+        raise bad_file(path, f"not a readable CSV of UTF-8 text ({exc})") from exc
+    if unique is not None and unique in table.columns:
+        repeated = table[unique].duplicated(keep=False)
+        if repeated.any():
+            lines = (table.index[repeated] + 2).tolist()
+            raise bad_file(path, f"{unique} {table[unique][repeated].iloc[0]!r} appears on more "
+                                 f"than one line (lines {lines[0]} and {lines[1]}); each "
+                                 f"{unique} may appear once")
+    return table
 
 
 def regular_file(path: str | Path, what: str) -> Path:
@@ -232,3 +202,4 @@ def regular_file(path: str | Path, what: str) -> Path:
         raise bad_file(path, f"not a regular file; expected {what}" if path.exists()
                        else f"missing; expected {what}")
     return path
+

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .errors import FairensError, bad_file
+from .ownership import open_no_follow
 
 # Seconds a process waits while another writes a run's shared files (run.json, the
 # report): those writes take seconds, so a longer wait means the holder is stuck.
@@ -33,6 +34,14 @@ def _holder(fd: int) -> str:
         return f"PID {info['pid']} on {info['host']} (since {info['since']})"
     except (OSError, ValueError, KeyError, TypeError):
         return "another process"
+
+
+def _is_lock_record(data: bytes) -> bool:
+    try:
+        record = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(record, dict) and set(record) == {"pid", "host", "since"}
 
 
 def _acquire(fd: int, wait: float, what: str, path: Path) -> None:
@@ -63,10 +72,13 @@ def hold(path: str | Path, what: str, *, wait: float = 0.0) -> Iterator[None]:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
     except OSError as exc:
         raise bad_file(path, f"cannot create the lock file ({exc.strerror})") from exc
+    fd = open_no_follow(path, os.O_RDWR | os.O_CREAT, "lock file")
     try:
+        if os.fstat(fd).st_size and not _is_lock_record(os.pread(fd, 4096, 0)):
+            raise bad_file(path, "holds something other than a lock record of fairens; it is "
+                                 "left as it is: move it away")
         _acquire(fd, wait, what, path)
         record = {"pid": os.getpid(), "host": socket.gethostname(),
                   "since": datetime.now().isoformat(timespec="seconds")}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import platform
-import tempfile
 import warnings
 from datetime import datetime
 from importlib import metadata
@@ -32,17 +31,25 @@ from .ensemble import (
     train_member,
 )
 from .errors import FairensError, bad_setting
-from .files import write_json
+from .files import json_text
 from .locks import RUN_LOCK_WAIT, hold
 from .models import get_spec, profile_model
+from .ownership import OwnedFolder
 from .report import summary_lines, write_report
 from .rundir import (
     RUN_JSON,
+    TEST_GROUPS,
     VAL_GROUPS,
     RunPaths,
+    checkpoint_file,
     load_meta,
+    log_files,
     member_lock,
+    open_models,
+    open_run,
+    predictions_file,
     predictions_path,
+    resume_file,
     run_lock,
     save_predictions,
     write_run_json,
@@ -94,18 +101,15 @@ def _run_meta(cfg: DictConfig, ens: EnsembleSettings, k: int, data: ImageData, r
             "config": config, "versions": _versions()}
 
 
-def _check_writable(folder: Path, key: str) -> None:
-    """Refuse a folder that cannot be created or written, before training anything."""
+def _create_folder(folder: Path, key: str) -> None:
+    """Create a run's folder, naming the setting that chose it when that fails."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
     except OSError as exc:
         raise bad_setting(key, str(folder.parent), f"a folder fairens can write ({exc.strerror}: "
                                                    f"{folder})") from exc
 
 
-# Trainer settings that change what a run shows, not what its members learn.
 def _first_difference(old: Any, new: Any, key: str) -> str | None:
     """``key.sub=old -> new`` for the first setting that differs, or None."""
     if isinstance(old, dict) and isinstance(new, dict):
@@ -117,29 +121,44 @@ def _first_difference(old: Any, new: Any, key: str) -> str | None:
     return None if old == new else f"{key}={old!r} in run.json where this run asks for {new!r}"
 
 
-def _prepare_run(paths: RunPaths, meta: dict[str, Any], data: ImageData) -> None:
+def _member_outputs(paths: RunPaths, member: int) -> tuple[list[str], list[str]]:
+    """What training a member writes: in the run folder, and in the models folder."""
+    return ([predictions_file(member, "test"), predictions_file(member, "val"),
+             paths.member_json(member), *log_files(member)],
+            [checkpoint_file(member), resume_file(member, "last"), resume_file(member, "best")])
+
+
+def _trained_any(paths: RunPaths, size: int) -> bool:
+    return any(predictions_path(paths.results, m).exists() or paths.checkpoint(m).exists()
+               for m in range(size))
+
+
+def _prepare_run(run: OwnedFolder, paths: RunPaths, meta: dict[str, Any],
+                 data: ImageData) -> None:
     """Write run.json, test_groups.csv and val_groups.csv, or check that an existing run is
-    the same one: members trained with other settings are never mixed into one ensemble."""
+    the same one: members trained with other settings are never mixed into one ensemble
+    (a run none of whose members was trained yet takes the new settings)."""
     existing = paths.results / RUN_JSON
-    if not existing.exists():
-        write_test_groups(paths.results, data.test_groups())
-        write_test_groups(paths.results, data.val_groups(), split="val")
-        write_run_json(paths.results, meta)
+    if existing.exists() and _trained_any(paths, max(meta["ensemble"]["size"], 1)):
+        old = load_meta(paths.results)
+        difference = _first_difference(
+            {key: old.get(key) for key in ("ensemble", "data", "model")}
+            | {"recipe": recipe_record(old.get("config") or {})},
+            {key: meta[key] for key in ("ensemble", "data", "model")}
+            | {"recipe": recipe_record(meta["config"])}, "run")
+        if difference:
+            raise FairensError(
+                f"{existing}: run {paths.name!r} was trained with other settings "
+                f"({difference.removeprefix('run.recipe.').removeprefix('run.')}); members of "
+                "one run share one recipe: choose another run_name, or delete that run "
+                f"({paths.results} and {paths.models}) to start it again")
+        if not (paths.results / VAL_GROUPS).exists():  # trained before validation was kept
+            write_test_groups(run, data.val_groups(), split="val")
         return
-    old = load_meta(paths.results)
-    difference = _first_difference(
-        {key: old.get(key) for key in ("ensemble", "data", "model")}
-        | {"recipe": recipe_record(old.get("config") or {})},
-        {key: meta[key] for key in ("ensemble", "data", "model")}
-        | {"recipe": recipe_record(meta["config"])}, "run")
-    if difference:
-        raise FairensError(
-            f"{existing}: run {paths.name!r} was trained with other settings "
-            f"({difference.removeprefix('run.recipe.').removeprefix('run.')}); members of one "
-            "run share one recipe: choose another run_name, or delete that run "
-            f"({paths.results} and {paths.models}) to start it again")
-    if not (paths.results / VAL_GROUPS).exists():  # a run trained before validation was kept
-        write_test_groups(paths.results, data.val_groups(), split="val")
+    run.check([TEST_GROUPS, VAL_GROUPS, RUN_JSON], "train")
+    write_test_groups(run, data.test_groups())
+    write_test_groups(run, data.val_groups(), split="val")
+    write_run_json(run, meta)
 
 
 def _complete(path: Path, n: int) -> bool:
@@ -165,8 +184,8 @@ def _member_line(label: str, seeds: MemberSeeds, result: MemberResult, test_acc:
             f"({result.epochs} epochs, {result.seconds:.1f}s)")
 
 
-def _train_one(paths: RunPaths, data: ImageData, recipe: Recipe, seeds: MemberSeeds,
-               member: int, label: str) -> None:
+def _train_one(run: OwnedFolder, models: OwnedFolder, paths: RunPaths, data: ImageData,
+               recipe: Recipe, seeds: MemberSeeds, member: int, label: str) -> None:
     """Train one member unless it is done, and write its predictions and summary; the
     caller holds the member's lock."""
     paths.remove_member_leftovers(member)
@@ -174,20 +193,19 @@ def _train_one(paths: RunPaths, data: ImageData, recipe: Recipe, seeds: MemberSe
         if not _complete(predictions_path(paths.results, member, "val"), len(data.val)):
             # a member trained before validation predictions were kept: predict them now
             logits = predict_logits(load_member(paths.checkpoint(member)), data.val)
-            save_predictions(paths.results, member, logits, data.val.sample_ids.numpy(), "val")
+            save_predictions(run, member, logits, data.val.sample_ids.numpy(), "val")
         print(f"{label} {seeds.describe()} already trained: skipped", flush=True)
         return
-    result = train_member(data, recipe, seeds, member=member, label=label,
-                          checkpoint=paths.checkpoint(member), log_dir=paths.results / "logs")
+    result = train_member(data, recipe, seeds, member=member, label=label, models=models,
+                          run=run)
     test_acc = float((result.test_logits.argmax(axis=1) == data.test.labels.numpy()).mean())
-    save_predictions(paths.results, member, result.val_logits, data.val.sample_ids.numpy(),
-                     "val")
-    save_predictions(paths.results, member, result.test_logits, data.test.sample_ids.numpy())
-    write_json(paths.member_json(member), {
+    save_predictions(run, member, result.val_logits, data.val.sample_ids.numpy(), "val")
+    save_predictions(run, member, result.test_logits, data.test.sample_ids.numpy())
+    run.write(paths.member_json(member), json_text({
         "member": member, "seeds": seeds.as_dict(), "val_acc": result.val_acc,
         "test_acc": test_acc, "epochs": result.epochs, "seconds": result.seconds,
         "select": recipe.select, "selected_epoch": result.selected_epoch,
-        "checkpoint": str(paths.checkpoint(member))}, root=paths.results)
+        "checkpoint": str(paths.checkpoint(member))}), by="train")
     print(_member_line(label, seeds, result, test_acc), flush=True)
 
 
@@ -220,19 +238,24 @@ def train(cfg: DictConfig) -> Path:
     quiet_lightning()
     data = load_data(cfg, spec)
     check_recipe(recipe, data)
-    _check_writable(paths.results, "paths.results")
-    _check_writable(paths.models, "paths.models")
+    meta = _run_meta(cfg, ens, options.k, data, recipe, paths.name)
     if threads is not None:
         torch.set_num_threads(threads)
+    # every setting is checked: from here on, fairens writes (only into its own folders)
+    _create_folder(paths.results, "paths.results")
+    _create_folder(paths.models, "paths.models")
+    run, models = open_run(paths.results), open_models(paths.models, paths.name)
     for member in ens.members:
-        paths.check_member_paths(member)
+        outputs, checkpoints = _member_outputs(paths, member)
+        run.check(outputs, "train")
+        models.check(checkpoints, "train")
     with hold(run_lock(paths.results), f"run {paths.name!r}", wait=RUN_LOCK_WAIT):
-        _prepare_run(paths, _run_meta(cfg, ens, options.k, data, recipe, paths.name), data)
+        _prepare_run(run, paths, meta, data)
     for member in ens.members:
         label = f"member {member + 1}/{ens.size}"
         with hold(member_lock(paths.results, member), f"member {member} of run {paths.name!r}"):
-            _train_one(paths, data, recipe, member_seeds(ens.seed, ens.vary, member),
-                       member, label)
+            _train_one(run, models, paths, data, recipe,
+                       member_seeds(ens.seed, ens.vary, member), member, label)
     # this job's members are done now; other jobs' members are checked on disk
     missing = [m for m in range(ens.size)
                if m not in ens.members and not _member_done(paths, m, len(data.test))]

@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import FairensError, bad_file
-from .files import inside, regular_file, remove_leftovers, write_bytes, write_csv, write_json
+from .errors import FairensError, bad_file, name_list
+from .files import csv_text, json_text, read_json_object, regular_file, remove_leftovers
+from .ownership import OwnedFolder, open_folder, publish_pending, referenced_files
 
 PREDICTIONS_DIR = "predictions"
 TEST_GROUPS = "test_groups.csv"
@@ -31,8 +32,13 @@ VAL_GROUPS = "val_groups.csv"
 SPLITS = {"test": (TEST_GROUPS, PREDICTIONS_DIR), "val": (VAL_GROUPS, f"{PREDICTIONS_DIR}/val")}
 RUN_JSON = "run.json"
 FAIRNESS_JSON = "fairness.json"
+GROUPS_CSV = "groups.csv"
+METRICFRAME_CSV = "groups_metricframe.csv"
+REPORT = "report"  # report.md and report.html
+PLOTS_DIR = "plots"
 MEMBERS_DIR = "members"
 LOGS_DIR = "logs"
+LOG_FILES = ("metrics.csv", "hparams.yaml")  # what Lightning's CSV logger writes
 RESERVED_COLUMNS = ("sample_id", "label", "pair_id")
 MAX_MEMBERS = 10_000  # more members than any ensemble trains: a larger count is a broken file
 MAX_CLASSES = 100_000
@@ -54,6 +60,55 @@ def member_lock(run_dir: str | Path, member: int) -> Path:
     return Path(run_dir) / f".{member_name(member)}.lock"
 
 
+def open_run(run_dir: str | Path, *, create: bool = True) -> OwnedFolder:
+    """A run folder for writing (docs/run-directory.md, "Ownership"): created and marked
+    where needed; a folder of predictions made elsewhere is marked by its first report,
+    which owns none of the files already there."""
+    return open_folder(run_dir, "run", adopt=_adopt_run, create=create)
+
+
+def open_models(models_dir: str | Path, run_name: str) -> OwnedFolder:
+    """A run's checkpoint folder for writing, marked as the models of ``run_name``."""
+    return open_folder(models_dir, "models", identity={"run": run_name}, adopt=_adopt_models)
+
+
+def _is_fairens_json(path: Path, keys: tuple[str, ...]) -> bool:
+    try:
+        content = read_json_object(path, "a JSON file")
+    except FairensError:
+        return False
+    return all(key in content for key in keys)
+
+
+def _matching(folder: Path, patterns: tuple[str, ...]) -> list[str]:
+    return sorted({p.relative_to(folder).as_posix() for pattern in patterns
+                   for p in folder.glob(pattern) if p.is_file() and not p.is_symlink()})
+
+
+def _adopt_run(folder: Path) -> dict[str, str]:
+    """The files an earlier version of fairens wrote in a run folder without a manifest:
+    what training writes, where run.json is fairens's, and the analysis and reports, where
+    fairness.json is fairens's (the plots: those its reports link to)."""
+    adopted = {}
+    if _is_fairens_json(folder / RUN_JSON, ("run_name", "seeds", "versions")):
+        adopted |= dict.fromkeys(_matching(folder, (
+            RUN_JSON, TEST_GROUPS, VAL_GROUPS, f"{PREDICTIONS_DIR}/member_*.npz",
+            f"{SPLITS['val'][1]}/member_*.npz", f"{MEMBERS_DIR}/member_*.json",
+            *(f"{LOGS_DIR}/member_*/{name}" for name in LOG_FILES))), "train")
+    if _is_fairens_json(folder / FAIRNESS_JSON, ("members", "combine", "groupings")):
+        documents = [f"{REPORT}.md", f"{REPORT}.html"]
+        adopted |= dict.fromkeys(_matching(folder, (
+            FAIRNESS_JSON, GROUPS_CSV, METRICFRAME_CSV, *documents)), "report")
+        adopted |= dict.fromkeys(referenced_files(folder, documents, PLOTS_DIR), "report")
+    return adopted
+
+
+def _adopt_models(folder: Path) -> dict[str, str]:
+    """Member checkpoints and resume points an earlier version of fairens wrote."""
+    return dict.fromkeys(_matching(folder, ("member_*.ckpt", "member_*.partial/last.ckpt",
+                                            "member_*.partial/best.ckpt")), "train")
+
+
 def load_meta(run_dir: str | Path) -> dict[str, Any]:
     """The checked content of a run's ``run.json`` (empty if it has none)."""
     return _read_meta(Path(run_dir) / RUN_JSON)
@@ -61,10 +116,11 @@ def load_meta(run_dir: str | Path) -> dict[str, Any]:
 
 def load_fairness(run_dir: str | Path) -> dict[str, Any]:
     """The content of a run's ``fairness.json`` (its latest analysis)."""
+    publish_pending(run_dir, lambda: open_run(run_dir, create=False))
     path = Path(run_dir) / FAIRNESS_JSON
     if not path.exists():
         raise bad_file(path, f"missing: run `fairens report {run_dir}` first")
-    fairness = _read_json_object(path, "fairness.json, a JSON file")
+    fairness = read_json_object(path, "fairness.json, a JSON file")
     if not isinstance(fairness.get("groupings"), dict):
         raise bad_file(path, "not an analysis written by fairens (no groupings)")
     return fairness
@@ -90,49 +146,59 @@ def member_name(member: int) -> str:
     return f"member_{member:02d}"
 
 
+def checkpoint_file(member: int) -> str:
+    """Member ``member``'s trained checkpoint, relative to the run's models folder."""
+    return f"{member_name(member)}.ckpt"
+
+
 def checkpoint_path(models_dir: str | Path, member: int) -> Path:
     """Member ``member``'s trained checkpoint in a run's models folder."""
-    return Path(models_dir) / f"{member_name(member)}.ckpt"
+    return Path(models_dir) / checkpoint_file(member)
 
 
-def resume_point(checkpoint: Path) -> Path:
-    """The folder of a member's in-progress checkpoint (``member_XX.partial/``)."""
-    return checkpoint.with_suffix(".partial")
+def resume_file(member: int, which: str) -> str:
+    """A member's in-progress checkpoints, relative to the models folder:
+    ``member_XX.partial/last.ckpt`` (the resume point) or ``best.ckpt`` (the best epoch)."""
+    return f"{member_name(member)}.partial/{which}.ckpt"
+
+
+def log_files(member: int) -> list[str]:
+    """The member's Lightning CSV learning curves, relative to the run folder."""
+    return [f"{LOGS_DIR}/{member_name(member)}/{name}" for name in LOG_FILES]
+
+
+def predictions_file(member: int, split: str = "test") -> str:
+    """Member ``member``'s predictions on ``split`` (test or val), relative to the run."""
+    return f"{SPLITS[split][1]}/{member_name(member)}.npz"
 
 
 def predictions_path(run_dir: str | Path, member: int, split: str = "test") -> Path:
     """Where member ``member``'s predictions on ``split`` (test or val) live."""
-    return Path(run_dir) / SPLITS[split][1] / f"{member_name(member)}.npz"
+    return Path(run_dir) / predictions_file(member, split)
 
 
-def save_predictions(run_dir: str | Path, member: int, logits: np.ndarray,
+def save_predictions(run: OwnedFolder, member: int, logits: np.ndarray,
                      sample_ids: np.ndarray, split: str = "test") -> Path:
     """Write one member's logits (float32 [N, C]) and sample ids (int64 [N]) on ``split``
     atomically."""
     buffer = io.BytesIO()
     np.savez(buffer, logits=np.asarray(logits, dtype=np.float32),
              sample_id=np.asarray(sample_ids, dtype=np.int64))
-    path = predictions_path(run_dir, member, split)
-    write_bytes(path, buffer.getvalue(), root=run_dir)
-    return path
+    return run.write(predictions_file(member, split), buffer.getvalue(), by="train")
 
 
-def write_test_groups(run_dir: str | Path, frame: pd.DataFrame, split: str = "test") -> Path:
+def write_test_groups(run: OwnedFolder, frame: pd.DataFrame, split: str = "test") -> Path:
     """Write ``test_groups.csv`` (or ``val_groups.csv``); ``frame`` has sample_id, label,
     [pair_id], class, then one column per grouping."""
     missing = [c for c in ("sample_id", "label", "class") if c not in frame.columns]
     if missing:
         raise FairensError(f"{split} groups lack the required columns {missing}")
-    path = Path(run_dir) / SPLITS[split][0]
-    write_csv(path, frame, root=run_dir, raw=True)
-    return path
+    return run.write(SPLITS[split][0], csv_text(frame, raw=True), by="train")
 
 
-def write_run_json(run_dir: str | Path, meta: dict[str, Any]) -> Path:
+def write_run_json(run: OwnedFolder, meta: dict[str, Any]) -> Path:
     """Write ``run.json`` atomically."""
-    path = Path(run_dir) / RUN_JSON
-    write_json(path, meta, root=run_dir)
-    return path
+    return run.write(RUN_JSON, json_text(meta), by="train")
 
 
 @dataclass(frozen=True)
@@ -185,6 +251,7 @@ def load_run(run_dir: str | Path) -> RunPredictions:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise bad_file(run_dir, "no such run directory")
+    publish_pending(run_dir, lambda: open_run(run_dir, create=False))
     meta = _read_meta(run_dir / RUN_JSON)
     table, files, logits, labels = _load_split(run_dir, "test")
     validation = None
@@ -193,8 +260,8 @@ def load_run(run_dir: str | Path) -> RunPredictions:
                                                                    logits.shape[2])
         if tuple(val_files) != tuple(files):
             raise bad_file(run_dir / SPLITS["val"][1], f"holds validation predictions of members "
-                                                       f"{list(val_files)} where the test "
-                                                       f"predictions are of {list(files)}")
+                                                       f"{name_list(val_files)} where the test "
+                                                       f"predictions are of {name_list(files)}")
         validation = ValidationPredictions(val_logits, val_labels, grouping_columns(val_table))
     expected = meta.get("ensemble", {}).get("size")
     missing = tuple(sorted(set(range(expected)) - set(files))) if expected is not None else ()
@@ -226,35 +293,20 @@ class RunPaths:
         """The member's trained checkpoint."""
         return checkpoint_path(self.models, member)
 
-    def member_json(self, member: int) -> Path:
-        """The member's summary (seeds, accuracies, training time)."""
-        return self.results / MEMBERS_DIR / f"{member_name(member)}.json"
-
-    def log_dir(self, member: int) -> Path:
-        """The member's Lightning CSV logs (learning curves)."""
-        return self.results / LOGS_DIR / member_name(member)
-
-    def check_member_paths(self, member: int) -> None:
-        """Refuse, before training, a member output that leads outside the run's folders."""
-        checkpoint = self.checkpoint(member)
-        for root, path in ((self.models, checkpoint), (self.models, resume_point(checkpoint)),
-                           (self.results, self.member_json(member)),
-                           (self.results, self.log_dir(member)),
-                           (self.results, predictions_path(self.results, member)),
-                           (self.results, predictions_path(self.results, member, "val"))):
-            inside(root, path.parent)
-            inside(root, path)
+    def member_json(self, member: int) -> str:
+        """The member's summary (seeds, accuracies, training time), relative to results."""
+        return f"{MEMBERS_DIR}/{member_name(member)}.json"
 
     def remove_member_leftovers(self, member: int) -> None:
         """Temporary files a killed process left while writing this member's outputs."""
         name = member_name(member)
-        checkpoint = self.checkpoint(member)
-        remove_leftovers(self.models, [checkpoint.name])
-        remove_leftovers(resume_point(checkpoint), ["last.ckpt"])
-        remove_leftovers(self.results / PREDICTIONS_DIR, [f"{name}.npz"])
-        remove_leftovers(predictions_path(self.results, member, "val").parent, [f"{name}.npz"])
+        remove_leftovers(self.models, [checkpoint_file(member)])
+        remove_leftovers(self.models / f"{name}.partial", ["last.ckpt", "best.ckpt"])
+        for split in SPLITS:
+            remove_leftovers(predictions_path(self.results, member, split).parent,
+                             [f"{name}.npz"])
         remove_leftovers(self.results / MEMBERS_DIR, [f"{name}.json"])
-        remove_leftovers(self.log_dir(member), ["metrics.csv"])
+        remove_leftovers((self.results / log_files(member)[0]).parent, ["metrics.csv"])
 
 
 def load_groups(run_dir: str | Path, split: str = "test") -> pd.DataFrame:
@@ -273,6 +325,8 @@ def _load_split(run_dir: Path, split: str, n_classes: int | None = None
                 ) -> tuple[pd.DataFrame, dict[int, Path], np.ndarray, np.ndarray]:
     """One split's groups table, member files, logits [K, N, C] and labels, checked."""
     groups_file, folder = SPLITS[split]
+    if (run_dir / groups_file).exists():
+        _check_link(run_dir, run_dir / groups_file)
     table = _read_test_groups(run_dir / groups_file)
     files = _member_files(run_dir, folder)
     sample_ids = table["sample_id"].to_numpy(np.int64)
@@ -362,7 +416,7 @@ def _check_link(run_dir: Path, path: Path) -> None:
     target, root = path.resolve(), run_dir.resolve()
     if not target.is_relative_to(root):
         raise bad_file(path, f"leads outside the run folder (to {target}) through a symbolic "
-                             "link; predictions must lie inside it")
+                             "link; a run's tables and predictions must lie inside it")
 
 
 def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -425,22 +479,10 @@ def _read_member(path: Path, sample_ids: np.ndarray, first: Path, n_classes: int
     return logits[order].astype(np.float32, copy=False)
 
 
-def _read_json_object(path: Path, what: str) -> dict[str, Any]:
-    """The JSON object in ``path``, a regular file (``what`` names it in errors)."""
-    regular_file(path, what)
-    try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise bad_file(path, f"not valid JSON ({exc})") from exc
-    if not isinstance(content, dict):
-        raise bad_file(path, "must hold a JSON object")
-    return content
-
-
 def _read_meta(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
-    meta = _read_json_object(path, "run.json, a JSON file")
+    meta = read_json_object(path, "run.json, a JSON file")
     _check_meta(path, meta)
     return meta
 
@@ -449,33 +491,57 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _is_mapping_of(check: Any) -> Any:
+    return lambda value: isinstance(value, dict) and all(map(check, value.values()))
+
+
+def _optional_dict(value: Any) -> bool:
+    return value is None or isinstance(value, dict)
+
+
+# the fields of run.json that fairens reads back, and the types it writes
+_META_FIELDS: tuple[tuple[tuple[str, ...], Any, str], ...] = (
+    (("run_name",), lambda v: isinstance(v, str), "a string"),
+    (("created",), lambda v: isinstance(v, str), "a string"),
+    (("ensemble",), lambda v: isinstance(v, dict), "a JSON object"),
+    (("ensemble", "size"), lambda v: _is_int(v) and 1 <= v <= MAX_MEMBERS,
+     f"an integer from 1 to {MAX_MEMBERS}"),
+    (("ensemble", "seed"), lambda v: _is_int(v) and v >= 0, "a non-negative integer"),
+    (("ensemble", "k"), lambda v: _is_int(v) and v >= 0, "a non-negative integer"),
+    (("ensemble", "vary"), _is_str_list, "a list of source names"),
+    (("seeds",), lambda v: isinstance(v, list) and all(isinstance(s, dict) for s in v),
+     "a list of JSON objects"),
+    (("data",), lambda v: isinstance(v, dict), "a JSON object"),
+    (("data", "minority"), _is_mapping_of(_is_str_list),
+     "an object mapping each grouping to a list of group names"),
+    (("model",), lambda v: isinstance(v, dict), "a JSON object"),
+    (("model", "name"), lambda v: isinstance(v, str), "a string"),
+    (("model", "params"), _is_int, "an integer"),
+    (("model", "macs"), lambda v: _is_int(v) or isinstance(v, float), "a number"),
+    (("model", "input"), lambda v: isinstance(v, list) and all(map(_is_int, v)),
+     "a list of integers"),
+    (("config",), lambda v: isinstance(v, dict), "a JSON object"),
+    *((("config", key), _optional_dict, "a JSON object")
+      for key in ("model", "data", "trainer", "paths", "ensemble", "report")),
+    (("config", "model", "optimizer"), _optional_dict, "a JSON object"),
+    (("config", "model", "scheduler"), _optional_dict, "a JSON object or null"),
+    (("versions",), _is_mapping_of(lambda v: isinstance(v, str)),
+     "an object mapping each library to its version"),
+)
+
+
 def _check_meta(path: Path, meta: dict[str, Any]) -> None:
     """The fields of run.json that fairens reads back have the types it writes."""
-    for key in ("ensemble", "data", "model", "config"):
-        if key in meta and not isinstance(meta[key], dict):
-            raise bad_file(path, f"{key} must be a JSON object, got {meta[key]!r:.60}")
-    ensemble = meta.get("ensemble", {})
-    size = ensemble.get("size")
-    if size is not None and not (_is_int(size) and 1 <= size <= MAX_MEMBERS):
-        raise bad_file(path, f"ensemble.size must be an integer from 1 to {MAX_MEMBERS}, "
-                             f"got {size!r:.60}")
-    for key in ("seed", "k"):
-        value = ensemble.get(key)
-        if value is not None and not (_is_int(value) and value >= 0):
-            raise bad_file(path, f"ensemble.{key} must be a non-negative integer, got "
-                                 f"{value!r:.60}")
-    minority = meta.get("data", {}).get("minority")
-    if minority is not None and not (
-            isinstance(minority, dict) and all(
-                isinstance(groups, list) and all(isinstance(g, str) for g in groups)
-                for groups in minority.values())):
-        raise bad_file(path, f"data.minority must map each grouping to a list of group names, "
-                             f"got {minority!r:.80}")
-    model = meta.get("model", {})
-    for key, valid in (("name", lambda v: isinstance(v, str)), ("params", _is_int),
-                       ("macs", lambda v: _is_int(v) or isinstance(v, float)),
-                       ("input", lambda v: isinstance(v, list) and all(map(_is_int, v)))):
-        if key in model and not valid(model[key]):
-            raise bad_file(path, f"model.{key} has the wrong type: {model[key]!r:.60}")
-    if "run_name" in meta and not isinstance(meta["run_name"], str):
-        raise bad_file(path, f"run_name must be a string, got {meta['run_name']!r:.60}")
+    for keys, valid, allowed in _META_FIELDS:
+        value, present = meta, True
+        for key in keys:
+            if not isinstance(value, dict) or key not in value:
+                present = False
+                break
+            value = value[key]
+        if present and not valid(value):
+            raise bad_file(path, f"{'.'.join(keys)} must be {allowed}, got {value!r:.60}")

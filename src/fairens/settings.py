@@ -33,7 +33,10 @@ from .fairness import AnalysisOptions
 from .models import ModelSpec
 from .rundir import RunPaths
 
-_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
+_RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+-]*")
+# a folder name of at most 255 bytes on every common file system, with room for the
+# "_job<N>" a Hydra multirun adds to a default name
+MAX_RUN_NAME = 200
 
 
 @dataclass(frozen=True)
@@ -99,12 +102,20 @@ def run_name(cfg: DictConfig) -> str:
 
 
 def run_paths(cfg: DictConfig) -> RunPaths:
-    """The run's folders under ``paths.results``, ``paths.models`` and ``paths.export``."""
+    """The run's folders under ``paths.results``, ``paths.models`` and ``paths.export``: the
+    name is a usable folder name and the three folders are given (checked before anything
+    is written)."""
     name = run_name(cfg)
-    if not _RUN_NAME.match(name):
-        raise bad_setting("run_name", name, "letters, digits and . _ = + - (no path "
-                                            "separators), starting with a letter or digit")
-    return RunPaths.of(_plain(cfg.paths), name)
+    if not _RUN_NAME.fullmatch(name) or len(name) > MAX_RUN_NAME:
+        raise bad_setting("run_name", name, f"1 to {MAX_RUN_NAME} letters, digits and . _ = + - "
+                                            "(no path separators or control characters), "
+                                            "starting with a letter or digit")
+    paths = _plain(cfg.paths)
+    for key in ("results", "models", "export"):
+        value = paths.get(key)
+        if not isinstance(value, str) or not value.strip() or "\0" in value:
+            raise bad_setting(f"paths.{key}", value, "a folder (a non-empty path)")
+    return RunPaths.of(paths, name)
 
 
 def _plain(cfg: Any) -> Any:

@@ -16,7 +16,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from .fairness import AnalysisOptions
-from .files import write_text
+from .ownership import open_folder
 from .report import write_comparison, write_zoo_table
 
 RUN_DIR_FILE = "run_dir.txt"
@@ -28,7 +28,8 @@ class _RecordRuns(Callback):
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if job_return.status == JobStatus.COMPLETED and job_return.return_value is not None:
             output = Path(HydraConfig.get().runtime.output_dir)
-            write_text(output / RUN_DIR_FILE, str(Path(job_return.return_value).resolve()))
+            open_folder(output, "sweep").write(
+                RUN_DIR_FILE, str(Path(job_return.return_value).resolve()), by="sweep")
 
     @staticmethod
     def recorded_runs(config: DictConfig) -> list[str]:

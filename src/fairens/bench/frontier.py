@@ -4,7 +4,6 @@ every measured device, with the Pareto-optimal points marked."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +14,11 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from ..errors import UsageError, bad_file
-from ..export.manifest import read_manifest
-from ..files import csv_text, regular_file
+from ..export.manifest import COMPRESSION, MANIFEST, open_export, read_manifest
+from ..files import csv_text, read_json
 from ..report.document import Document, Image, pct
 from ..report.plots import plot_text, png, series_color
-from ..report.write import write_document
+from ..report.write import check_document_folder, document_folder, write_document
 from .ingest import read_latency_file
 
 METRICS = {"accuracy": "accuracy", "bottom_k": "bottom-k accuracy",
@@ -27,16 +26,8 @@ METRICS = {"accuracy": "accuracy", "bottom_k": "bottom-k accuracy",
 MARKERS = {"fp32": "o", "int8_static": "s", "int8_dynamic": "^"}
 
 
-def _read_json(path: Path) -> Any:
-    regular_file(path, "a JSON file written by fairens")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise bad_file(path, f"not valid JSON ({exc})") from exc
-
-
-def _latency_files(export_dir: Path) -> list[dict[str, Any]]:
-    return [read_latency_file(path) for path in sorted(export_dir.glob("latency-*.json"))]
+def _latency_files(export_dir: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    return [read_latency_file(path, manifest) for path in sorted(export_dir.glob("latency-*.json"))]
 
 
 def frontier_table(export_dirs: list[str | Path], grouping: str = "class") -> pd.DataFrame:
@@ -44,12 +35,14 @@ def frontier_table(export_dirs: list[str | Path], grouping: str = "class") -> pd
     rows = []
     for export_dir in map(Path, export_dirs):
         manifest = read_manifest(export_dir)
-        compression = _read_json(export_dir / "compression.json")
+        compression = read_json(export_dir / f"{COMPRESSION}.json", "the compression report "
+                                                                     "of fairens export")
         if not isinstance(compression, dict) or "accuracy" not in compression:
             raise bad_file(export_dir / "compression.json", "not the compression report of "
                                                             "fairens export (no accuracy)")
         accuracy = compression["accuracy"]
-        for report in _latency_files(export_dir):
+        graphs = {(g["name"], g["precision"]): g for g in manifest["graphs"]}
+        for report in _latency_files(export_dir, manifest):
             for result in report["results"]:
                 if result.get("p50_ms") is None or result["format"] == "torch":
                     continue
@@ -61,7 +54,8 @@ def frontier_table(export_dirs: list[str | Path], grouping: str = "class") -> pd
                 groups = measured["groupings"][grouping]
                 rows.append({
                     "model": manifest["model"], "run": manifest["run"], "graph": result["graph"],
-                    "kind": result["kind"], "members": result["members"],
+                    "kind": graphs[result["graph"], result["precision"]]["kind"],
+                    "members": graphs[result["graph"], result["precision"]]["members"],
                     "precision": result["precision"], "device": report["device"],
                     "threads": result["threads"], "format": result["format"],
                     "p50_ms": result["p50_ms"], "p90_ms": result["p90_ms"],
@@ -138,7 +132,7 @@ def _ms(value: float | None) -> str:
 def _latency_section(doc: Document, export_dirs: list[Path]) -> None:
     """Every measurement, with PyTorch eager next to ONNX Runtime where both were timed."""
     for export_dir in export_dirs:
-        for report in _latency_files(export_dir):
+        for report in _latency_files(export_dir, read_manifest(export_dir)):
             results = report["results"]
             eager = {(r["graph"], r["threads"]): r["p50_ms"] for r in results
                      if r["format"] == "torch"}
@@ -163,7 +157,14 @@ def _latency_section(doc: Document, export_dirs: list[Path]) -> None:
 
 def write_frontier(export_dirs: list[str | Path], out: str | Path,
                    grouping: str = "class") -> pd.DataFrame:
-    """``frontier.csv``, ``frontier.md``, ``frontier.html`` and ``plots/`` into ``out``."""
+    """``frontier.csv``, ``frontier.md``, ``frontier.html`` and ``plots/`` into ``out``: an
+    export folder (whose own frontier they are) or a frontier folder."""
+    names = ["frontier.csv", "frontier.md", "frontier.html"]
+    into_export = (Path(out) / MANIFEST).is_file()
+    if into_export:
+        open_export(out).check(names, "frontier")
+    else:
+        check_document_folder(out, "frontier", names)
     table = frontier_table(export_dirs, grouping)
     runs = list(dict.fromkeys(table["run"])) if not table.empty else []
     models = list(dict.fromkeys(table["model"])) if not table.empty else []
@@ -195,5 +196,6 @@ def write_frontier(export_dirs: list[str | Path], out: str | Path,
                        for r in rows.to_dict("records")],
                       collapsed=f"all {len(rows)} graphs by latency" if len(rows) > 12 else None)
     _latency_section(doc, [Path(d) for d in export_dirs])
-    write_document(out, "frontier", doc, {"frontier.csv": csv_text(table)})
+    folder = open_export(out) if into_export else document_folder(out, "frontier")
+    write_document(folder, "frontier", doc, {"frontier.csv": csv_text(table)})
     return table

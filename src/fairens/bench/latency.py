@@ -13,11 +13,9 @@ from ..ensemble import load_member
 from ..errors import bad_setting
 from ..export import ProbabilityGraph, bench_device
 from ..export.graphs import deploy_form, describe_session_error
-from ..export.manifest import graph_file, read_manifest
-from ..files import write_json
+from ..export.manifest import HOST, graph_file, latency_file, open_export, read_manifest
+from ..files import json_text
 from ..rundir import checkpoint_path
-
-HOST = "host"
 
 
 def parse_threads(text: str) -> list[int]:
@@ -67,6 +65,7 @@ def bench_export(export_dir: str | Path, *, threads: list[int] = (1, 2), runs: i
         raise bad_setting("--runs", runs, "at least 50 timed runs")
     export_dir = Path(export_dir)
     manifest = read_manifest(export_dir)
+    open_export(export_dir).check([latency_file(HOST)], "bench")  # before minutes of timing
     results, cache = [], {}
     for graph in manifest["graphs"]:
         for count in threads:
@@ -88,6 +87,4 @@ def bench_export(export_dir: str | Path, *, threads: list[int] = (1, 2), runs: i
               "platform": {"system": platform.system(), "machine": platform.machine(),
                            "processor": platform.processor()},
               "torch": torch.__version__, "runs": runs, "warmup": warmup, "results": results}
-    path = export_dir / f"latency-{HOST}.json"
-    write_json(path, report, root=export_dir)
-    return path
+    return open_export(export_dir).write(latency_file(HOST), json_text(report), by="bench")

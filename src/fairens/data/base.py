@@ -6,6 +6,7 @@ A dataset loader decodes its files once into an :class:`ImageData`; everything a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -318,18 +319,43 @@ def check_attribute_columns(data: ImageData, source: str) -> None:
                                "drop it from data.sensitive")
 
 
+def available_memory() -> int:
+    """Bytes of memory this machine can give now (Linux ``MemAvailable``, else free pages)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+
+
+def check_memory(n_images: int, channels: int, size: int) -> None:
+    """Refuse a ``data.image_size`` whose decoded images (uint8) would not fit in memory,
+    before they are allocated: a run that would be killed by the system, or swap for hours."""
+    needed, available = n_images * channels * size * size, available_memory()
+    if needed > available:
+        raise bad_setting("data.image_size", size, f"a size whose {n_images:,} decoded images fit "
+                                                   f"in memory: they need {needed / 1e9:.1f} GB, "
+                                                   f"{available / 1e9:.1f} GB are available")
+
+
 def resize(data: ImageData, size: int) -> ImageData:
     """All splits resized to ``size`` x ``size`` (bilinear, antialiased), still uint8."""
     if not isinstance(size, int) or size < 1:
         raise bad_setting("data.image_size", size, "a positive number of pixels, or null")
     if size == data.image_size:
         return data
+    check_memory(len(data.train) + len(data.val) + len(data.test), data.channels, size)
     return replace(data, train=_resize_split(data.train, size), val=_resize_split(data.val, size),
                    test=_resize_split(data.test, size))
 
 
-def _resize_split(split: Split, size: int, chunk: int = 4096) -> Split:
+def _resize_split(split: Split, size: int) -> Split:
     out = torch.empty((len(split), split.images.shape[1], size, size), dtype=torch.uint8)
+    # float working copies of at most 256 MB
+    chunk = max(1, (1 << 28) // (4 * split.images.shape[1] * max(size, split.images.shape[2]) ** 2))
     for start in range(0, len(split), chunk):
         batch = split.images[start:start + chunk].float()
         resized = F.interpolate(batch, size=(size, size), mode="bilinear", antialias=True,

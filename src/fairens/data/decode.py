@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -15,7 +16,9 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from ..errors import FairensError, bad_file
-from ..files import atomic_path
+from ..files import read_json
+from ..ownership import open_folder
+from .base import check_memory
 
 _CACHE_VERSION = 3  # 2: 16-bit images scaled to 8 bits; 3: JPEGs decoded at a reduced scale
 MAX_PIXELS = 64_000_000  # an 8000x8000 photo; larger headers are refused before decoding
@@ -74,6 +77,8 @@ def decode_files(paths: Sequence[str | Path], *, size: int | None, crop: int | N
                  desc: str = "decoding") -> torch.Tensor:
     """Every file decoded to uint8 [N, 3, size, size]; without ``size`` all images must
     share one size (else the error asks for ``data.image_size``)."""
+    if size is not None:
+        check_memory(len(paths), 3, size)
     images: list[torch.Tensor] = []
     for path in tqdm(paths, desc=desc, unit="img", mininterval=1.0,
                      disable=True if len(paths) < 2000 else None):  # None: off a terminal
@@ -109,7 +114,7 @@ def decode_cached(paths: Sequence[str | Path], *, size: int | None, crop: int | 
         try:
             return torch.from_numpy(np.load(cache, allow_pickle=False))
         except (OSError, ValueError):
-            cache.unlink(missing_ok=True)  # unreadable: decode again
+            pass  # unreadable: decode again, and replace it if it is fairens's
     images = decode_files(paths, size=size, crop=crop, desc=f"decoding {name}")
     _store(cache, folder, lambda f: np.save(f, images.numpy(), allow_pickle=False))
     return images
@@ -124,10 +129,10 @@ def file_digests(paths: Sequence[str | Path], *, cache_dir: str | Path | None) -
     cache = folder / f"sha256-{key}.json"
     if cache.is_file():
         try:
-            digests = json.loads(cache.read_text())
+            digests = read_json(cache, "a cache of file digests")
             if isinstance(digests, list) and len(digests) == len(paths):
                 return digests
-        except (OSError, ValueError):
+        except FairensError:
             pass  # unreadable: hash again
     digests = [_sha256(path) for path in paths]
     _store(cache, folder, lambda f: f.write(json.dumps(digests).encode()))
@@ -139,9 +144,20 @@ def _sha256(path: str | Path) -> str:
         return hashlib.sha256(f.read()).hexdigest()
 
 
+_CACHE_FILE = re.compile(r"^[A-Za-z0-9_]+-[0-9a-f]{24}\.(npy|json)$")
+
+
+def _adopt_cache(folder: Path) -> dict[str, str]:
+    """The cache files an earlier version of fairens left (named ``<name>-<key>.npy`` or
+    ``sha256-<key>.json``); nothing else in the folder becomes fairens's."""
+    return {p.name: "cache" for p in folder.iterdir()
+            if _CACHE_FILE.match(p.name) and p.is_file() and not p.is_symlink()}
+
+
 def _store(cache: Path, folder: Path, write: Callable[[BinaryIO], object]) -> None:
     try:
-        with atomic_path(cache, root=folder) as tmp, open(tmp, "wb") as f:
+        owned = open_folder(folder, "cache", adopt=_adopt_cache)
+        with owned.writing(cache.name, by="cache") as tmp, open(tmp, "wb") as f:
             write(f)
     except FairensError:
-        pass  # a cache folder we cannot write only costs time next run
+        pass  # a cache folder fairens cannot (or may not) write only costs time next run

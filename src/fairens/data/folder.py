@@ -10,6 +10,7 @@ import pandas as pd
 import torch
 
 from ..errors import FairensError, UsageError, bad_file
+from ..files import read_csv_text
 from .base import AugmentSpec, ImageData, Split, split_off_validation
 from .decode import decode_cached
 from .registry import register_dataset
@@ -40,13 +41,13 @@ def _folder_split(root: Path, split: str, classes: list[str]) -> list[tuple[Path
 
 
 def _attributes(csv: Path, root: Path, paths: list[Path]) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(csv, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise bad_file(csv, f"not a readable CSV ({exc})") from exc
+    table = read_csv_text(csv, "data.attributes_csv, a CSV file", unique="path")
     if "path" not in table.columns or len(table.columns) < 2:
         raise bad_file(csv, "needs a 'path' column (relative to data.root) and attribute columns")
     table = table.set_index(table["path"].map(lambda p: str(Path(p)))).drop(columns="path")
+    if table.index.has_duplicates:  # the same file written two ways (a/b.png, a//b.png)
+        raise bad_file(csv, f"path {table.index[table.index.duplicated()][0]!r} appears more "
+                            "than once; each image may have one row")
     keys = [str(p.relative_to(root)) for p in paths]
     missing = [k for k in keys if k not in table.index]
     if missing:
@@ -100,10 +101,7 @@ def _read_manifest(manifest: Path) -> pd.DataFrame:
     if not manifest.is_file():
         raise FairensError(f"data.manifest={manifest}: no such file (a CSV with columns "
                            "path,label,split and any attribute columns)")
-    try:
-        table = pd.read_csv(manifest, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise bad_file(manifest, f"not a readable CSV ({exc})") from exc
+    table = read_csv_text(manifest, "data.manifest, a CSV file", unique="path")
     missing = [c for c in _REQUIRED if c not in table.columns]
     if missing:
         raise bad_file(manifest, f"missing required column(s) {', '.join(missing)}; found "
@@ -119,6 +117,9 @@ def _read_manifest(manifest: Path) -> pd.DataFrame:
 
 def _resolve_inside(folder: Path, relative: str, manifest: Path, row: int) -> Path:
     """The path of a manifest entry; absolute paths and paths leaving the folder are refused."""
+    if not relative or not relative.isprintable():
+        raise bad_file(manifest, f"line {row + 2}: path {relative!r} is empty or holds control "
+                                 "characters; paths must name files")
     if Path(relative).is_absolute() or relative.startswith(("\\", "/")):
         raise bad_file(manifest, f"line {row + 2}: path {relative!r} is absolute; paths must be "
                                  "relative to the manifest's folder")

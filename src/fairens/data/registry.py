@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import UsageError, bad_setting, unknown_name
+from ..errors import FairensError, UsageError, bad_setting, unknown_name
 from .base import (
     ImageData,
     add_intersections,
@@ -90,4 +90,19 @@ def load_dataset(name: str, *, seed: int = 0, imbalance_ratio: float = 1.0,
     if max_train_per_class is not None:
         data = cap_training_classes(data, max_train_per_class, seed)
     data = declare_minorities(make_long_tailed(data, imbalance_ratio, seed))
+    _check_splits(data, name)
     return data if image_size is None else resize(data, image_size)
+
+
+_SPLIT_NEEDS = {"train": ("1 image", 1), "val": ("1 image: validation ranks the groups and "
+                                                 "chooses the epoch a member keeps", 1),
+                "test": ("2 images: the analysis compares groups of test samples", 2)}
+
+
+def _check_splits(data: ImageData, name: str) -> None:
+    """Every split holds what training and the analysis need, found before any training."""
+    for split, (needs, least) in _SPLIT_NEEDS.items():
+        count = len(getattr(data, split))
+        if count < least:
+            raise FairensError(f"data={name}: the {split} split has {count} image(s); it needs at "
+                               f"least {needs}")

@@ -10,15 +10,16 @@ import pytorch_lightning as pl
 import torch
 
 from ..errors import bad_file
-from ..files import atomic_path
+from ..ownership import OwnedFolder
 from .module import MemberModule
 
 
-def save_member(trainer: pl.Trainer, path: Path) -> Path:
-    """Write the trained member's weights and hyper-parameters to ``path`` atomically."""
-    with atomic_path(path) as tmp:
+def save_member(trainer: pl.Trainer, models: OwnedFolder, relative: str) -> Path:
+    """Write the trained member's weights and hyper-parameters to ``relative`` in the
+    run's models folder, atomically."""
+    with models.writing(relative, by="train") as tmp:
         trainer.save_checkpoint(tmp, weights_only=True)
-    return path
+    return models.path / relative
 
 
 def readable_checkpoint(path: Path) -> bool:

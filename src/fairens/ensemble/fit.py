@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,8 +20,9 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from ..data import ImageData, Split, batch_loader
 from ..errors import FairensError, UsageError, bad_setting
-from ..files import atomic_path
-from ..rundir import resume_point
+from ..models import create_model
+from ..ownership import OwnedFolder
+from ..rundir import checkpoint_file, log_files, resume_file
 from .checkpoints import readable_checkpoint, save_member
 from .module import TOTAL_STEPS_KEYS, MemberModule
 from .seeds import MemberSeeds
@@ -133,6 +133,7 @@ def check_recipe(recipe: Recipe, data: ImageData) -> None:
     smoothing = recipe.label_smoothing
     if not 0 <= smoothing < 1:
         raise bad_setting("model.label_smoothing", smoothing, "a number from 0 to 1 (exclusive)")
+    _check_model(recipe, data)
     parameter = torch.nn.Parameter(torch.zeros(1))
     try:
         optimizer = instantiate(recipe.optimizer, params=[parameter])
@@ -145,6 +146,25 @@ def check_recipe(recipe: Recipe, data: ImageData) -> None:
         except (HydraException, TypeError, ValueError) as exc:
             raise UsageError(f"model.scheduler settings are not allowed: {_cause(exc)}") \
                 from exc
+
+
+def _check_model(recipe: Recipe, data: ImageData) -> None:
+    """Build the network once with ``model.options`` and the starting weights of
+    ``model.checkpoint`` and run it on one image: an option the architecture rejects, or
+    weights that do not load into it, are refused before anything is written."""
+    try:
+        network = create_model(recipe.model, num_classes=len(data.classes),
+                               in_chans=data.channels, img_size=data.image_size,
+                               **recipe.model_options).eval()
+        with torch.no_grad():  # some options only fail on the first forward pass
+            network(torch.zeros(1, data.channels, data.image_size, data.image_size))
+    except FairensError:
+        raise
+    except (TypeError, ValueError, RuntimeError, AssertionError, ZeroDivisionError,
+            KeyError) as exc:
+        options = {k: v for k, v in recipe.model_options.items() if k != "checkpoint"}
+        raise UsageError(f"model.options={options} are not allowed for model={recipe.model}: "
+                         f"{_cause(exc)}") from exc
 
 
 @dataclass(frozen=True)
@@ -231,11 +251,13 @@ class _ResumePoint(ModelCheckpoint):
     (benchmarks/train_overhead.py), and a short member is cheaper to train again.
     """
 
-    def __init__(self, folder: Path, interval: float) -> None:
+    def __init__(self, models: OwnedFolder, relative: str, interval: float) -> None:
         # without a monitor, top-1 is the latest epoch: Lightning rewrites last.ckpt at
         # every epoch end (with save_top_k=0 it would only write it when training ends)
-        super().__init__(dirpath=folder, filename="last", save_top_k=1, every_n_epochs=1,
-                         enable_version_counter=False)
+        path = models.path / relative
+        super().__init__(dirpath=path.parent, filename=path.stem, save_top_k=1,
+                         every_n_epochs=1, enable_version_counter=False)
+        self.models, self.relative = models, relative
         self.interval = interval
         self.saved_at = time.monotonic()
 
@@ -247,7 +269,7 @@ class _ResumePoint(ModelCheckpoint):
         last_epoch = trainer.current_epoch + 1 >= (trainer.max_epochs or 0) > 0
         if last_epoch or time.monotonic() - self.saved_at < self.interval:
             return  # the member's own checkpoint follows the last epoch
-        with atomic_path(filepath) as tmp:
+        with self.models.writing(self.relative, by="train") as tmp:
             super()._save_checkpoint(trainer, str(tmp))
         self._last_checkpoint_saved = filepath
         self.saved_at = time.monotonic()
@@ -257,12 +279,14 @@ class _BestEpoch(ModelCheckpoint):
     """The weights of the epoch with the best ``monitor`` so far, written atomically to
     ``best.ckpt`` in the member's resume folder (and restored with it after a crash)."""
 
-    def __init__(self, folder: Path, monitor: str) -> None:
-        super().__init__(dirpath=folder, filename="best", monitor=monitor, mode="max",
+    def __init__(self, models: OwnedFolder, relative: str, monitor: str) -> None:
+        path = models.path / relative
+        super().__init__(dirpath=path.parent, filename=path.stem, monitor=monitor, mode="max",
                          save_top_k=1, enable_version_counter=False, save_last=False)
+        self.models, self.relative = models, relative
 
     def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
-        with atomic_path(filepath) as tmp:
+        with self.models.writing(self.relative, by="train") as tmp:
             super()._save_checkpoint(trainer, str(tmp))
         self._last_checkpoint_saved = filepath
 
@@ -300,16 +324,18 @@ def _epoch(row: dict[str, str]) -> int:
     return int(float(row["epoch"]))  # written as 3 by Lightning, as 3.0 by other loggers
 
 
-def _restore_earlier_curves(path: Path, earlier: list[dict[str, str]]) -> None:
+def _restore_earlier_curves(run: OwnedFolder, relative: str,
+                            earlier: list[dict[str, str]]) -> None:
     """Puts back the learning-curve rows from before a resume, which Lightning's CSV logger
     deletes when it finds the member's log folder in use; rows of epochs the resumed
     training logged again are taken from the resumed training."""
-    rows = _read_curves(path)
+    rows = _read_curves(run.path / relative)
     first = min((_epoch(row) for row in rows), default=math.inf)
     # sorted, as Lightning's CSV writer orders its columns: an uninterrupted run's header
     fields = sorted({key for row in [*earlier, *rows] for key in row})
     rows = [row for row in earlier if _epoch(row) < first] + rows
-    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as file:
+    with run.writing(relative, by="train") as tmp, \
+            tmp.open("w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
@@ -355,7 +381,7 @@ def predict_logits(module: torch.nn.Module, split: Split, batch_size: int = 512)
 
 
 def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member: int,
-                 label: str, checkpoint: Path, log_dir: Path | None = None,
+                 label: str, models: OwnedFolder, run: OwnedFolder | None = None,
                  callbacks: list[pl.Callback] | None = None) -> MemberResult:
     """Train one member with Lightning and return its test logits.
 
@@ -365,37 +391,40 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
         seeds: this member's seeds; batch order and augmentation follow their own streams.
         member: the member's index.
         label: how messages name the member, e.g. ``member 3/10``.
-        checkpoint: where the trained weights are written (atomically); until then,
-            ``member_XX.partial/last.ckpt`` holds the last finished epoch, and a later call
-            resumes from it.
-        log_dir: where Lightning's CSV logger writes the learning curves, or None.
+        models: the run's models folder: the trained weights go to ``member_XX.ckpt``
+            (atomically); until then ``member_XX.partial/last.ckpt`` holds the last
+            finished epoch, and a later call resumes from it.
+        run: the run folder, whose ``logs/member_XX/`` gets Lightning's CSV learning
+            curves; None: no curves.
         callbacks: extra Lightning callbacks.
     """
     start = time.perf_counter()
     module = build_member(data, recipe, seeds)
-    partial = resume_point(checkpoint)
-    resume = partial / "last.ckpt"
+    resume_name, best_name = resume_file(member, "last"), resume_file(member, "best")
+    resume = models.path / resume_name
     if resume.is_file() and not readable_checkpoint(resume):
         print(f"{label}: {resume} is unreadable; training this member from the start", flush=True)
-        resume.unlink()
+        models.remove([resume_name], by="train")
     trainer_config = dict(recipe.trainer)
     loggers = _configured(trainer_config.pop("logger", None))
-    csv_logger = None
+    curves = log_files(member)
     earlier_curves = []
-    if log_dir is not None:  # the run directory's learning curves, next to any other logger
-        csv_logger = pl.loggers.CSVLogger(save_dir=log_dir, name="", version=checkpoint.stem)
-        loggers.insert(0, csv_logger)
+    if run is not None:  # the run directory's learning curves, next to any other logger
+        run.claim(curves, by="train")
+        log_dir = (run.path / curves[0]).parent
+        loggers.insert(0, pl.loggers.CSVLogger(save_dir=log_dir.parent, name="",
+                                               version=log_dir.name))
         if resume.is_file():
-            earlier_curves = _read_curves(Path(csv_logger.log_dir) / "metrics.csv")
+            earlier_curves = _read_curves(run.path / curves[0])
     callbacks = [_StopOnDivergence(f"{label} {seeds.describe()}"), *(callbacks or []),
                  *_configured(trainer_config.pop("callbacks", None))]
     _track(module, data, recipe)
     best = None
     if SELECTIONS[recipe.select] is not None:
-        best = _BestEpoch(partial, SELECTIONS[recipe.select])
+        best = _BestEpoch(models, best_name, SELECTIONS[recipe.select])
         callbacks.append(best)
     if recipe.trainer.get("enable_checkpointing", True):
-        callbacks.append(_ResumePoint(partial, recipe.resume_interval))
+        callbacks.append(_ResumePoint(models, resume_name, recipe.resume_interval))
     callbacks += _progress(label, trainer_config)
     trainer = instantiate(trainer_config, logger=loggers or False, callbacks=callbacks)
     train = _training_loader(data.train, recipe, seeds.batch_order)
@@ -403,8 +432,10 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
         print(f"{label}: resuming from {resume}", flush=True)
     trainer.fit(module, train, batch_loader(data.val, recipe.batch_size),
                 ckpt_path=resume if resume.is_file() else None, weights_only=True)
-    if earlier_curves:
-        _restore_earlier_curves(Path(csv_logger.log_dir) / "metrics.csv", earlier_curves)
+    if run is not None:
+        if earlier_curves:
+            _restore_earlier_curves(run, curves[0], earlier_curves)
+        run.settle(curves, by="train")
     if trainer.global_step == 0:
         raise FairensError(
             f"{label} took no optimisation step ({len(data.train)} training images, "
@@ -418,8 +449,8 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
         kept = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
         module.load_state_dict(kept["state_dict"])
         selected = int(kept["epoch"]) + 1
-    save_member(trainer, checkpoint)
-    shutil.rmtree(partial, ignore_errors=True)
+    save_member(trainer, models, checkpoint_file(member))
+    models.remove([resume_name, best_name], by="train")
     return MemberResult(
         member=member, seeds=seeds, test_logits=predict_logits(module, data.test),
         val_logits=predict_logits(module, data.val),

@@ -1,24 +1,87 @@
-"""The export manifest (``export.json``): what an export folder holds, read back checked.
+"""The export folder: its one owner. ``export.json`` lists what an export holds, read back
+checked; the folder's other files are named here too.
 
-It lists every graph with its path inside the export folder and the SHA-256 of its file,
-so ``fairens bench`` measures exactly the graphs that ``fairens export`` checked, and a
-folder is recognised as an export (the only kind of folder an export may replace).
+``export.json`` lists every graph with its path inside the export folder and the SHA-256 of
+its file, so ``fairens bench`` measures exactly the graphs that ``fairens export`` checked.
+The folder is an owned folder of kind ``export`` (:mod:`fairens.ownership`), marked as the
+export of one run folder: ``fairens export`` replaces only what it wrote there, ``fairens
+bench`` and ``bench ingest`` add latency files, which a re-export keeps.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import os
+import re
 from pathlib import Path
 from typing import Any
 
-from ..errors import bad_file
-from ..files import regular_file
+from ..errors import FairensError, bad_file
+from ..files import read_json, read_json_object, regular_file
+from ..ownership import OwnedFolder, open_folder, referenced_files
 
 MANIFEST = "export.json"
 DEVICE_DIR = "device"
+GRAPHS_JSON = f"{DEVICE_DIR}/graphs.json"
+DEVICE_SCRIPT_NAME = f"{DEVICE_DIR}/bench_device.py"
+COMPRESSION = "compression"  # compression.json, .md, .html
+HOST = "host"
+LOCK = ".export.lock"
 FORMAT = "fairens-export/1"
 _GRAPH_KEYS = ("name", "kind", "members", "precision", "onnx")
+_DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def latency_file(device: str) -> str:
+    """``latency-<device>.json``: one file per device name, never two names in one file
+    (a name that is not already safe gets a short hash of itself: ``pixel 7`` and
+    ``pixel-7`` are two devices)."""
+    if _DEVICE_NAME.match(device):
+        return f"latency-{device}.json"
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", device).strip("-.")[:48] or "device"
+    return f"latency-{safe}-{hashlib.sha256(device.encode('utf-8')).hexdigest()[:8]}.json"
+
+
+def open_export(out: str | Path, run_dir: str | Path | None = None) -> OwnedFolder:
+    """The export folder ``out`` for writing: created and marked as the export of the run
+    folder ``run_dir`` (None: an existing export, whichever run it exports); a folder
+    marked as another run's export, or holding files fairens did not write, is refused.
+
+    A run is identified by where its folder lies relative to its export's (a tree of
+    results and exports copied or moved together stays one run and its export; a run
+    folder copied beside the original is another run)."""
+    identity = None if run_dir is None else {
+        "run_dir": os.path.relpath(Path(run_dir).resolve(), Path(out).resolve())}
+    return open_folder(out, "export", identity=identity, create=run_dir is not None,
+                       adopt=lambda folder: _adopt_export(folder, run_dir))
+
+
+def _adopt_export(folder: Path, run_dir: str | Path | None) -> dict[str, str]:
+    """The files an earlier version of fairens wrote in an export folder without an
+    ownership manifest: the graphs its export.json lists, the bundle, the compression and
+    frontier reports with their figures, and the latency files (``fairens bench`` wrote
+    latency-host.json; the others were ingested). An export of a run folder of another
+    name is another run's."""
+    if not is_export(folder):
+        return {}
+    manifest = read_json_object(folder / MANIFEST, "export.json")
+    recorded = manifest.get("run_dir")
+    if run_dir is not None and isinstance(recorded, str) and \
+            Path(recorded).name != Path(run_dir).resolve().name:
+        raise bad_file(folder, f"the export of {recorded}, not of {Path(run_dir).resolve()}; "
+                               "choose another --out")
+    graphs = [g for g in manifest["graphs"] if isinstance(g, dict)]
+    files = {MANIFEST: "export", GRAPHS_JSON: "export", DEVICE_SCRIPT_NAME: "export",
+             **{f"{COMPRESSION}.{ext}": "export" for ext in ("json", "md", "html")},
+             **{str(g[key]): "export" for g in graphs for key in ("onnx", "ort")
+                if isinstance(g.get(key), str)},
+             **{f"frontier.{ext}": "frontier" for ext in ("csv", "md", "html")}}
+    files |= dict.fromkeys(referenced_files(folder, [f"{COMPRESSION}.md"], "plots"), "export")
+    files |= dict.fromkeys(referenced_files(folder, ["frontier.md"], "plots"), "frontier")
+    for path in folder.glob("latency-*.json"):
+        files[path.name] = "bench" if path.name == latency_file(HOST) else "ingest"
+    return {name: by for name, by in files.items()
+            if (folder / name).is_file() and not (folder / name).is_symlink()}
 
 
 def sha256(path: str | Path) -> str:
@@ -30,22 +93,14 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _load(path: Path) -> Any:
-    regular_file(path, f"{MANIFEST}, the manifest that fairens export writes")
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise bad_file(path, f"not valid JSON ({exc})") from exc
-
-
 def is_export(folder: str | Path) -> bool:
     """Whether ``folder`` holds an export of fairens (a manifest listing its graphs)."""
     path = Path(folder) / MANIFEST
-    if not path.is_file():
+    if not path.is_file() or path.is_symlink():
         return False
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        manifest = read_json(path, MANIFEST)
+    except FairensError:
         return False
     return isinstance(manifest, dict) and isinstance(manifest.get("graphs"), list) and \
         isinstance(manifest.get("run"), str)
@@ -56,10 +111,10 @@ def read_manifest(export_dir: str | Path) -> dict[str, Any]:
     fields, is refused in one line."""
     export_dir = Path(export_dir)
     path = export_dir / MANIFEST
-    if not path.exists() or not (export_dir / DEVICE_DIR / "graphs.json").is_file():
+    if not path.exists() or not (export_dir / GRAPHS_JSON).is_file():
         raise bad_file(export_dir, "no exported graphs here (expected export.json and device/"
                                    "graphs.json); run `fairens export RUN_DIR` first")
-    manifest = _load(path)
+    manifest = read_json(path, f"{MANIFEST}, the manifest that fairens export writes")
     if not isinstance(manifest, dict):
         raise bad_file(path, "not an export manifest (it must hold a JSON object)")
     missing = [key for key in ("run", "model", "input", "graphs") if key not in manifest]

@@ -3,8 +3,6 @@ int8 variants, ORT-format files, a device bundle and the compression report."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,17 +14,11 @@ from omegaconf import OmegaConf
 from tqdm.auto import tqdm
 
 from ..ensemble import load_member
-from ..errors import UsageError, bad_file
-from ..files import (
-    STAGING_MARKER,
-    remove_staging_leftovers,
-    staging_dir,
-    write_json,
-    write_text,
-)
+from ..errors import UsageError, bad_file, name_list
+from ..files import json_text, write_files
 from ..locks import hold
 from ..models import get_spec
-from ..report.write import write_document
+from ..report.write import document_outputs
 from ..rundir import (
     TEST_GROUPS,
     RunPaths,
@@ -46,7 +38,17 @@ from .evaluate import (
     groupings_of,
 )
 from .graphs import ProbabilityGraph, deploy_form, export_onnx, open_session, parity, run_session
-from .manifest import DEVICE_DIR, FORMAT, MANIFEST, is_export, sha256
+from .manifest import (
+    COMPRESSION,
+    DEVICE_DIR,
+    DEVICE_SCRIPT_NAME,
+    FORMAT,
+    GRAPHS_JSON,
+    LOCK,
+    MANIFEST,
+    open_export,
+    sha256,
+)
 from .quantize import quantize, to_ort_format
 
 DEVICE_SCRIPT = Path(__file__).with_name("bench_device.py")
@@ -88,21 +90,6 @@ def _read_meta(run_dir: Path) -> dict[str, Any]:
     return meta
 
 
-def _check_out(out: Path) -> None:
-    """An export may only replace a folder that is itself an earlier export (or is empty)."""
-    if out.is_symlink():
-        raise bad_file(out, "is a symbolic link; give the export folder itself (an export never "
-                            "replaces or writes through links)")
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise bad_file(out, "is a file, not an export folder; choose a new folder for --out")
-    if any(out.iterdir()) and not is_export(out):
-        raise bad_file(out, "holds files that are not an earlier fairens export (no export.json "
-                            "listing its graphs), so it is not replaced; choose a new or empty "
-                            "folder for --out")
-
-
 def _member_checkpoints(meta: dict[str, Any], models: Path) -> list[Path]:
     size = meta["ensemble"]["size"]
     paths = [checkpoint_path(models, m) for m in range(size)]
@@ -111,9 +98,35 @@ def _member_checkpoints(meta: dict[str, Any], models: Path) -> list[Path]:
         raise bad_file(models, f"no checkpoints of run {meta['run_name']!r} (expected "
                                f"{paths[0].name} ... {paths[-1].name}); train the run first")
     if missing:
-        raise bad_file(models, f"checkpoints {', '.join(missing)} of run {meta['run_name']!r} "
-                               "are missing; train those members first")
+        raise bad_file(models, f"checkpoints {name_list(missing)} of run "
+                               f"{meta['run_name']!r} are missing; train those members first")
     return paths
+
+
+def _load_members(checkpoints: list[Path], meta: dict[str, Any]) -> list[torch.nn.Module]:
+    """Each member in its deploy form; a checkpoint of another model than run.json's (name,
+    input, classes, options) is refused: it would be exported into a mixed ensemble."""
+    model = meta["model"]
+    expected = {"model": model["name"], "input": list(model.get("input") or []),
+                "options": {k: v for k, v in (model.get("options") or {}).items()
+                            if k != "checkpoint"}}
+    members = []
+    for path in checkpoints:
+        member = load_member(path)
+        hparams = member.hparams
+        found = {"model": hparams["model"],
+                 "input": [hparams["in_chans"], hparams["img_size"], hparams["img_size"]],
+                 "options": dict(hparams.get("model_options") or {})}
+        if not expected["input"]:
+            found["input"] = []
+        if found != expected:
+            raise bad_file(path, f"a checkpoint of {found['model']} (input {found['input']}, "
+                                 f"options {found['options']}) where run.json names "
+                                 f"{expected['model']} (input {expected['input']}, options "
+                                 f"{expected['options']}): it is not exported into this run's "
+                                 "ensemble")
+        members.append(deploy_form(member))
+    return members
 
 
 def _sizes(options: ExportOptions, n_members: int) -> list[int]:
@@ -134,57 +147,40 @@ def _images(split, count: int | None = None, seed: int = 0) -> np.ndarray:
 def export_run(run_dir: str | Path, *, out: str | Path | None = None,
                models: str | Path | None = None,
                options: ExportOptions = ExportOptions()) -> Path:
-    """Export a trained run; returns the export folder (``export/<run>`` by default).
+    """Export a trained run; returns the export folder (``paths.export/<run folder name>``
+    by default: a copy of a run folder exports into its own folder).
 
-    Everything is written into a new folder that replaces the previous export only when
-    the whole export succeeded, so a failure leaves an earlier export untouched.
+    The export folder is marked as the export of this run folder. Everything is staged and
+    published in one step when the whole export succeeded: a failure leaves an earlier
+    export untouched, and the latency files and anything else fairens export did not write
+    there stay.
     """
     run_dir = Path(run_dir)
     meta = _read_meta(run_dir)
     fairness = load_fairness(run_dir)
     config = OmegaConf.create(meta["config"])
-    name = meta["run_name"]
-    folders = RunPaths.of(meta["config"].get("paths") or {}, name)
-    models = Path(models) if models is not None else folders.models
-    out = Path(out) if out is not None else folders.export
-    _check_out(out)
+    paths = meta["config"].get("paths") or {}
+    models = Path(models) if models is not None else RunPaths.of(paths, meta["run_name"]).models
+    out = Path(out) if out is not None else RunPaths.of(paths, run_dir.resolve().name).export
     checkpoints = _member_checkpoints(meta, models)
     sizes = _sizes(options, len(checkpoints))
-    members = [deploy_form(load_member(p)) for p in checkpoints]
+    members = _load_members(checkpoints, meta)
     spec = get_spec(meta["model"]["name"])
     data = load_data(config, spec)
     groups = load_groups(run_dir)
     if groups["sample_id"].tolist() != data.test.sample_ids.tolist():
         raise bad_file(run_dir / TEST_GROUPS, "its samples are not the test split the run's "
                                               "config loads now; was the dataset changed?")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with hold(out.parent / f".{out.name}.lock", f"export folder {out}"):
-        _check_out(out)  # another export may have finished while this one loaded
-        remove_staging_leftovers(out)
-        staging = staging_dir(out)
-        try:
-            manifest = _export_all(members, sizes, data, groups, meta, fairness, staging,
-                                   options)
-            write_json(staging / MANIFEST, {**manifest, "run_dir": str(run_dir.resolve()),
-                                            "models_dir": str(models.resolve())})
-            _replace(staging, out)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    folder = open_export(out, run_dir)
+    folder.check([MANIFEST, GRAPHS_JSON, DEVICE_SCRIPT_NAME], "export")
+    with hold(folder.path / LOCK, f"export folder {out}"), \
+            folder.publishing(by="export") as staging:
+        manifest = _export_all(members, sizes, data, groups, meta, fairness, staging, options,
+                               out.resolve().name)
+        (staging / MANIFEST).write_text(json_text({
+            **manifest, "run_dir": str(run_dir.resolve()),
+            "models_dir": str(models.resolve())}), encoding="utf-8")
     return out
-
-
-def _replace(staging: Path, out: Path) -> None:
-    """Swap the new export in for the old one (renames only); the old one first moves to a
-    marked staging name, so a crash between the renames leaves nothing unrecognisable."""
-    backup = None
-    if out.exists():
-        backup = staging_dir(out)
-        (backup / STAGING_MARKER).unlink()  # an empty folder, which the rename replaces
-        os.replace(out, backup)
-        (backup / STAGING_MARKER).touch()
-    os.replace(staging, out)
-    if backup is not None:
-        shutil.rmtree(backup)
 
 
 def _graph_plan(n_members: int, sizes: list[int], options: ExportOptions) -> list[dict]:
@@ -198,7 +194,9 @@ def _graph_plan(n_members: int, sizes: list[int], options: ExportOptions) -> lis
 
 def _export_all(members: list, sizes: list[int], data, groups: pd.DataFrame,
                 meta: dict[str, Any], fairness: dict[str, Any], folder: Path,
-                options: ExportOptions) -> dict[str, Any]:
+                options: ExportOptions, run: str) -> dict[str, Any]:
+    """Every graph, its int8 and ORT variants, the compression report and the device
+    bundle, written into the staging ``folder``; returns the content of export.json."""
     device = folder / DEVICE_DIR
     test = _images(data.test)
     check = _images(data.test, options.parity_images, seed=1)
@@ -238,17 +236,18 @@ def _export_all(members: list, sizes: list[int], data, groups: pd.DataFrame,
                 record |= {"ort": f"{DEVICE_DIR}/{ort_file.name}", "ort_sha256": sha256(ort_file)}
             graphs.append(record)
     summary = compression_summary(accuracy)
-    doc = compression_document(accuracy, summary, f"fairens compression report: {meta['run_name']}")
-    write_json(folder / "compression.json", {"accuracy": accuracy, "change": summary})
-    write_document(folder, "compression", doc)
-    bundle = {"run": meta["run_name"], "model": model, "input": [int(d) for d in test.shape[1:]],
+    doc = compression_document(accuracy, summary, f"fairens compression report: {run}")
+    bundle = {"run": run, "model": model, "input": [int(d) for d in test.shape[1:]],
               "classes": len(data.classes)}
-    # the device bundle names files relative to itself
-    write_json(device / "graphs.json", {**bundle, "graphs": [
-        {key: Path(g[key]).name if key in ("onnx", "ort") else g[key]
-         for key in ("name", "kind", "members", "precision", "onnx", "sha256", "ort",
-                     "ort_sha256") if key in g}
-        for g in graphs]})
-    write_text(device / "bench_device.py", DEVICE_SCRIPT.read_text(encoding="utf-8"))
+    outputs = document_outputs(COMPRESSION, doc, {
+        f"{COMPRESSION}.json": json_text({"accuracy": accuracy, "change": summary}),
+        # the device bundle names files relative to itself
+        GRAPHS_JSON: json_text({**bundle, "graphs": [
+            {key: Path(g[key]).name if key in ("onnx", "ort") else g[key]
+             for key in ("name", "kind", "members", "precision", "onnx", "sha256", "ort",
+                         "ort_sha256") if key in g}
+            for g in graphs]}),
+        DEVICE_SCRIPT_NAME: DEVICE_SCRIPT.read_text(encoding="utf-8")})
+    write_files(folder, outputs)
     return {"format": FORMAT, **bundle, "graphs": graphs, "model_profile": meta["model"], "k": k,
             "options": {**options.__dict__, "sizes": sizes}}

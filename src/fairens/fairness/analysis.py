@@ -37,7 +37,7 @@ from .ranking import (
     validation_views,
 )
 from .subpop import subpop_block
-from .subsets import curve_subsets
+from .subsets import curve_sizes, curve_subsets
 from .verdicts import Verdicts, adjust, compare_gains, gain_block
 
 GROUP_COLUMNS = ("grouping", "group", "n", "eligible", "single_mean", "single_std", "ensemble",
@@ -107,7 +107,7 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
     n_members = logits.shape[0]
     rng = np.random.default_rng(options.seed)
     subsets = [curve_subsets(n_members, size, options.max_subsets, rng)
-               for size in range(1, n_members + 1)]
+               for size in curve_sizes(n_members)]
     pairs = None if pair_ids is None else np.asarray(pair_ids)
     layouts = [Layout.build(g, pairs, method == "crossfit", [options.split_seed, i])
                for i, g in enumerate(groupings)]
@@ -185,6 +185,9 @@ def _check_inputs(logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame) 
         raise FairensError(f"logits must be a non-empty array [K, N, C], got shape "
                            f"{list(logits.shape)}")
     n = logits.shape[1]
+    if n < 2:
+        raise FairensError(f"the test set has {n} sample: an analysis compares groups of "
+                           "samples and needs at least 2")
     if labels.shape != (n,) or len(groups) != n:
         raise FairensError(f"labels ({len(labels)}) and groups ({len(groups)}) must have one "
                            f"entry per test sample ({n})")
@@ -342,7 +345,6 @@ def _curve(context: Context, folds: list[Fold], picks: list[Selection], size: in
     the bottom-k and top-k sets stay those of all members, each subset's worst group is
     chosen on the fold's ranking data."""
     measures, grouping = context.measures, context.grouping
-    n_members = measures.n_members
     lines: dict[str, list[tuple[Estimate | None, Design]]] = {"overall": []}
     # a chosen line's halves are correlated like its set's single and ensemble accuracy
     line_rho = {f"{side}_k" if side != "worst" else "worst_group":
@@ -354,7 +356,7 @@ def _curve(context: Context, folds: list[Fold], picks: list[Selection], size: in
     if grouping.splits_minority:
         lines |= {"minority": [], "majority": []}
     everything = measures.all_cells()
-    for m in range(1, n_members + 1):
+    for m in measures.correct.sizes:
         lines["overall"].append((measures.curve(m, everything), context.design))
         for side in ("bottom", "top"):
             if size:
@@ -370,7 +372,7 @@ def _curve(context: Context, folds: list[Fold], picks: list[Selection], size: in
             for side in ("minority", "majority"):
                 cells = [c for g in getattr(grouping, side) for c in measures.cells(g)]
                 lines[side].append((measures.curve(m, cells), context.design))
-    out: dict[str, Any] = {"m": list(range(1, n_members + 1)),
+    out: dict[str, Any] = {"m": measures.correct.sizes,
                            "subsets": [len(drawn) for drawn in measures.correct.subsets]}
     out.update({name: [None if e is None else num(e.value) for e, _ in line]
                 for name, line in lines.items()})

@@ -99,15 +99,17 @@ class SubsetPredictor:
                 starts: np.ndarray) -> np.ndarray:
         """Winning class [S, n] of the samples whose candidate ``pairs`` start at ``starts``."""
         size = subsets.shape[1]
-        weights = np.zeros((len(subsets), self.n_members))
-        np.put_along_axis(weights, subsets, 1.0, axis=1)
         values = self.values[:, pairs]
         widths = np.diff(np.r_[starts, len(pairs)])
         position = np.arange(len(pairs))
         out = np.empty((len(subsets), len(starts)), dtype=np.int64)
-        step = max(1, _CHUNK_BYTES // (8 * len(pairs)))
+        # a block of subsets at a time: their member weights [s, K] and means [s, pairs]
+        step = max(1, _CHUNK_BYTES // (8 * max(len(pairs), self.n_members)))
         for begin in range(0, len(subsets), step):
-            mean = (weights[begin:begin + step] @ values) / size  # [s, pairs]
+            block = subsets[begin:begin + step]
+            weights = np.zeros((len(block), self.n_members))
+            np.put_along_axis(weights, block, 1.0, axis=1)
+            mean = (weights @ values) / size  # [s, pairs]
             best = np.repeat(np.maximum.reduceat(mean, starts, axis=1), widths, axis=1)
             first = np.minimum.reduceat(np.where(mean == best, position, len(pairs)), starts,
                                         axis=1)  # the first class among ties

@@ -31,8 +31,10 @@ class Correctness:
             but member k is right.
         leave_one_out_predictions: [K, N] (empty for K = 1), that ensemble's predicted class
             (the smallest unsigned integer type that holds the classes).
-        subsets: per ensemble size m = 1..K, the member subsets int [S_m, m] the curve uses.
-        curve_mean: float64 [K, N], per m the fraction of its subsets right on sample n.
+        subsets: per ensemble size m of the curve (:func:`~.subsets.curve_sizes`, ascending,
+            the last K), the member subsets int [S_m, m] it uses.
+        curve_mean: float64 [sizes, N], per size the fraction of its subsets right on
+            sample n.
         subset_bits: uint8 [S, ceil(N / 8)], packed correctness of every subset (sizes in
             order, subsets in drawn order).
         group_sums: per grouping, float64 [S, G], right answers of each subset per group.
@@ -59,10 +61,20 @@ class Correctness:
         """bool [N], whether the K-member ensemble is right."""
         return self.curve_mean[-1] == 1.0
 
+    @property
+    def sizes(self) -> list[int]:
+        """The ensemble sizes of the curve, ascending."""
+        return [drawn.shape[1] for drawn in self.subsets]
+
+    def position(self, size: int) -> int:
+        """The index of ensemble size ``size`` among :attr:`sizes`."""
+        return self.sizes.index(size)
+
     def subset_rows(self, size: int) -> range:
         """Rows of ``subset_bits`` and ``group_sums`` that hold the subsets of ``size``."""
-        start = sum(len(s) for s in self.subsets[:size - 1])
-        return range(start, start + len(self.subsets[size - 1]))
+        index = self.position(size)
+        start = sum(len(s) for s in self.subsets[:index])
+        return range(start, start + len(self.subsets[index]))
 
     def subset_correct(self, row: int, samples: np.ndarray) -> np.ndarray:
         """bool [n], whether the ensemble of subset ``row`` is right on ``samples`` (int [n])."""
@@ -75,6 +87,19 @@ def _chunk_size(n_members: int, n_classes: int, n_subsets: int) -> int:
     # a multiple of 8 samples, so that each chunk packs into whole bytes
     per_sample = 8 * n_members * n_classes * 6 + 17 * n_subsets
     return 8 * max(8, _CHUNK_BYTES // per_sample // 8)
+
+
+def _member_blocks(n_members: int) -> list[slice]:
+    """Blocks of members whose leave-one-out subsets [block, K - 1] take at most 32 MB."""
+    step = max(1, (1 << 25) // (8 * n_members))
+    return [slice(start, min(start + step, n_members)) for start in range(0, n_members, step)]
+
+
+def _without(block: slice, n_members: int) -> np.ndarray:
+    """int64 [block, K - 1]: for each member of ``block``, every other member."""
+    left_out = np.arange(block.start, block.stop)
+    everyone = np.broadcast_to(np.arange(n_members), (len(left_out), n_members))
+    return everyone[everyone != left_out[:, None]].reshape(len(left_out), n_members - 1)
 
 
 def _ensemble_confidence(logits: np.ndarray, probs: np.ndarray, predicted: np.ndarray,
@@ -96,7 +121,7 @@ def correctness(logits: np.ndarray, labels: np.ndarray, combine: str,
         logits: float [K, N, C].
         labels: int [N].
         combine: ``mean_prob``, ``mean_logit`` or ``vote``.
-        subsets: per size m = 1..K, int [S_m, m] member subsets (the last: all members).
+        subsets: per curve size m, int [S_m, m] member subsets (the last: all members).
         groupings: the groupings whose per-group sums of subset correctness are kept.
     """
     n_members, n, n_classes = logits.shape
@@ -104,10 +129,8 @@ def correctness(logits: np.ndarray, labels: np.ndarray, combine: str,
     member_predictions = np.empty((n_members, n), dtype=np.int32)
     leave_one_out = np.empty((n_members if n_members > 1 else 0, n), dtype=bool)
     left_out_predictions = np.empty(leave_one_out.shape, dtype=np.min_scalar_type(n_classes))
-    without = np.array([[m for m in range(n_members) if m != left_out]
-                        for left_out in range(n_members)], dtype=np.int64)
     ensemble_predictions = np.empty(n, dtype=np.int64)
-    curve_mean = np.empty((n_members, n))
+    curve_mean = np.empty((len(subsets), n))
     subset_bits = np.empty((n_subsets, (n + 7) // 8), dtype=np.uint8)
     group_sums = [np.zeros((n_subsets, len(g))) for g in groupings]
     confidence = np.empty((n_members + 1, n))
@@ -122,15 +145,17 @@ def correctness(logits: np.ndarray, labels: np.ndarray, combine: str,
         member_predictions[:, chunk] = predictor.member_predictions
         right = np.empty((n_subsets, chunk.stop - start), dtype=bool)
         row = 0
-        for size, drawn in enumerate(subsets, start=1):
+        for index, drawn in enumerate(subsets):
             predicted = predictor.predict(drawn)  # [S_m, n]
             right[row:row + len(drawn)] = predicted == truth
-            curve_mean[size - 1, chunk] = right[row:row + len(drawn)].mean(axis=0)
+            curve_mean[index, chunk] = right[row:row + len(drawn)].mean(axis=0)
             row += len(drawn)
         ensemble = predicted[0]  # the last size: all members
         ensemble_predictions[chunk] = ensemble
         if n_members > 1:
-            left_out_predictions[:, chunk] = predictor.predict(without)
+            for block in _member_blocks(n_members):
+                left_out_predictions[block, chunk] = predictor.predict(_without(block,
+                                                                               n_members))
             leave_one_out[:, chunk] = left_out_predictions[:, chunk] == truth
         subset_bits[:, start // 8:(chunk.stop + 7) // 8] = np.packbits(right, axis=1)
         for sums, grouping in zip(group_sums, groupings, strict=True):

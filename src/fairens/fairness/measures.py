@@ -61,7 +61,7 @@ class Measures:
                                                                      self.ensemble_row]))
         self.member_sums = cells.sums(correct.members)  # [K, cells]
         self.left_out_sums = cells.sums(correct.leave_one_out)  # [K, cells] (empty for K = 1)
-        # contains[m - 1][s, i]: whether member i is in subset s of size m
+        # contains[j][s, i]: whether member i is in subset s of the curve's j-th size
         self._contains = []
         for drawn in correct.subsets:
             contains = np.zeros((len(drawn), self.n_members), dtype=bool)
@@ -116,7 +116,7 @@ class Measures:
         """[parts, K]: per member part and member i, the mean of ``parts`` [parts, S_m] over the
         size's subsets that leave i out, minus its mean over all of them (0 where no subset
         leaves i out: that member then adds no spread)."""
-        excluded = ~self._contains[size - 1]
+        excluded = ~self._contains[self.correct.position(size)]
         counts = excluded.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
             without = (parts @ excluded.astype(np.float64)) / counts
@@ -131,7 +131,8 @@ class Measures:
         if self.n_members > 1:
             delta = self._subset_delta(size, self._by_part(self.cell_sums[rows.start:rows.stop],
                                                            cells))
-        return Estimate.mean(self.correct.curve_mean[size - 1], self.samples(cells), delta)
+        return Estimate.mean(self.correct.curve_mean[self.correct.position(size)],
+                             self.samples(cells), delta)
 
     def worst_line(self, size: int, worst: np.ndarray, half: int | None) -> Estimate | None:
         """Mean over the subsets of ``size`` members of each one's accuracy on its own worst

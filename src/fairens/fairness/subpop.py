@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from fairlearn.metrics import equalized_odds_difference
 
 from .estimates import LEVEL, Estimate, average
 from .measures import MEMBER_PARTS, Context, num
@@ -106,8 +105,8 @@ def _equalized_odds(context: Context, labels: np.ndarray, eligible: list[int],
     target): the largest
     difference between groups of the true-positive rate (on samples of class c) and of the
     false-positive rate (on the others), and its largest over classes; simultaneous
-    intervals over every rate. Each member's own gap and the ensemble's come from fairlearn
-    (the ensemble's must equal the vectorised one)."""
+    intervals over every rate. Each member's own gap and the ensemble's come from
+    :func:`equalized_odds_gaps` (the ensemble's must equal the one built from the rates)."""
     grouping = context.grouping
     classes = sorted(class_names)
     samples = {g: grouping.samples_of(g) for g in eligible}
@@ -140,29 +139,50 @@ def _equalized_odds(context: Context, labels: np.ndarray, eligible: list[int],
         ci = [entry[side]["ci"] for entry in per_class.values()]
         largest[side] = {"gap": largest[side]["gap"], "ci": None if None in ci else
                          [max(i[0] for i in ci), max(i[1] for i in ci)]}
-    members = _fairlearn_gaps(context, labels, usable, samples)
+    correct = context.measures.correct
+    members = equalized_odds_gaps(
+        labels, np.vstack([correct.member_predictions, correct.ensemble_predictions[None]]),
+        grouping.codes, usable)
     if abs(members[-1] - largest["ensemble"]["gap"]) > EO_TOLERANCE:
-        raise RuntimeError(f"fairlearn's equalized_odds_difference and the vectorised gap "
-                           f"disagree ({members[-1]} vs {largest['ensemble']['gap']}): a bug "
-                           f"in fairens")
+        raise RuntimeError(f"two computations of the ensemble's equalized-odds gap disagree "
+                           f"({members[-1]} vs {largest['ensemble']['gap']}): a bug in fairens")
     return {"classes": per_class, "largest": largest, "level_per_rate": level,
             "members": {"mean": float(np.mean(members[:-1])),
                         "std": float(np.std(members[:-1]))}}
 
 
-def _fairlearn_gaps(context: Context, labels: np.ndarray, usable: dict[int, list[int]],
-                    samples: dict[int, np.ndarray]) -> list[float]:
-    """Each member's and the ensemble's largest equalized-odds difference over classes, by
-    fairlearn on the samples of each class's usable groups."""
-    correct = context.measures.correct
-    predictors = [*correct.member_predictions, correct.ensemble_predictions]
-    out = []
-    for predicted in predictors:
-        gaps = []
-        for c, groups in usable.items():
-            chosen = np.concatenate([samples[g] for g in groups])
-            gaps.append(equalized_odds_difference(
-                labels[chosen] == c, predicted[chosen] == c,
-                sensitive_features=context.grouping.codes[chosen]))
-        out.append(float(max(gaps)))
+def equalized_odds_gaps(labels: np.ndarray, predictions: np.ndarray, codes: np.ndarray,
+                        usable: dict[int, list[int]]) -> np.ndarray:
+    """Each predictor's largest equalized-odds difference over the classes of ``usable``:
+    fairlearn's ``equalized_odds_difference`` (class c against the rest, on the samples of
+    c's usable groups) in one pass over the samples per predictor instead of one call per
+    class (20,000 samples x 1,000 classes: 731 s of fairlearn calls; tests check equality).
+
+    Args:
+        labels: int [N]; predictions: int [X, N]; codes: int [N], each sample's group.
+        usable: class -> the groups where it has both positives and negatives.
+
+    Returns:
+        float64 [X].
+    """
+    n_groups = int(codes.max()) + 1
+    n_classes = max(int(labels.max()), int(predictions.max()), *usable) + 1
+    positives = np.bincount(labels * n_groups + codes,
+                            minlength=n_classes * n_groups).reshape(n_classes, n_groups)
+    negatives = np.bincount(codes, minlength=n_groups)[None, :] - positives
+    classes = np.fromiter(usable, dtype=np.int64)
+    mask = np.zeros((len(classes), n_groups), dtype=bool)
+    for row, groups in enumerate(usable.values()):
+        mask[row, groups] = True
+    out = np.empty(len(predictions))
+    for index, predicted in enumerate(predictions):
+        hits = np.bincount(labels * n_groups + codes, weights=predicted == labels,
+                           minlength=n_classes * n_groups).reshape(n_classes, n_groups)
+        called = np.bincount(predicted * n_groups + codes,
+                             minlength=n_classes * n_groups).reshape(n_classes, n_groups)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rates = (hits / positives, (called - hits) / negatives)  # TPR, FPR [C, G]
+        spreads = [np.where(mask, rate[classes], -np.inf).max(axis=1)
+                   - np.where(mask, rate[classes], np.inf).min(axis=1) for rate in rates]
+        out[index] = np.maximum(*spreads).max()
     return out

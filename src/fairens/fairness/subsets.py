@@ -7,6 +7,18 @@ import math
 
 import numpy as np
 
+MAX_CURVE_SIZES = 100  # ensemble sizes on the curve: every m up to here, then a grid
+
+
+def curve_sizes(n_members: int) -> list[int]:
+    """The ensemble sizes m of the curve: every m = 1..K when K <= ``MAX_CURVE_SIZES``;
+    beyond, ``MAX_CURVE_SIZES`` sizes spaced geometrically from 1 to K (both included), so
+    that the curve's cost grows linearly with K, not with K squared."""
+    if n_members <= MAX_CURVE_SIZES:
+        return list(range(1, n_members + 1))
+    grid = np.unique(np.rint(np.geomspace(1, n_members, MAX_CURVE_SIZES)).astype(np.int64))
+    return sorted({1, n_members, *grid.tolist()})
+
 
 def curve_subsets(n_members: int, size: int, max_subsets: int,
                   rng: np.random.Generator) -> np.ndarray:
@@ -20,7 +32,8 @@ def curve_subsets(n_members: int, size: int, max_subsets: int,
     """
     if size == 1 or math.comb(n_members, size) <= max_subsets:
         return np.array(list(itertools.combinations(range(n_members), size)), dtype=np.int64)
-    drawn: dict[tuple[int, ...], None] = {}
+    drawn: dict[bytes, np.ndarray] = {}
     while len(drawn) < max_subsets:
-        drawn.setdefault(tuple(sorted(rng.choice(n_members, size, replace=False).tolist())))
-    return np.array(list(drawn), dtype=np.int64)
+        subset = np.sort(rng.choice(n_members, size, replace=False)).astype(np.int64)
+        drawn.setdefault(subset.tobytes(), subset)
+    return np.stack(list(drawn.values()))

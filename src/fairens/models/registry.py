@@ -7,6 +7,7 @@ sizes it runs at, whether it has a deploy form) lives in its :class:`ModelSpec`.
 from __future__ import annotations
 
 import pickle
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,7 +125,8 @@ def load_weights(module: nn.Module, checkpoint: str | Path | None) -> nn.Module:
             if isinstance(state, dict) and isinstance(state.get(key), dict):
                 state = state[key]
         module.load_state_dict(state)
-    except (OSError, RuntimeError, pickle.UnpicklingError, AttributeError) as exc:
+    except (OSError, RuntimeError, pickle.UnpicklingError, AttributeError, KeyError, ValueError,
+            TypeError, EOFError, zipfile.BadZipFile) as exc:  # what torch.load of junk raises
         raise bad_file(checkpoint, f"cannot load it into {type(module).__name__} "
                                    f"(model.checkpoint must be a matching state dict: {exc})"
                        ) from exc

@@ -23,7 +23,7 @@ from ..files import csv_text, json_text
 from ..rundir import load_run
 from .document import Document, Image, pct, pct_ci, signed_pct
 from .plots import plot_text, png, series_color
-from .write import analyse_run, write_document
+from .write import analyse_run, check_document_folder, document_folder, write_document
 
 CURVES = {"overall": "overall", "bottom_k": "bottom-k", "top_k": "top-k",
           "worst_group": "worst group", "minority": "minority", "majority": "majority"}
@@ -271,9 +271,11 @@ def write_comparison(run_dirs: list[str | Path], out: str | Path, *,
     """Analyse ``run_dirs`` on the reference's groups and write ``compare.md``,
     ``compare.html``, ``compare.csv``, ``compare.json`` and ``plots/`` into ``out``."""
     out = Path(out)
+    check_document_folder(out, "compare", ["compare.md", "compare.html", "compare.csv",
+                                           "compare.json"])
     comparison = load_comparison(run_dirs, options, grouping, reference)
     doc, table = build_comparison(comparison, out)
-    write_document(out, "compare", doc, {
+    write_document(document_folder(out, "compare"), "compare", doc, {
         "compare.csv": csv_text(table),
         "compare.json": json_text({
             "grouping": grouping, "reference": comparison.reference,

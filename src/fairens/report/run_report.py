@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -20,9 +21,13 @@ from .plots import (
 RELIABILITY_GROUPS = 8  # groups drawn in a reliability diagram: those with the largest ECE
 
 
-def slug(text: str) -> str:
-    """A file-name-safe version of a grouping name."""
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "grouping"
+def slug(text: str, limit: int = 60) -> str:
+    """A file-name-safe version of a grouping name, at most ``limit`` characters (a longer
+    name keeps its start and a short hash of the whole, so two names never share one)."""
+    safe = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-") or "grouping"
+    if len(safe) <= limit:
+        return safe
+    return f"{safe[:limit - 9]}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
 
 
 def _ci(entry: dict[str, Any], key: str, signed: bool = False) -> str:

@@ -13,7 +13,7 @@ from ..files import csv_text
 from ..rundir import RUN_JSON, load_fairness, load_meta
 from .document import Document, Image, pct
 from .plots import png, series_color
-from .write import write_document
+from .write import check_document_folder, document_folder, write_document
 
 
 def zoo_rows(run_dirs: list[str | Path], grouping: str = "class") -> pd.DataFrame:
@@ -58,6 +58,7 @@ def _figure(table: pd.DataFrame, column: str, label: str) -> bytes:
 def write_zoo_table(run_dirs: list[str | Path], out: str | Path,
                     grouping: str = "class") -> pd.DataFrame:
     """Write ``zoo.csv``, ``zoo.md``, ``zoo.html`` and ``plots/`` into ``out``."""
+    check_document_folder(out, "zoo", ["zoo.csv", "zoo.md", "zoo.html"])
     table = zoo_rows(run_dirs, grouping)
     bottom = "bottom_k"
     k = "/".join(sorted({str(int(v)) for v in table["k"].dropna()})) or "k"
@@ -75,5 +76,5 @@ def write_zoo_table(run_dirs: list[str | Path], out: str | Path,
               [[r["model"], str(r["members"]), r["input"], pct(r["accuracy"]), pct(r[bottom]),
                 pct(r["worst_group"]), f"{r['params'] / 1e6:.3f}", f"{r['macs'] / 1e6:.1f}"]
                for r in table.to_dict("records")])
-    write_document(out, "zoo", doc, {"zoo.csv": csv_text(table)})
+    write_document(document_folder(out, "zoo"), "zoo", doc, {"zoo.csv": csv_text(table)})
     return table
