@@ -1,6 +1,6 @@
 """Speed of the fairness analysis: K=20 members, N=10,000 samples, C=100 classes (100
-groups), max_subsets=100, 200 bootstrap resamples (groups chosen by cross-fitting, as for
-predictions without a validation split).
+groups), max_subsets=100 (groups chosen by cross-fitting, as for predictions without a
+validation split).
 
 Measures, in one run:
   * the whole analysis (``fairens.fairness.analyse``, every statistic, intervals and the
@@ -10,8 +10,8 @@ Measures, in one run:
     and compute accuracy by group with fairlearn's ``MetricFrame`` (identical numbers are
     checked); target: fairens >= 50x faster;
   * how the analysis scales with N and with the number of subsets (should be linear);
-  * with --memory, the peak memory of the whole analysis (K=10 members, C=10 classes, the
-    default 1,000 resamples) at N = 1e5, 1e6 and 2e6 test samples, each in a fresh process,
+  * with --memory, the peak memory of the whole analysis (K=10 members, C=10 classes) at
+    N = 1e5, 1e6 and 2e6 test samples, each in a fresh process,
     next to the size of its input logits: target < 4 GB at 2e6.
 
     python benchmarks/aggregate_speed.py [--quick] [--memory]
@@ -99,7 +99,7 @@ def _memory_child(n: int) -> None:
 
 def memory_table() -> None:
     """Peak memory of the whole analysis in a fresh process per size."""
-    print("peak memory of the whole analysis (K=10, C=10, 2 groupings, 1,000 resamples, "
+    print("peak memory of the whole analysis (K=10, C=10, 2 groupings, "
           "MetricFrame cross-check on):")
     for n in (100_000, 1_000_000, 2_000_000):
         done = subprocess.run([sys.executable, __file__, "--memory-child", str(n)],
@@ -120,17 +120,17 @@ def main() -> None:
         return _memory_child(args.memory_child)
     if args.memory:
         return memory_table()
-    n_members, n, n_classes, max_subsets, n_boot = 20, 10_000, 100, 100, 200
+    n_members, n, n_classes, max_subsets = 20, 10_000, 100, 100
     logits, labels, groups = synthetic(n_members, n, n_classes)
-    options = AnalysisOptions(k=3, max_subsets=max_subsets, bootstrap=n_boot)
+    options = AnalysisOptions(k=3, max_subsets=max_subsets)
     analyse(logits=logits[:3, :500], labels=labels[:500], groups=groups[:500],
-            options=AnalysisOptions(k=1, bootstrap=5))
+            options=AnalysisOptions(k=1))
     start = time.perf_counter()
     result = analyse(logits=logits, labels=labels, groups=groups, options=options)
     whole = time.perf_counter() - start
     curve = result.fairness["groupings"]["class"]["curve"]
     print(f"K={n_members} N={n} C={n_classes} groups={n_classes} max_subsets={max_subsets} "
-          f"bootstrap={n_boot}: {sum(curve['subsets'])} subsets; single accuracy "
+          f": {sum(curve['subsets'])} subsets; single accuracy "
           f"{result.fairness['overall']['single_mean']:.3f}, ensemble "
           f"{result.fairness['overall']['ensemble']:.3f}")
     print(f"whole analysis: {whole:.2f} s (target < 10 s)")

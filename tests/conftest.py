@@ -36,7 +36,7 @@ def exported_run(tmp_path_factory) -> Path:
     from fairens.export import export_run
     from fairens.pipeline import train
     root = tmp_path_factory.mktemp("exported")
-    train(compose_train(root, "trainer.max_epochs=2", "report.bootstrap=50"))
+    train(compose_train(root, "trainer.max_epochs=2"))
     export_run(root / "results" / "test")
     return root
 

@@ -129,7 +129,7 @@ def test_metricframe_agrees_with_the_vectorised_path() -> None:
 
 def test_member_permutation_invariance() -> None:
     logits, labels, groups = _random_run(4)
-    options = AnalysisOptions(k=2, bootstrap=100, min_group_size=5)
+    options = AnalysisOptions(k=2, min_group_size=5)
     a = analyse(logits=logits, labels=labels, groups=groups, options=options).fairness
     b = analyse(logits=logits[::-1], labels=labels, groups=groups, options=options).fairness
     assert_close(a, b)
@@ -145,10 +145,10 @@ def test_group_relabelling_invariance() -> None:
     assert_close(a["groupings"]["class"], b["groupings"]["class"])
 
 
-def test_bootstrap_is_seeded() -> None:
+def test_crossfit_halves_are_seeded() -> None:
     logits, labels, groups = _random_run(6)
     run = lambda seed: analyse(logits=logits, labels=labels, groups=groups,  # noqa: E731
-                               options=AnalysisOptions(bootstrap=50, bootstrap_seed=seed,
+                               options=AnalysisOptions(split_seed=seed, ranking="crossfit",
                                                        min_group_size=5)).fairness
     assert run(1) == run(1)
     assert run(1)["groupings"]["class"]["bottom_vs_top"] != \
@@ -181,7 +181,7 @@ def test_accuracies_lie_in_unit_interval_and_intervals_contain_points(
     logits = np.round(rng.normal(size=(n_members, n, n_classes)) + np.eye(n_classes)[labels])
     groups = pd.DataFrame({"class": labels.astype(str), "half": rng.choice(["p", "q"], n)})
     fairness = analyse(logits=logits, labels=labels, groups=groups, minority={"half": ["q"]},
-                       options=AnalysisOptions(k=1, bootstrap=20, min_group_size=1)).fairness
+                       options=AnalysisOptions(k=1, min_group_size=1)).fairness
     json.dumps(fairness, allow_nan=False)
     for grouping in fairness["groupings"].values():
         for group in grouping["groups"].values():
@@ -204,7 +204,7 @@ def test_html_shows_group_names_as_text(tmp_path: Path) -> None:
     table = pd.read_csv(tmp_path / "test_groups.csv")
     table["site"] = np.where(table.index % 2 == 0, "<script>alert(1)</script>", "a&b \"c\"")
     table.to_csv(tmp_path / "test_groups.csv", index=False)
-    write_report(tmp_path, opts(k=2, bootstrap=20))
+    write_report(tmp_path, opts(k=2))
     page = (tmp_path / "report.html").read_text()
     assert "<script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "a&amp;b &quot;c&quot;" in page
@@ -215,7 +215,7 @@ def test_html_shows_group_names_as_text(tmp_path: Path) -> None:
 
 def test_report_writes_every_file(tmp_path: Path) -> None:
     make_run(tmp_path)
-    write_report(tmp_path, opts(k=2, bootstrap=30))
+    write_report(tmp_path, opts(k=2))
     names = {p.name for p in tmp_path.iterdir()}
     assert {"fairness.json", "groups.csv", "groups_metricframe.csv", "report.md",
             "report.html", "plots"} <= names
@@ -227,7 +227,7 @@ def test_report_writes_every_file(tmp_path: Path) -> None:
 def test_analysis_does_not_depend_on_the_sample_chunk(monkeypatch) -> None:
     from fairens.fairness import correctness as correctness_module
     logits, labels, groups = _random_run(6)
-    options = AnalysisOptions(bootstrap=30, min_group_size=5)
+    options = AnalysisOptions(min_group_size=5)
     whole = analyse(logits=logits, labels=labels, groups=groups, options=options).fairness
     monkeypatch.setattr(correctness_module, "_CHUNK_BYTES", 1)  # the smallest chunk: 64
     assert correctness_module._chunk_size(*logits.shape[::2], 100) == 64 < len(labels)

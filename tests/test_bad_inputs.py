@@ -81,17 +81,15 @@ BAD_SETTINGS = [
                            "epoch)"),
     ("report.combine=median", "report.combine='median' is not allowed: one of mean_prob, "
                               "mean_logit, vote"),
-    ("report.bootstrap=-5", "report.bootstrap=-5 is not allowed: an integer >= 2"),
     ("report.ranking=test", "report.ranking='test' is not allowed: one of auto, validation, "
                             "crossfit, same_data"),
     ("report.scale=log", "report.scale='log' is not allowed: one of gain, rel_gain, "
                          "error_reduction"),
     ("report.min_group_size=0", "report.min_group_size=0 is not allowed: a positive integer"),
-    ("+report.level=0.9", "report has no setting level; its settings are bootstrap, "
-                          "bootstrap_seed, combine, crosscheck, intervals, max_subsets, "
-                          "min_group_size, ranking, scale, split_seed"),
-    ("report.bootstrap_seed=-1", "report.bootstrap_seed=-1 is not allowed: a non-negative "
-                                 "integer"),
+    ("+report.level=0.9", "report has no setting level; its settings are combine, "
+                          "crosscheck, intervals, max_subsets, min_group_size, ranking, "
+                          "scale, split_seed"),
+    ("report.split_seed=-1", "report.split_seed=-1 is not allowed: a non-negative integer"),
     ("trainer.max_epochs=-5", "trainer.max_epochs=-5 is not allowed: a positive integer"),
     ("trainer.max_epochs=abc", "trainer.max_epochs='abc' is not allowed: a positive integer"),
     ("trainer.limit_train_batches=0", "trainer.limit_train_batches=0 is not allowed: a fraction "
@@ -314,14 +312,14 @@ BAD_RUNS = {
 @pytest.mark.parametrize("case", sorted(BAD_RUNS))
 def test_bad_run_directory_keeps_the_earlier_report(tmp_path: Path, capsys, case: str) -> None:
     run = make_run(tmp_path / "run")
-    main(["report", str(run), "--bootstrap", "20"])
+    main(["report", str(run)])
     reports = {p: p.read_bytes() for p in output_files(run) if p.suffix in (".json", ".md",
                                                                             ".html", ".png")}
     capsys.readouterr()
     breaker, message = BAD_RUNS[case]
     breaker(run)
     with pytest.raises(SystemExit) as exit_info:
-        main(["report", str(run), "--bootstrap", "20"])
+        main(["report", str(run)])
     assert exit_info.value.code == 1  # a file that cannot be used, not a usage error
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines

@@ -59,7 +59,7 @@ def test_console_script_exit_code(tmp_path: Path) -> None:
 def test_compare_runs_on_one_test_set(tmp_path: Path, capsys) -> None:
     runs = [make_run(tmp_path / name, seed=seed) for name, seed in (("a", 0), ("b", 1))]
     main(["compare", str(runs[0]), str(runs[1]), "--out", str(tmp_path / "cmp"), "--k", "2",
-          "--bootstrap", "50", "--min-group-size", "1"])
+          "--min-group-size", "1"])
     out = tmp_path / "cmp"
     assert {"compare.md", "compare.html", "compare.csv", "compare.json", "plots"} <= {
         p.name for p in out.iterdir()}

@@ -67,7 +67,7 @@ def test_bench_without_a_step_measures_the_export_folder() -> None:
 
 def test_report_and_compare_print_json(tmp_path: Path, capsys) -> None:
     runs = [make_run(tmp_path / name, seed=seed) for name, seed in (("a", 0), ("b", 1))]
-    main(["report", str(runs[0]), "--json", "--bootstrap", "20", "--min-group-size", "1"])
+    main(["report", str(runs[0]), "--json", "--min-group-size", "1"])
     summary = json.loads(capsys.readouterr().out)
     fairness = json.loads((runs[0] / "fairness.json").read_text())
     assert summary["run_dir"] == str(runs[0]) and summary["k"] == fairness["k"]
@@ -76,7 +76,7 @@ def test_report_and_compare_print_json(tmp_path: Path, capsys) -> None:
         "bottom_k"]
     assert "curve" not in summary["groupings"]["class"]
     main(["compare", *map(str, runs), "--out", str(tmp_path / "cmp"), "--json",
-          "--bootstrap", "20", "--min-group-size", "1"])
+          "--min-group-size", "1"])
     compared = json.loads(capsys.readouterr().out)
     assert [r["run"] for r in compared["runs"]] == list(
         pd.read_csv(tmp_path / "cmp" / "compare.csv")["run"])
@@ -125,8 +125,7 @@ def test_train_help_describes_fairens_settings(tmp_path: Path) -> None:
 
 
 def test_training_off_a_terminal_prints_one_line_per_epoch(tmp_path: Path) -> None:
-    done = _train_py(tmp_path, "run_name=log", "ensemble.size=2", "trainer.max_epochs=3",
-                     "report.bootstrap=20")
+    done = _train_py(tmp_path, "run_name=log", "ensemble.size=2", "trainer.max_epochs=3")
     assert done.returncode == 0, done.stderr[-2000:]
     output = done.stdout + done.stderr
     assert "\r" not in output and "it/s" not in output
@@ -138,7 +137,7 @@ def test_training_off_a_terminal_prints_one_line_per_epoch(tmp_path: Path) -> No
 def test_trainer_logger_and_callbacks_from_the_config(tmp_path: Path) -> None:
     extra = tmp_path / "tensorboard_like"
     train(compose_train(
-        tmp_path, "trainer.max_epochs=2", "report.bootstrap=20",
+        tmp_path, "trainer.max_epochs=2",
         f"+trainer.logger={{_target_: pytorch_lightning.loggers.CSVLogger, save_dir: {extra}, "
         "name: extra}",
         "+trainer.callbacks={lr: {_target_: pytorch_lightning.callbacks.LearningRateMonitor}}"))

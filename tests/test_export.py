@@ -78,7 +78,7 @@ def test_compression_measures_the_groups_the_analysis_chose(exported_run: Path,
         measured = compression["accuracy"]["member_00"]["fp32"]["groupings"][name]
         assert measured["bottom_k"]["groups"] == summary["bottom_k"]["groups"]
         assert measured["worst_group"]["group"] == summary["worst_group"]["group"]
-    main(["report", str(run), "--k", "1", "--bootstrap", "50"])
+    main(["report", str(run), "--k", "1"])
     out = tmp_path / "export"
     main(["export", str(run), "--out", str(out), "--models", str(exported_run / "models" / "test"),
           "--sizes", "2", "--no-int8", "--no-ort", "--exporter", "torchscript"])

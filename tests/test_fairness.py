@@ -186,8 +186,11 @@ def test_curve_ends_equal_single_mean_and_ensemble_with_sampled_subsets() -> Non
             assert curve[key][-1] == pytest.approx(grouping[key]["ensemble"], abs=1e-12)
         assert curve["overall"][0] == pytest.approx(result.fairness["overall"]["single_mean"])
         assert curve["overall"][-1] == result.fairness["overall"]["ensemble"]
-        assert curve["worst_group"][-1] == pytest.approx(grouping["worst_group"]["ensemble"],
-                                                         abs=1e-12)
+        # the curve's line is each subset's own worst group, measured where it was chosen
+        # for; it ends at the named worst group when both cross-fitted halves chose it
+        if grouping["worst_group"].get("measured_on", "both halves") == "both halves":
+            assert curve["worst_group"][-1] == pytest.approx(
+                grouping["worst_group"]["ensemble"], abs=1e-12)
 
 
 def test_table_has_a_row_per_group() -> None:

@@ -55,13 +55,13 @@ def test_report_keeps_a_users_report_and_plots_in_a_foreign_run(tmp_path: Path,
     (run / "plots" / "training_curve.png").write_bytes(USER)
     (run / "report.md").write_bytes(USER)
     before = _snapshot(tmp_path)
-    line = _refused(["report", str(run), "--bootstrap", "20"], capsys)
+    line = _refused(["report", str(run)], capsys)
     assert line == (f"error: {run}/report.md: a file fairens did not write; it is left as it "
                     "is: move it away, or choose another folder")
     assert {p: b for p, b in _snapshot(tmp_path).items() if p.name != MANIFEST} == before
     (run / "report.md").rename(tmp_path / "my-report.md")
-    main(["report", str(run), "--bootstrap", "20"])
-    main(["report", str(run), "--bootstrap", "20", "--k", "1"])  # replaces its own outputs
+    main(["report", str(run)])
+    main(["report", str(run), "--k", "1"])  # replaces its own outputs
     assert (run / "plots" / "training_curve.png").read_bytes() == USER
     assert (tmp_path / "my-report.md").read_bytes() == USER
     owned = read_manifest(run)["files"]
@@ -72,9 +72,9 @@ def test_report_keeps_a_users_report_and_plots_in_a_foreign_run(tmp_path: Path,
 def test_a_report_never_replaces_a_file_changed_since_fairens_wrote_it(tmp_path: Path,
                                                                       capsys) -> None:
     run = make_run(tmp_path / "run")
-    main(["report", str(run), "--bootstrap", "20"])
+    main(["report", str(run)])
     (run / "report.md").write_text("my edits of the report")
-    line = _refused(["report", str(run), "--bootstrap", "20"], capsys)
+    line = _refused(["report", str(run)], capsys)
     assert line == (f"error: {run}/report.md: changed since fairens wrote it; it is left as "
                     "it is: move it away to keep it, then run the command again")
     assert (run / "report.md").read_text() == "my edits of the report"
@@ -116,7 +116,7 @@ def test_exporting_a_copy_of_a_run_never_touches_the_originals_export(exported_r
     (results / "test" / "run.json").write_text(json.dumps(meta))  # the copy's own folders
     original = _snapshot(root / "export" / "test")
     shutil.copytree(results / "test", results / "test_k1")  # cp -r, as a user would
-    main(["report", str(results / "test_k1"), "--k", "1", "--bootstrap", "20"])
+    main(["report", str(results / "test_k1"), "--k", "1"])
     main(["export", str(results / "test_k1"), *_quick()])
     assert (root / "export" / "test_k1" / "export.json").is_file()
     assert _snapshot(root / "export" / "test") == original
@@ -185,7 +185,7 @@ def test_out_folders_with_a_users_files_are_refused(exported_run: Path, tmp_path
     (out / f"{command}.md").write_bytes(USER)
     if command == "compare":
         argv = ["compare", str(make_run(tmp_path / "a")), str(make_run(tmp_path / "b")),
-                "--out", str(out), "--bootstrap", "20"]
+                "--out", str(out)]
     else:
         argv = ["frontier", str(exported_run / "export" / "test"), "--out", str(out)]
     line = _refused(argv, capsys)
@@ -211,13 +211,13 @@ def _every_command(root: Path, out: dict[str, Path]) -> None:
     subprocess.run([sys.executable, str(REPO / "train.py"), f"paths.results={root}/results",
                     f"paths.models={root}/models", f"paths.export={root}/export",
                     "run_name=test", "trainer.max_epochs=2", "trainer.accelerator=cpu",
-                    "trainer.enable_progress_bar=false", "ensemble.size=2",
-                    "report.bootstrap=20"], check=True, capture_output=True, timeout=600)
-    main(["report", str(run), "--k", "1", "--bootstrap", "20"])
+                    "trainer.enable_progress_bar=false", "ensemble.size=2"], check=True,
+                   capture_output=True, timeout=600)
+    main(["report", str(run), "--k", "1"])
     main(["export", str(run), "--models", str(root / "models" / "test"), "--out", str(export),
           *_quick()])
     main(["bench", str(export), "--threads", "1", "--no-eager"])
-    main(["compare", str(run), str(run), "--out", str(out["cmp"]), "--bootstrap", "20"])
+    main(["compare", str(run), str(run), "--out", str(out["cmp"])])
     main(["frontier", str(export), "--out", str(out["frontier"])])
 
 
@@ -258,7 +258,7 @@ def _listed_before(snapshot: dict[Path, bytes], folder: Path) -> set[str]:
 
 def test_a_killed_publish_is_finished_by_the_next_reader(tmp_path: Path, monkeypatch) -> None:
     run = make_run(tmp_path / "run")
-    main(["report", str(run), "--bootstrap", "20"])
+    main(["report", str(run)])
     old = {name: (run / name).read_bytes() for name in ("fairness.json", "report.md")}
     from fairens import ownership
 
@@ -266,7 +266,7 @@ def test_a_killed_publish_is_finished_by_the_next_reader(tmp_path: Path, monkeyp
         raise KeyboardInterrupt
     monkeypatch.setattr(ownership.OwnedFolder, "_apply", killed)
     with pytest.raises(KeyboardInterrupt):
-        main(["report", str(run), "--bootstrap", "20", "--combine", "vote"])
+        main(["report", str(run), "--combine", "vote"])
     monkeypatch.undo()
     assert (run / ".fairens-publish.json").is_file()
     assert {name: (run / name).read_bytes() for name in old} == old  # all old so far
@@ -279,11 +279,11 @@ def test_a_killed_publish_is_finished_by_the_next_reader(tmp_path: Path, monkeyp
 def test_a_report_that_fails_halfway_leaves_every_earlier_output(tmp_path: Path,
                                                                 capsys) -> None:
     run = make_run(tmp_path / "run")
-    main(["report", str(run), "--bootstrap", "20"])
+    main(["report", str(run)])
     before = _snapshot(run)
     (run / "plots").rename(tmp_path / "plots")
     (run / "plots").write_bytes(USER)  # a file where the report keeps its figures
-    line = _refused(["report", str(run), "--bootstrap", "20", "--k", "1"], capsys)
+    line = _refused(["report", str(run), "--k", "1"], capsys)
     assert line.startswith(f"error: {run}/plots: a file where fairens keeps a folder of its "
                            "outputs")
     assert {p: b for p, b in _snapshot(run).items() if "plots" not in p.parts} == \
@@ -295,7 +295,7 @@ def test_long_grouping_names_get_usable_figure_names(tmp_path: Path) -> None:
     table = pd.read_csv(run / "test_groups.csv", dtype=str)
     table = table.rename(columns={"site": "s" * 300})
     foreign_groups(run, table)
-    main(["report", str(run), "--bootstrap", "20"])
+    main(["report", str(run)])
     assert all(len(p.name) <= 120 for p in (run / "plots").iterdir())
 
 
@@ -319,10 +319,10 @@ def test_markers_and_locks_are_never_written_through_links(tmp_path: Path) -> No
 
 def test_a_folder_of_an_earlier_version_is_adopted_once(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run")
-    main(["report", str(run), "--bootstrap", "20"])
+    main(["report", str(run)])
     (run / MANIFEST).unlink()  # as an earlier version of fairens left it
     (run / "NOTES.md").write_bytes(USER)
-    main(["report", str(run), "--bootstrap", "20", "--k", "1"])
+    main(["report", str(run), "--k", "1"])
     owned = read_manifest(run)["files"]
     assert {"fairness.json", "report.md", "groups.csv"} <= set(owned)
     assert "NOTES.md" not in owned and (run / "NOTES.md").read_bytes() == USER
@@ -334,7 +334,7 @@ def test_group_names_with_markup_are_escaped_in_markdown(tmp_path: Path) -> None
     table["site"] = table["site"].map({"north": '"><img src=x onerror=alert(1)>',
                                        "south": "<script>x</script>"})
     foreign_groups(run, table)
-    main(["report", str(run), "--bootstrap", "20"])
+    main(["report", str(run)])
     markdown = (run / "report.md").read_text()
     for tag in ("<img", "<script", "</script"):
         assert markdown.count(tag) == markdown.count("\\" + tag), tag
@@ -431,7 +431,7 @@ def test_a_bad_checkpoint_setting_is_refused_before_anything_is_written(
     with pytest.raises(FairensError, match=r"weights\.pth: cannot load it into SmallCNN"):
         train(train_config(f"model.checkpoint={junk}"))
     assert output_files(tmp_path) == [junk]
-    train(train_config("report.bootstrap=20"))  # the corrected command runs
+    train(train_config())  # the corrected command runs
 
 
 def test_a_run_none_of_whose_members_trained_takes_new_settings(train_config,
@@ -442,7 +442,7 @@ def test_a_run_none_of_whose_members_trained_takes_new_settings(train_config,
     results = tmp_path / "results" / "test"
     write_run_json(open_run(results), {"run_name": "test", "ensemble": {"size": 2},
                                        "config": {"trainer": {"max_epochs": 99}}})
-    train(train_config("report.bootstrap=20"))
+    train(train_config())
     assert json.loads((results / "run.json").read_text())["config"]["trainer"][
         "max_epochs"] == 1
 

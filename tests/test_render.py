@@ -39,8 +39,8 @@ def check_page(path: Path) -> None:
 def pages(tmp_path_factory) -> list[Path]:
     root = tmp_path_factory.mktemp("pages")
     runs = [make_run(root / name, seed=seed) for name, seed in (("a", 0), ("b", 1))]
-    main(["report", str(runs[0]), "--bootstrap", "20", "--min-group-size", "1"])
-    main(["compare", *map(str, runs), "--out", str(root / "cmp"), "--bootstrap", "20",
+    main(["report", str(runs[0]), "--min-group-size", "1"])
+    main(["compare", *map(str, runs), "--out", str(root / "cmp"),
           "--min-group-size", "1"])
     return [runs[0] / "report.html", root / "cmp" / "compare.html"]
 
@@ -84,7 +84,7 @@ def test_intervals_are_kept_on_one_line_and_figures_share_a_grid() -> None:
 
 def _report_of(tmp_path: Path, n_classes: int, *flags: str) -> str:
     run = make_run(tmp_path / "run", n_members=4, n=200, n_classes=n_classes)
-    main(["report", str(run), "--bootstrap", "20", "--min-group-size", "1", *flags])
+    main(["report", str(run), "--min-group-size", "1", *flags])
     return (run / "report.md").read_text()
 
 
@@ -104,7 +104,7 @@ def test_two_groups_are_shown_once(tmp_path: Path) -> None:
     signal = np.where(labels == 0, 0.3, 3.0)[:, None] * np.eye(2)[labels]
     for member in range(4):
         foreign_predictions(run, member, rng.normal(size=(300, 2)) + signal, np.arange(300))
-    main(["report", str(run), "--bootstrap", "20", "--ranking", "same_data"])
+    main(["report", str(run), "--ranking", "same_data"])
     report = (run / "report.md").read_text()
     fairness = json.loads((tmp_path / "run" / "fairness.json").read_text())
     summary = fairness["groupings"]["class"]

@@ -19,7 +19,7 @@ from conftest import REPO
 
 RUN = ("run_name=resume", "ensemble.size=3", "model=resnet9", "model.options.width=8",
        "data.image_size=16", "trainer.max_epochs=8", "trainer.enable_progress_bar=false",
-       "report.bootstrap=100", "resume_interval=0")
+       "resume_interval=0")
 
 
 def _command(root: Path) -> list[str]:

@@ -35,13 +35,13 @@ def _snapshot(root: Path) -> dict[Path, bytes]:
 
 def _report(run: Path, capsys) -> tuple[int, list[str]]:
     with pytest.raises(SystemExit) as exit_info:
-        main(["report", str(run), "--bootstrap", "20"])
+        main(["report", str(run)])
     return exit_info.value.code, capsys.readouterr().err.strip().splitlines()
 
 
 def test_report_refuses_a_plots_folder_linked_outside(tmp_path: Path, capsys) -> None:
     run = make_run(tmp_path / "run")
-    main(["report", str(run), "--bootstrap", "20"])
+    main(["report", str(run)])
     capsys.readouterr()
     photos = tmp_path / "photos"
     photos.mkdir()
@@ -59,7 +59,7 @@ def test_report_refuses_a_plots_folder_linked_outside(tmp_path: Path, capsys) ->
 
 def test_report_refuses_an_output_file_linked_outside(tmp_path: Path, capsys) -> None:
     run = make_run(tmp_path / "run")
-    main(["report", str(run), "--bootstrap", "20"])
+    main(["report", str(run)])
     capsys.readouterr()
     precious = tmp_path / "precious.html"
     precious.write_text("mine")
@@ -74,7 +74,7 @@ def test_report_refuses_an_output_file_linked_outside(tmp_path: Path, capsys) ->
 def test_a_run_folder_that_is_itself_a_link_is_the_users_choice(tmp_path: Path) -> None:
     run = make_run(tmp_path / "elsewhere")
     (tmp_path / "run").symlink_to(run)
-    main(["report", str(tmp_path / "run"), "--bootstrap", "20"])
+    main(["report", str(tmp_path / "run")])
     assert (run / "fairness.json").is_file() and (run / "plots").is_dir()
 
 
@@ -109,7 +109,7 @@ def test_control_characters_in_group_names_are_shown_escaped(tmp_path: Path) -> 
 def _train_py(root: Path, *overrides: str) -> list[str]:
     return [sys.executable, str(REPO / "train.py"), f"paths.results={root}/results",
             f"paths.models={root}/models", "run_name=shared", "ensemble.size=1",
-            "trainer.enable_progress_bar=false", "report.bootstrap=20", *overrides]
+            "trainer.enable_progress_bar=false", *overrides]
 
 
 def _wait_for_lock(lock: Path, process: subprocess.Popen) -> None:
@@ -201,11 +201,11 @@ def _limited(limit: int):
 
 def test_a_full_disk_during_report_is_one_line_and_keeps_earlier_outputs(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run")
-    main(["report", str(run), "--bootstrap", "20"])
+    main(["report", str(run)])
     before = _snapshot(run)
     assert any(len(content) > 20_000 for content in before.values())
-    done = subprocess.run([sys.executable, "-m", "fairens", "report", str(run),
-                           "--bootstrap", "20"], capture_output=True, text=True, timeout=300,
+    done = subprocess.run([sys.executable, "-m", "fairens", "report", str(run)],
+                          capture_output=True, text=True, timeout=300,
                           preexec_fn=_limited(20_000))
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()

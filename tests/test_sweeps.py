@@ -12,8 +12,7 @@ import pytest
 from conftest import REPO
 
 TINY = ("ensemble.size=2", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
-        "trainer.limit_val_batches=1", "trainer.enable_progress_bar=false",
-        "report.bootstrap=20")
+        "trainer.limit_val_batches=1", "trainer.enable_progress_bar=false")
 
 
 def train_py(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
@@ -59,7 +58,7 @@ def test_zoo_experiment_writes_one_table(tmp_path: Path) -> None:
 
 
 PARALLEL = ("run_name=par", "ensemble.size=3", "trainer.max_epochs=2",
-            "trainer.enable_progress_bar=false", "report.bootstrap=50", "num_threads=1")
+            "trainer.enable_progress_bar=false", "num_threads=1")
 
 
 @pytest.mark.slow

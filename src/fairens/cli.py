@@ -77,8 +77,7 @@ def _options(args: argparse.Namespace, run_dir: str) -> Any:
                        max_subsets=args.max_subsets, ranking=args.ranking, scale=args.scale,
                        min_group_size=args.min_group_size,
                        intervals=False if args.no_intervals else None,
-                       split_seed=args.split_seed, bootstrap=args.bootstrap,
-                       bootstrap_seed=args.bootstrap_seed)
+                       split_seed=args.split_seed)
 
 
 def _print_json(data: Any) -> None:
@@ -217,11 +216,6 @@ def _analysis_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--split-seed", type=_non_negative_int, metavar="SEED",
                        help=f"seeds the cross-fitting halves and member parts "
                             f"(default: {default.split_seed})")
-    group.add_argument("--bootstrap", type=_int_at_least(2, "an integer >= 2"), metavar="N",
-                       help=f"resamples measuring how cross-fitted halves correlate "
-                            f"(default: {default.bootstrap})")
-    group.add_argument("--bootstrap-seed", type=_non_negative_int, metavar="SEED",
-                       help=f"seeds those resamples (default: {default.bootstrap_seed})")
 
 
 def _int_at_least(low: int, what: str) -> Callable[[str], int]:

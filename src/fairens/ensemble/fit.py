@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import sys
@@ -260,6 +261,7 @@ class _ResumePoint(ModelCheckpoint):
         self.models, self.relative = models, relative
         self.interval = interval
         self.saved_at = time.monotonic()
+        self.pending: contextlib.ExitStack | None = None
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
@@ -269,10 +271,25 @@ class _ResumePoint(ModelCheckpoint):
         last_epoch = trainer.current_epoch + 1 >= (trainer.max_epochs or 0) > 0
         if last_epoch or time.monotonic() - self.saved_at < self.interval:
             return  # the member's own checkpoint follows the last epoch
-        with self.models.writing(self.relative, by="train") as tmp:
-            super()._save_checkpoint(trainer, str(tmp))
+        # Lightning logs the epoch's training metrics after this hook: the checkpoint is
+        # renamed into place only once they are on disk (next epoch's start), else a kill in
+        # between resumes after an epoch whose training-loss row is lost
+        self.pending = contextlib.ExitStack()
+        tmp = self.pending.enter_context(self.models.writing(self.relative, by="train"))
+        super()._save_checkpoint(trainer, str(tmp))
         self._last_checkpoint_saved = filepath
         self.saved_at = time.monotonic()
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.pending is not None:
+            self.pending.close()
+            self.pending = None
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                     exception: BaseException) -> None:
+        if self.pending is not None:  # the temporary file goes; the earlier point stays
+            self.pending.__exit__(type(exception), exception, exception.__traceback__)
+            self.pending = None
 
 
 class _BestEpoch(ModelCheckpoint):

@@ -32,7 +32,6 @@ from .ranking import (
     RankingData,
     Selection,
     choose,
-    fold_correlations,
     make_folds,
     validation_views,
 )
@@ -65,6 +64,8 @@ class Analysis:
         verdicts: per grouping, the estimates behind its verdicts (likewise).
         reliability: per grouping, the reliability diagram behind its ECE
             (:func:`fairens.fairness.calibration.reliability_bins`; not in fairness.json).
+        member_keys: a fingerprint of each member's test logits: runs that share a member
+            (the same predictions) share its training randomness in a paired comparison.
     """
 
     fairness: dict[str, Any]
@@ -74,6 +75,7 @@ class Analysis:
     verdicts: dict[str, Verdicts] = field(default_factory=dict, repr=False, compare=False)
     reliability: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False,
                                                    compare=False)
+    member_keys: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
 
 def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
@@ -120,7 +122,7 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
     for index, (grouping, layout) in enumerate(zip(groupings, layouts, strict=True)):
         measures = Measures(grouping, correct, layout.cells, layout.halves,
                             correct.group_sums[index])
-        context = Context(grouping, measures, layout, options, [options.bootstrap_seed, index])
+        context = Context(grouping, measures, layout, options)
         given = (chosen or {}).get(grouping.name)
         if given is not None and given.names != grouping.names:
             raise FairensError(f"grouping {grouping.name!r} has other groups than the run whose "
@@ -160,8 +162,10 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
     table = _table(summaries)
     frame = _crosscheck(fairness, table, labels, correct, groupings) if options.crosscheck \
         else pd.DataFrame()
+    keys = tuple(hashlib.sha1(np.ascontiguousarray(member, dtype=np.float32).tobytes())
+                 .hexdigest() for member in logits)
     return Analysis(fairness=fairness, table=table, metricframe=frame, chosen=choices,
-                    verdicts=estimates, reliability=reliability)
+                    verdicts=estimates, reliability=reliability, member_keys=keys)
 
 
 def _crosscheck(fairness: dict[str, Any], table: pd.DataFrame, labels: np.ndarray,
@@ -235,7 +239,7 @@ def _protected(name: str) -> bool:
 
 def _summarise(context: Context, choice: Choice
                ) -> tuple[dict[str, Any], list[dict], Verdicts]:
-    grouping, measures, options = context.grouping, context.measures, context.options
+    grouping, measures = context.grouping, context.measures
     names, n = grouping.names, grouping.counts
     folds, picks, eligible, size = choice.folds, choice.picks, choice.eligible, choice.size
     member_counts = grouping.sums(measures.correct.members)  # [K, G], exact integers
@@ -251,16 +255,12 @@ def _summarise(context: Context, choice: Choice
     summary: dict[str, Any] = {"groups": groups, "ranking": {
         "eligible": len(eligible), "halves": len(folds) == 2}}
     tests = []
-    rho = (fold_correlations(context, folds, eligible, size)
-           if len(folds) > 1 and options.intervals else {})
-    estimates = Verdicts(context.measured, context.design, rho)
+    estimates = Verdicts(context.measured, context.design)
     if size >= 1:
-        bottom, top = (_set(context, folds, picks, side, rho.get(side))
-                       for side in ("bottom", "top"))
+        bottom, top = (_set(context, folds, picks, side) for side in ("bottom", "top"))
         summary["bottom_k"], summary["top_k"] = bottom[0], top[0]
         estimates = replace(estimates, bottom=bottom[1], top=top[1])
-        verdict = compare_gains(context, bottom[1], top[1], ("bottom_more", "top_more"),
-                                rho=rho.get("difference"))
+        verdict = compare_gains(context, bottom[1], top[1], ("bottom_more", "top_more"))
         if _same_as_minority(grouping, picks):
             verdict.pop("labels")
             verdict["note"] = "the same comparison as minority_vs_majority: not counted twice"
@@ -268,8 +268,8 @@ def _summarise(context: Context, choice: Choice
             tests.append(verdict)
         summary["bottom_vs_top"] = verdict
     if any(p.worst is not None for p in picks):
-        summary["worst_group"] = _worst(context, folds, picks, rho.get("worst"))
-    summary["curve"] = _curve(context, folds, picks, size, rho)
+        summary["worst_group"] = _worst(context, folds, picks)
+    summary["curve"] = _curve(context, folds, picks, size)
     if grouping.splits_minority:
         block, sides = _minority(context)
         summary["minority"] = block
@@ -292,8 +292,8 @@ def _same_as_minority(grouping: Grouping, picks: list[Selection]) -> bool:
         for p in picks)
 
 
-def _set(context: Context, folds: list[Fold], picks: list[Selection], side: str,
-         rho: dict[str, float] | None) -> tuple[dict[str, Any], tuple[Estimate, Estimate]]:
+def _set(context: Context, folds: list[Fold], picks: list[Selection],
+         side: str) -> tuple[dict[str, Any], tuple[Estimate, Estimate]]:
     """A bottom-k or top-k set: chosen in each fold, measured on that fold's samples,
     averaged over folds (the unweighted mean over its groups, as FAIR-Ensemble)."""
     measures, names = context.measures, context.grouping.names
@@ -303,7 +303,7 @@ def _set(context: Context, folds: list[Fold], picks: list[Selection], side: str,
     ensemble = average([average([measures.ensemble(measures.cells(g, f.half)) for g in groups])
                         for f, groups in zip(folds, chosen, strict=True)])
     block = {"k": len(chosen[0]), "groups": _union(chosen, names),
-             **gain_block(context, single, ensemble, context.measured, rho)}
+             **gain_block(context, single, ensemble, context.measured)}
     if len(folds) > 1:
         block["by_half"] = [[names[g] for g in groups] for groups in chosen]
     return block, (single, ensemble)
@@ -320,36 +320,35 @@ def _union(chosen: list[list[int]], names: tuple[str, ...]) -> list[str]:
                                                            names[g]))]
 
 
-def _worst(context: Context, folds: list[Fold], picks: list[Selection],
-           rho: dict[str, float] | None) -> dict[str, Any]:
+def _worst(context: Context, folds: list[Fold], picks: list[Selection]) -> dict[str, Any]:
     measures, names = context.measures, context.grouping.names
     used = [(f, p.worst) for f, p in zip(folds, picks, strict=True) if p.worst is not None]
+    chosen = [names[g] for _, g in used]
+    if len(set(chosen)) > 1:
+        # the cross-fitted halves chose different groups: the group named is the first
+        # half's choice, measured where it was chosen for (the other half), so that the
+        # name and the numbers are one group's
+        used = used[:1]
     single = average([measures.single(measures.cells(g, f.half)) for f, g in used])
     ensemble = average([measures.ensemble(measures.cells(g, f.half)) for f, g in used])
-    chosen = [names[g] for _, g in used]
     out = {"group": chosen[0], "single_mean": num(single.value),
            "ensemble": num(ensemble.value),
            "ci": None if not context.options.intervals else {
-               "single_mean": context.accuracy(single, context.measured,
-                                               (rho or {}).get("single_mean", 0.0)),
-               "ensemble": context.accuracy(ensemble, context.measured,
-                                            (rho or {}).get("ensemble", 0.0))}}
+               "single_mean": context.accuracy(single, context.measured),
+               "ensemble": context.accuracy(ensemble, context.measured)}}
     if len(folds) > 1:
         out["by_half"] = chosen
+        out["measured_on"] = "both halves" if len(used) > 1 else "one half"
     return out
 
 
-def _curve(context: Context, folds: list[Fold], picks: list[Selection], size: int,
-           rho: dict[str, dict[str, float]]) -> dict[str, Any]:
+def _curve(context: Context, folds: list[Fold], picks: list[Selection],
+           size: int) -> dict[str, Any]:
     """Accuracy versus ensemble size m: each value the mean over the size's member subsets;
     the bottom-k and top-k sets stay those of all members, each subset's worst group is
     chosen on the fold's ranking data."""
     measures, grouping = context.measures, context.grouping
     lines: dict[str, list[tuple[Estimate | None, Design]]] = {"overall": []}
-    # a chosen line's halves are correlated like its set's single and ensemble accuracy
-    line_rho = {f"{side}_k" if side != "worst" else "worst_group":
-                max(values.get("single_mean", 0.0), values.get("ensemble", 0.0))
-                for side, values in rho.items() if side != "difference"}
     if size:
         lines |= {"bottom_k": [], "top_k": []}
     lines["worst_group"] = []
@@ -377,8 +376,7 @@ def _curve(context: Context, folds: list[Fold], picks: list[Selection], size: in
     out.update({name: [None if e is None else num(e.value) for e, _ in line]
                 for name, line in lines.items()})
     out["ci"] = None if not context.options.intervals else {
-        name: [None if e is None else context.accuracy(e, d, line_rho.get(name, 0.0))
-               for e, d in line]
+        name: [None if e is None else context.accuracy(e, d) for e, d in line]
         for name, line in lines.items()}
     return out
 

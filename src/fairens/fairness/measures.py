@@ -102,7 +102,7 @@ class Measures:
             each = self._by_part(self.member_sums, cells)  # [parts, K]
             mean = self._by_part(self.single_sums, cells)[:, None]  # [parts, 1]
             delta = (mean - each) / (self.n_members - 1)
-        return Estimate.mean(self.single_row, self.samples(cells), delta)
+        return Estimate.mean(self.single_row, self.samples(cells), delta, kind=0)
 
     def ensemble(self, cells: list[int]) -> Estimate:
         """Accuracy of the ensemble of all members; without member i, of the others'."""
@@ -110,7 +110,7 @@ class Measures:
         if self.n_members > 1:
             delta = (self._by_part(self.left_out_sums, cells)
                      - self._by_part(self.ensemble_sums, cells)[:, None])
-        return Estimate.mean(self.ensemble_row, self.samples(cells), delta)
+        return Estimate.mean(self.ensemble_row, self.samples(cells), delta, kind=1)
 
     def _subset_delta(self, size: int, parts: np.ndarray) -> np.ndarray:
         """[parts, K]: per member part and member i, the mean of ``parts`` [parts, S_m] over the
@@ -132,7 +132,7 @@ class Measures:
             delta = self._subset_delta(size, self._by_part(self.cell_sums[rows.start:rows.stop],
                                                            cells))
         return Estimate.mean(self.correct.curve_mean[self.correct.position(size)],
-                             self.samples(cells), delta)
+                             self.samples(cells), delta, kind=0 if size == 1 else 1)
 
     def worst_line(self, size: int, worst: np.ndarray, half: int | None) -> Estimate | None:
         """Mean over the subsets of ``size`` members of each one's accuracy on its own worst
@@ -143,7 +143,7 @@ class Measures:
         if len(valid) == 0:
             return None
         parts = np.zeros((MEMBER_PARTS, len(chosen)))  # each subset's accuracy, by member part
-        samples, influence = [], []
+        samples, influence, weights = [], [], []
         for group in np.unique(chosen[valid]):
             cells = self.cells(int(group), half)
             in_group = self.samples(cells)
@@ -155,6 +155,7 @@ class Measures:
             w = right / len(valid)
             samples.append(in_group)
             influence.append((w - w.mean()) / len(in_group))
+            weights.append(np.full(len(in_group), len(picked) / len(valid) / len(in_group)))
         value = float(parts[:, valid].sum(axis=0).mean())
         delta = np.empty((MEMBER_PARTS, 0))
         if self.n_members > 1:
@@ -164,7 +165,9 @@ class Measures:
                 parts[:, np.setdiff1d(np.arange(len(chosen)), valid)] = \
                     parts[:, valid].mean(axis=1, keepdims=True)
                 delta = self._subset_delta(size, parts)
-        return Estimate(value, np.concatenate(samples), np.concatenate(influence), delta)
+        weights = np.concatenate(weights)
+        coef = np.c_[np.zeros(len(weights)), weights]  # ensembles' correctness
+        return Estimate(value, np.concatenate(samples), np.concatenate(influence), delta, coef)
 
 
 @dataclass(frozen=True)
@@ -197,13 +200,12 @@ class Layout:
 @dataclass(frozen=True)
 class Context:
     """One grouping's measures, layout and options: turns estimates into intervals and
-    tests (``rho``: the cross-fitting halves' correlation, see ranking.fold_correlations)."""
+    tests."""
 
     grouping: Grouping
     measures: Measures
     layout: Layout
     options: AnalysisOptions
-    boot_seed: list[int]
 
     @property
     def design(self) -> Design:
@@ -214,20 +216,20 @@ class Context:
         return self.layout.measured
 
     def accuracy(self, estimate: Estimate, design: Design | None = None,
-                 rho: float = 0.0, level: float = LEVEL) -> list | None:
+                 level: float = LEVEL) -> list | None:
         if not self.options.intervals:
             return None
-        spread = uncertainty(estimate, design or self.design, rho)
+        spread = uncertainty(estimate, design or self.design)
         return wilson_interval(estimate, spread, len(np.unique(estimate.samples)), level)
 
     def difference(self, estimate: Estimate, design: Design | None = None,
-                   rho: float = 0.0) -> list | None:
+) -> list | None:
         if not self.options.intervals:
             return None
-        return t_interval(estimate, uncertainty(estimate, design or self.design, rho))
+        return t_interval(estimate, uncertainty(estimate, design or self.design))
 
-    def test(self, estimate: Estimate, design: Design, rho: float = 0.0) -> dict[str, Any]:
-        spread = uncertainty(estimate, design, rho) if self.options.intervals else None
+    def test(self, estimate: Estimate, design: Design) -> dict[str, Any]:
+        spread = uncertainty(estimate, design) if self.options.intervals else None
         return {"difference": num(estimate.value),
                 "ci": None if spread is None else t_interval(estimate, spread),
                 "p": None if spread is None else p_value(estimate, spread)}

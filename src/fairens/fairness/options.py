@@ -38,9 +38,6 @@ class AnalysisOptions:
         min_group_size: groups with fewer test samples are reported, never chosen.
         intervals: compute intervals, p-values and verdicts (False: point estimates only).
         split_seed: seeds the cross-fitting halves and the member halves.
-        bootstrap: resamples of the bootstrap that gives the sampling variance of groups
-            chosen by cross-fitting (each resample chooses them anew).
-        bootstrap_seed: seeds that bootstrap.
         crosscheck: recompute per-group accuracies with fairlearn's MetricFrame.
     """
 
@@ -53,8 +50,6 @@ class AnalysisOptions:
     min_group_size: int = 10
     intervals: bool = True
     split_seed: int = 0
-    bootstrap: int = 1000
-    bootstrap_seed: int = 0
     crosscheck: bool = True
 
     def __post_init__(self) -> None:
@@ -63,9 +58,7 @@ class AnalysisOptions:
                 ("max_subsets", 1, "report.max_subsets", "a positive integer"),
                 ("seed", 0, "ensemble.seed", "a non-negative integer"),
                 ("min_group_size", 1, "report.min_group_size", "a positive integer"),
-                ("split_seed", 0, "report.split_seed", "a non-negative integer"),
-                ("bootstrap", 2, "report.bootstrap", "an integer >= 2"),
-                ("bootstrap_seed", 0, "report.bootstrap_seed", "a non-negative integer")):
+                ("split_seed", 0, "report.split_seed", "a non-negative integer")):
             value = getattr(self, key)
             if not _is_int(value) or value < low:
                 raise bad_setting(name, value, allowed)

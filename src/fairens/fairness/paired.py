@@ -17,29 +17,51 @@ from typing import Any
 import numpy as np
 
 from .analysis import Analysis
-from .estimates import Design, Estimate, Uncertainty, holm, p_value, t_interval, uncertainty
-from .verdicts import gain_scales
+from .estimates import (
+    Design,
+    Estimate,
+    Uncertainty,
+    combine_variances,
+    holm,
+    member_variance,
+    p_value,
+    t_interval,
+    uncertainty,
+)
+from .verdicts import gain_scales, unsupported
 
 STATISTICS = ("bottom", "top", "minority")
 
 
+def _shared_delta(first: Estimate, second: Estimate,
+                  shared: list[tuple[int, int]]) -> list[np.ndarray]:
+    """The member effects behind first - second, each run's centred on its mean: one block
+    per run for the members only it has, and one for the members both have (the same
+    predictions), whose effects on the difference subtract: a member shared by both runs
+    moves both the same way."""
+    ours, theirs = (e.delta - e.delta.mean(axis=1, keepdims=True) for e in (first, second))
+    mine = [i for i in range(ours.shape[1]) if i not in {i for i, _ in shared}]
+    others = [j for j in range(theirs.shape[1]) if j not in {j for _, j in shared}]
+    blocks = [ours[:, mine], -theirs[:, others]]
+    if shared:
+        blocks.append(ours[:, [i for i, _ in shared]] - theirs[:, [j for _, j in shared]])
+    return blocks
+
+
 def _paired(first: Estimate, second: Estimate, design: Design,
-            rho: float) -> tuple[Estimate, Uncertainty]:
-    """first - second, with the sampling variance of the paired difference and the sum of
-    the two runs' member variances."""
+            shared: list[tuple[int, int]]) -> tuple[Estimate, Uncertainty]:
+    """first - second, with the sampling variance of the paired difference and the member
+    variance of the runs' members (shared members counted once, in the difference)."""
     difference = Estimate(first.value - second.value,
                           np.concatenate([first.samples, second.samples]),
                           np.concatenate([first.influence, -second.influence]),
-                          np.empty((first.delta.shape[0], 0)))
-    sampling = uncertainty(difference, design, rho)
-    members = [uncertainty(Estimate(e.value, e.samples[:0], e.influence[:0], e.delta), design)
-               for e in (first, second)]
-    total_members = sum(m.members for m in members)
-    df_parts = [(sampling.sampling, sampling.df)] + [(m.members, m.df) for m in members]
-    total = sampling.sampling + total_members
-    denominator = sum(v * v / d for v, d in df_parts if v > 0 and math.isfinite(d))
-    df = total * total / denominator if denominator > 0 else math.inf
-    return difference, Uncertainty(sampling.sampling, total_members, df)
+                          np.empty((first.delta.shape[0], 0)),
+                          np.concatenate([first.coef, -second.coef]))
+    sampling = uncertainty(difference, design)
+    sizes = (first.delta.shape[1], second.delta.shape[1], first.delta.shape[1])
+    members = [member_variance(delta, size, centred=True) for delta, size
+               in zip(_shared_delta(first, second, shared), sizes, strict=False)]
+    return difference, combine_variances((sampling.sampling, sampling.df), members)
 
 
 def compare_runs(analyses: list[Analysis], reference: int, grouping: str,
@@ -52,6 +74,7 @@ def compare_runs(analyses: list[Analysis], reference: int, grouping: str,
     {"gain", "difference", "ci", "p", "p_adjusted", "verdict"}}]}`` (None for the reference).
     """
     base = analyses[reference].verdicts[grouping]
+    keys = analyses[reference].member_keys
     rows: list[dict[str, Any] | None] = []
     tests = []
     for index, analysis in enumerate(analyses):
@@ -59,20 +82,23 @@ def compare_runs(analyses: list[Analysis], reference: int, grouping: str,
             rows.append(None)
             continue
         mine = analysis.verdicts[grouping]
+        shared = [(i, keys.index(key)) for i, key in enumerate(analysis.member_keys)
+                  if key in keys]
         row = {}
         for statistic in STATISTICS:
             ours, theirs = getattr(mine, statistic), getattr(base, statistic)
             if ours is None or theirs is None:
                 continue
-            rho = max(base.rho.get(statistic, {}).get(scale, 0.0),
-                      mine.rho.get(statistic, {}).get(scale, 0.0))
             gain_ours, gain_theirs = gain_scales(*ours)[scale], gain_scales(*theirs)[scale]
             design = base.design if statistic == "minority" else base.measured
-            difference, spread = _paired(gain_ours, gain_theirs, design, rho)
+            difference, spread = _paired(gain_ours, gain_theirs, design, shared)
             entry = {"gain": _num(gain_ours.value), "reference_gain": _num(gain_theirs.value),
                      "difference": _num(difference.value),
                      "ci": t_interval(difference, spread), "p": p_value(difference, spread),
                      "p_adjusted": None, "verdict": "no_difference"}
+            refusal = unsupported(scale, ours[0], theirs[0], ("run", "reference"))
+            if refusal is not None:
+                entry |= {"ci": None, "p": None, "refused": refusal, "verdict": "not_tested"}
             row[statistic] = entry
             tests.append(entry)
         rows.append(row)

@@ -13,8 +13,7 @@ groups with the test samples that measure them:
 * ``same_data``: the test set ranks and measures (the earlier, biased practice).
 
 A :class:`Choice` keeps each fold's groups, so that other runs on the same test set can be
-measured on exactly those (paired comparisons); :func:`fold_correlations` measures how the
-two cross-fitting halves' measurements correlate through the choice.
+measured on exactly those (paired comparisons).
 """
 
 from __future__ import annotations
@@ -26,11 +25,9 @@ import pandas as pd
 
 from ..errors import FairensError
 from .correctness import correctness
-from .estimates import bootstrap_cell_sums
 from .groups import Grouping
-from .measures import MEMBER_PARTS, Context, Measures
-from .options import SCALES, AnalysisOptions
-from .verdicts import gain_scales
+from .measures import Context, Measures
+from .options import AnalysisOptions
 
 
 @dataclass(frozen=True)
@@ -145,7 +142,8 @@ def validation_views(validation: RankingData, groupings: list[Grouping],
     for grouping, val, sums in zip(groupings, val_groupings, correct.group_sums, strict=True):
         index = {name: i for i, name in enumerate(val.names)}
         where = [index.get(name) for name in grouping.names]
-        counts = val.counts.astype(float)
+        # a group with fewer validation samples than a test group needs is not ranked
+        counts = np.where(val.counts >= options.min_group_size, val.counts, np.nan)
         single = val.sums(correct.members.mean(axis=0))[0] / counts
         ensemble = val.sums(correct.ensemble)[0] / counts
         accuracy = sums / counts
@@ -170,74 +168,3 @@ def choose(context: Context, folds: list[Fold], method: str) -> Choice:
     size = min(options.k, ranked // 2)
     picks = [select(f.rank, eligible, size, grouping.names) for f in folds]
     return Choice(method, folds, picks, eligible, size, grouping.names)
-
-
-def fold_correlations(context: Context, folds: list[Fold], eligible: list[int],
-                       size: int) -> dict[str, dict[str, float]]:
-    """The correlation between the two cross-fitting halves' measurements of each chosen-
-    group statistic, when no group truly differs.
-
-    Each half's measurement of the groups the other half chose is unbiased, and its
-    variance is the linearisation's; but the two are positively correlated through the
-    choice (a group that looks worst on half A is chosen for B, and enters A's measurement
-    if B chooses it too). A bootstrap of the test set with every group shifted to the same
-    mean (so that, as in a world where groups do not differ, only noise decides the choice)
-    repeats the choice in each resample and gives that correlation; where groups do differ
-    the choice is steadier and the true correlation smaller, so this errs on the safe side.
-    Keys: ``bottom``, ``top``, ``worst`` (their ``single_mean``, ``ensemble`` and each
-    scale), ``difference`` (each scale of bottom minus top)."""
-    measures, names = context.measures, context.grouping.names
-    n_groups = len(names)
-    cells = measures.cell_codes // MEMBER_PARTS  # (group, half), the member parts merged
-    rows = []
-    for row in (measures.single_row, measures.ensemble_row):
-        cell_mean = np.bincount(cells, weights=row, minlength=2 * n_groups) / np.maximum(
-            np.bincount(cells, minlength=2 * n_groups), 1)
-        half_mean = np.bincount(cells % 2, weights=row, minlength=2) / np.bincount(
-            cells % 2, minlength=2)
-        rows.append(row - cell_mean[cells] + half_mean[cells % 2])  # every group alike
-    sums = bootstrap_cell_sums(np.vstack([*rows, np.ones(len(cells))]), cells, 2 * n_groups,
-                               context.measured, context.options.bootstrap, context.boot_seed)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        means = (sums[:, :2] / sums[:, 2:3]).reshape(len(sums), 2, n_groups, 2)
-    order = np.argsort(np.argsort(np.asarray(names, dtype=object)))  # ties: by name
-    mask = np.full(n_groups, np.inf)
-    mask[eligible] = 0.0
-    per_fold: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {"bottom": [], "top": [],
-                                                                 "worst": []}
-    for fold in folds:
-        rank, measure = means[..., 1 - fold.half], means[..., fold.half]
-        ties = np.broadcast_to(order, rank[:, 0].shape)
-        ranked = {"bottom": np.lexsort((ties, rank[:, 0] + mask), axis=1),
-                  "top": np.lexsort((ties, -rank[:, 0] + mask), axis=1),
-                  "worst": np.lexsort((ties, rank[:, 1] + mask), axis=1)}
-        for side, count in (("bottom", size), ("top", size), ("worst", 1)):
-            if count:
-                chosen = ranked[side][:, :count]
-                per_fold[side].append(tuple(
-                    np.take_along_axis(measure[:, part], chosen, axis=1).mean(axis=1)
-                    for part in (0, 1)))
-    out: dict[str, dict[str, float]] = {}
-    for side, values in per_fold.items():
-        if values:
-            out[side] = {key: _correlation(*(fold[i] for fold in values))
-                         for i, key in enumerate(("single_mean", "ensemble"))}
-            scaled = [gain_scales(*fold) for fold in values]
-            out[side] |= {key: _correlation(*(fold[key] for fold in scaled)) for key in SCALES}
-    if size:
-        bottom, top = ([gain_scales(*fold) for fold in per_fold[side]]
-                       for side in ("bottom", "top"))
-        with np.errstate(invalid="ignore"):
-            out["difference"] = {key: _correlation(bottom[0][key] - top[0][key],
-                                                   bottom[1][key] - top[1][key])
-                                 for key in SCALES}
-    return out
-
-
-def _correlation(first: np.ndarray, second: np.ndarray) -> float:
-    """Pearson correlation of two resampled statistics (0 where either does not vary);
-    only a positive correlation is used (a negative one would narrow the interval)."""
-    keep = np.isfinite(first) & np.isfinite(second)
-    if keep.sum() < 3 or first[keep].std() == 0 or second[keep].std() == 0:
-        return 0.0
-    return max(0.0, float(np.corrcoef(first[keep], second[keep])[0, 1]))

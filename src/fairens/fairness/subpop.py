@@ -87,8 +87,10 @@ def _rate(context: Context, predicted_class: int, samples: np.ndarray) -> tuple[
         by_part = [indicator @ rows.T / n for rows in (members, left_out)]  # [parts, K]
         deltas = [((indicator @ single / n)[:, None] - by_part[0]) / (k - 1),
                   by_part[1] - (indicator @ ensemble / n)[:, None]]
-    return tuple(Estimate(float(v.mean()), samples, (v - v.mean()) / n, d)
-                 for v, d in zip((single, ensemble), deltas, strict=True))
+    coef = [np.zeros((n, 2)), np.zeros((n, 2))]
+    coef[0][:, 0], coef[1][:, 1] = 1.0 / n, 1.0 / n
+    return tuple(Estimate(float(v.mean()), samples, (v - v.mean()) / n, d, c)
+                 for v, d, c in zip((single, ensemble), deltas, coef, strict=True))
 
 
 def _gap(values: list[float], intervals: list | None) -> dict[str, Any]:

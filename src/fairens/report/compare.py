@@ -187,7 +187,7 @@ def _findings(comparison: Comparison) -> list[str]:
             if entry is None:
                 continue
             total += 1
-            if entry["verdict"] != "no_difference":
+            if entry["verdict"] in ("larger", "smaller"):
                 claims.append(f"{run.label} ({_signed(entry['difference'], paired['scale'])}, "
                               f"95% CI {_interval(entry['ci'], paired['scale'])}, adjusted p = "
                               f"{entry['p_adjusted']:.3g})")

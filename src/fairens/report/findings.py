@@ -31,10 +31,12 @@ def _interval(ci: list | None, scale: str = "gain", signed: bool = True) -> str:
 
 def verdict_sentence(entry: dict[str, Any], more: str, less: str, family: int) -> str:
     """What a verdict entry allows one to say."""
+    if entry.get("refused"):
+        return f"not tested on this scale: {entry['refused']}"
     if entry.get("p") is None:
         return "no interval was computed, so no difference is claimed"
     adjusted = f"Holm-adjusted p = {entry['p_adjusted']:.2g} over {family} verdicts"
-    if entry["verdict"] != "no_difference":
+    if entry["verdict"] not in ("no_difference", "not_tested"):
         return f"{adjusted}: {more if entry['difference'] > 0 else less}"
     ci = entry["ci"]
     if ci is not None and (ci[0] > 0 or ci[1] < 0):
@@ -51,8 +53,9 @@ def _other_scales(entry: dict[str, Any]) -> str:
         if value["difference"] is not None:
             signs.add(value["difference"] > 0)
         if scale != entry["scale"]:
+            why = f" (not tested: {value['refused']})" if value.get("refused") else ""
             parts.append(f"{SCALE_WORDS[scale]} {_signed(value['difference'], scale)}"
-                         f"{_interval(value['ci'], scale)}")
+                         f"{_interval(value['ci'], scale)}{why}")
     text = "On the other scales: " + "; ".join(parts) + "."
     if len(signs) > 1:
         text += (" The point estimates on the three scales point in different directions: "
