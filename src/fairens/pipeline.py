@@ -218,7 +218,10 @@ def quiet_lightning() -> None:
                     ".*LeafSpec.*is deprecated.*",
                     # a resumed member: its earlier curves are put back, its resume point reused
                     ".*Previous log files in this directory will be deleted.*",
-                    r".*Checkpoint directory .*\.partial exists and is not empty.*"):
+                    r".*Checkpoint directory .*\.partial exists and is not empty.*",
+                    # a member is one process (ensemble/fit.py, _trainer); Lightning still
+                    # looks for SLURM when it chooses a checkpoint to resume from
+                    ".*The `srun` command is available on your system but is not used.*"):
         warnings.filterwarnings("ignore", message=message)
 
 

@@ -202,12 +202,17 @@ def analysis_options(cfg: DictConfig, ens: EnsembleSettings) -> AnalysisOptions:
 
 
 def thread_count(cfg: DictConfig) -> int | None:
-    """``num_threads``: PyTorch's CPU threads per process, or None for its default."""
+    """``num_threads``: PyTorch's CPU threads per process; where it is null, the CPUs a
+    SLURM job was given (``SLURM_CPUS_PER_TASK``), else None for PyTorch's default (one per
+    core)."""
     threads = cfg.get("num_threads")
     if threads is not None and (not _is_int(threads) or threads < 1):
         raise bad_setting("num_threads", threads, "a positive integer, or null for PyTorch's "
                                                   "default")
-    return None if threads is None else int(threads)
+    if threads is None:
+        given = os.environ.get("SLURM_CPUS_PER_TASK", "")
+        return int(given) if given.isdigit() and int(given) > 0 else None
+    return int(threads)
 
 
 def plain_config(cfg: DictConfig) -> dict[str, Any]:

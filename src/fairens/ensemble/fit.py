@@ -17,6 +17,7 @@ import torch
 from hydra.errors import HydraException
 from hydra.utils import instantiate
 from pytorch_lightning.callbacks import ModelCheckpoint, TQDMProgressBar
+from pytorch_lightning.plugins.environments import LightningEnvironment
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from ..data import ImageData, Split, batch_loader
@@ -111,8 +112,8 @@ def check_recipe(recipe: Recipe, data: ImageData) -> None:
     if clip is not None and not (isinstance(clip, int | float) and clip >= 0):
         raise bad_setting("trainer.gradient_clip_val", clip, "a non-negative number, or null")
     try:
-        instantiate({key: value for key, value in trainer.items()
-                     if key not in ("logger", "callbacks")}, logger=False, callbacks=[])
+        _trainer({key: value for key, value in trainer.items()
+                  if key not in ("logger", "callbacks")}, logger=False, callbacks=[])
     except (HydraException, MisconfigurationException, TypeError, ValueError) as exc:
         raise UsageError(f"trainer settings are not allowed: Lightning's Trainer rejects "
                          f"them ({_cause(exc)})") from exc
@@ -217,6 +218,17 @@ class _EpochLines(pl.Callback):
                            if key in ("train_loss", "val_acc"))
         print(f"{self.label} epoch {trainer.current_epoch + 1}/{trainer.max_epochs} {metrics} "
               f"({time.perf_counter() - self.start:.1f}s)", flush=True)
+
+
+def _trainer(config: dict[str, Any], **kwargs: Any) -> pl.Trainer:
+    """Lightning's Trainer from its config. A member is one process on one device, so it
+    gets the plain cluster environment unless the config asks for more devices or nodes or
+    names plugins: Lightning's detection of SLURM would otherwise warn on every node where
+    ``srun`` is on PATH (breaking one-line errors) and take over SIGUSR1/SIGTERM in jobs."""
+    one_process = config.get("devices", 1) in (1, "1") and config.get("num_nodes", 1) == 1
+    if one_process and config.get("plugins") is None:
+        kwargs["plugins"] = [LightningEnvironment()]
+    return instantiate(config, **kwargs)
 
 
 def _configured(spec: Any) -> list[Any]:
@@ -443,7 +455,7 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
     if recipe.trainer.get("enable_checkpointing", True):
         callbacks.append(_ResumePoint(models, resume_name, recipe.resume_interval))
     callbacks += _progress(label, trainer_config)
-    trainer = instantiate(trainer_config, logger=loggers or False, callbacks=callbacks)
+    trainer = _trainer(trainer_config, logger=loggers or False, callbacks=callbacks)
     train = _training_loader(data.train, recipe, seeds.batch_order)
     if resume.is_file():
         print(f"{label}: resuming from {resume}", flush=True)
