@@ -128,11 +128,11 @@ def main() -> None:
     start = time.perf_counter()
     result = analyse(logits=logits, labels=labels, groups=groups, options=options)
     whole = time.perf_counter() - start
-    curve = result.fairness["groupings"]["class"]["curve"]
+    curve = result.fairness.groupings["class"].curve
     print(f"K={n_members} N={n} C={n_classes} groups={n_classes} max_subsets={max_subsets} "
-          f": {sum(curve['subsets'])} subsets; single accuracy "
-          f"{result.fairness['overall']['single_mean']:.3f}, ensemble "
-          f"{result.fairness['overall']['ensemble']:.3f}")
+          f": {sum(curve.subsets)} subsets; single accuracy "
+          f"{result.fairness.overall.single_mean:.3f}, ensemble "
+          f"{result.fairness.overall.ensemble:.3f}")
     print(f"whole analysis: {whole:.2f} s (target < 10 s)")
 
     grouping = Grouping.from_column("class", groups["class"], labels)

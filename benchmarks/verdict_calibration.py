@@ -58,6 +58,7 @@ from scipy import stats
 
 from fairens.fairness import AnalysisOptions, RankingData, analyse
 from fairens.fairness.estimates import holm
+from fairens.fairness.result import GroupingResult, Outcome
 
 SCALES = ("gain", "rel_gain", "error_reduction")
 K_SETS = 3
@@ -223,13 +224,15 @@ def _scales(single: float, ensemble: float) -> dict[str, float]:
             "error_reduction": gain / (1 - single) if single < 1 else math.nan}
 
 
-def _true_difference(block: dict, truth: np.ndarray, names: list[str]) -> dict[str, float]:
+def _true_difference(block: GroupingResult, truth: np.ndarray,
+                     names: list[str]) -> dict[str, float]:
     """The population bottom-vs-top difference of the sets the analysis chose, per scale
     (with cross-fitting, the mean of the two halves' sets, as measured)."""
     index = {name: i for i, name in enumerate(names)}
     sides = {}
     for key in ("bottom_k", "top_k"):
-        halves = block[key].get("by_half") or [block[key]["groups"]]
+        chosen = getattr(block, key)
+        halves = chosen.by_half or [chosen.groups]
         values = [truth[[index[g] for g in groups]].mean(axis=0) for groups in halves]
         sides[key] = _scales(*np.mean(values, axis=0))
     return {s: sides["bottom_k"][s] - sides["top_k"][s] for s in SCALES}
@@ -251,10 +254,10 @@ def _oracle(simulated: World, setting: Setting, seed: int, others: list[float]) 
                        groups=groups, minority={"truth": ["hard"]},
                        options=AnalysisOptions(crosscheck=False, scale=setting.scale)
                        ).fairness
-    test = fairness["groupings"]["truth"]["minority_vs_majority"]
-    if test["p"] is None:
+    test = fairness.groupings["truth"].minority_vs_majority
+    if test.p is None:
         return False
-    return holm([test["p"], *others])[0] < 0.05 and test["difference"] > 0
+    return holm([test.p, *others])[0] < 0.05 and test.difference > 0
 
 
 def one_world(args: tuple[Setting, int, dict, str]) -> dict:
@@ -265,31 +268,30 @@ def one_world(args: tuple[Setting, int, dict, str]) -> dict:
                        groups=simulated.groups, options=options,
                        minority={"frequency": ["minority"]}, pair_ids=simulated.pairs,
                        validation=simulated.validation).fairness
-    summary = fairness["groupings"]["class"]
-    versus = summary["bottom_vs_top"]
-    minority = fairness["groupings"]["frequency"]["minority_vs_majority"]
+    summary = fairness.groupings["class"]
+    versus = summary.bottom_vs_top
+    minority = fairness.groupings["frequency"].minority_vs_majority
     true = _true_difference(summary, simulated.truth,
                             [f"class{i:03d}" for i in range(setting.classes)])
-    row = {"bottom_claim": versus["verdict"] in ("bottom_more", "top_more"),
-           "bottom_right": versus["verdict"] == "bottom_more",
-           "minority_claim": minority["verdict"] in ("minority_more", "majority_more"),
-           "not_tested": versus["verdict"] == "not_tested",
-           "single": fairness["overall"]["single_mean"],
-           "ensemble": fairness["overall"]["ensemble"],
-           "se": _se(versus["scales"][setting.scale]["ci"]),
-           "estimate": versus["scales"][setting.scale]["difference"],
+    row = {"bottom_claim": versus.verdict.claimed,
+           "bottom_right": versus.verdict is Outcome.BOTTOM_MORE,
+           "minority_claim": minority.verdict.claimed,
+           "not_tested": versus.verdict is Outcome.NOT_TESTED,
+           "single": fairness.overall.single_mean,
+           "ensemble": fairness.overall.ensemble,
+           "se": _se(versus.scales[setting.scale].ci),
+           "estimate": versus.scales[setting.scale].difference,
            "true": true[setting.scale]}
     row["any_claim"] = row["bottom_claim"] or row["minority_claim"]
     for scale in SCALES:
-        ci = versus["scales"][scale]["ci"]
+        ci = versus.scales[scale].ci
         row[f"cover_{scale}"] = (ci is not None and math.isfinite(true[scale])
                                  and ci[0] <= true[scale] <= ci[1])
         row[f"defined_{scale}"] = ci is not None and math.isfinite(true[scale])
-    row["minority_cover"] = minority["ci"] is not None and minority["ci"][0] <= 0 <= \
-        minority["ci"][1]
+    row["minority_cover"] = minority.ci is not None and minority.ci[0] <= 0 <= minority.ci[1]
     if setting.effect:
         row["oracle"] = _oracle(simulated, setting, seed,
-                                [p for p in (minority["p"],) if p is not None])
+                                [p for p in (minority.p,) if p is not None])
     return row
 
 

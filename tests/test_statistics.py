@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
+from test_analysis import LABELS, PROBS, hand_options
 
 from fairens.fairness import AnalysisOptions, RankingData, analyse
 from fairens.fairness.estimates import (
@@ -22,7 +23,6 @@ from fairens.fairness.estimates import (
 )
 
 from conftest import assert_close
-from test_fairness import LABELS, PROBS, hand_options
 
 REFERENCE = Path(__file__).parent / "data" / "same_data_reference.json"
 
@@ -112,7 +112,7 @@ def test_stratified_parts_split_every_group_evenly() -> None:
 def test_ece_is_of_the_combine_evaluated() -> None:
     groups = pd.DataFrame({"class": LABELS.astype(str)})
     fairness = analyse(logits=np.log(PROBS), labels=LABELS, groups=groups,
-                       options=hand_options(k=1, combine="vote")).fairness
+                       options=hand_options(k=1, combine="vote")).fairness.to_json()
     ece = {c: g["ece"]["ensemble"] for c, g in fairness["groupings"]["class"]["groups"].items()}
     # votes split on samples 0, 1, 3, 4 (confidence 0.5, the vote share) and agree on 2
     # (confidence 1); ties go to the higher mean probability, so every sample is right
@@ -125,10 +125,9 @@ def test_small_groups_are_reported_but_never_chosen() -> None:
     logits = 2 * np.eye(3)[labels][None] + rng.normal(size=(4, len(labels), 3))
     logits[:, -1] = [0, 5, 0]  # the one-sample class is always wrong
     groups = pd.DataFrame({"class": labels.astype(str)})
-    summary = analyse(logits=logits, labels=labels, groups=groups).fairness["groupings"]["class"]
-    assert summary["groups"]["2"] | {"eligible": False} == summary["groups"]["2"]
-    assert summary["groups"]["2"]["ensemble"] == 0.0
-    assert "2" not in summary["worst_group"]["by_half"] and summary["bottom_k"]["k"] == 1
+    summary = analyse(logits=logits, labels=labels, groups=groups).fairness.groupings["class"]
+    assert not summary.groups["2"].eligible and summary.groups["2"].ensemble == 0.0
+    assert "2" not in summary.worst_group.by_half and summary.bottom_k.k == 1
 
 
 def test_validation_predictions_choose_the_groups() -> None:
@@ -144,7 +143,7 @@ def test_validation_predictions_choose_the_groups() -> None:
         groups=pd.DataFrame({"class": names[test_labels]}),
         options=AnalysisOptions(k=1),
         validation=RankingData(val_logits.repeat(3, axis=0), val_labels,
-                               pd.DataFrame({"class": names[val_labels]}))).fairness
+                               pd.DataFrame({"class": names[val_labels]}))).fairness.to_json()
     assert fairness["ranking"]["method"] == "validation"
     summary = fairness["groupings"]["class"]
     assert summary["bottom_k"]["groups"] == ["a"] and summary["worst_group"]["group"] == "a"
@@ -174,7 +173,7 @@ def test_a_null_world_rarely_yields_a_bottom_versus_top_claim() -> None:
         for ranking in claims:
             versus = analyse(logits=logits, labels=labels, groups=groups,
                              options=AnalysisOptions(ranking=ranking, crosscheck=False)
-                             ).fairness["groupings"]["class"]["bottom_vs_top"]
+                             ).fairness.to_json()["groupings"]["class"]["bottom_vs_top"]
             claims[ranking] += versus["verdict"] != "no_difference"
             differences[ranking].append(versus["difference"])
     assert claims["auto"] <= 4  # binomial(40, 0.05) exceeds 4 with probability 0.05
@@ -198,7 +197,8 @@ def test_same_data_ranking_reproduces_the_earlier_numbers() -> None:
         fairness = analyse(logits=logits, labels=labels, groups=groups,
                            minority={"class": ["c4", "c5"]},
                            options=AnalysisOptions(k=k, ranking="same_data", min_group_size=1,
-                                                   intervals=False, crosscheck=False)).fairness
+                                                   intervals=False, crosscheck=False)
+                           ).fairness.to_json()
         expected = reference[f"k={k}"]
         for key in ("single_mean", "single_std", "ensemble"):
             assert fairness["overall"][key] == pytest.approx(expected["overall"][key], abs=1e-12)
@@ -209,7 +209,7 @@ def test_same_data_ranking_reproduces_the_earlier_numbers() -> None:
 
 def test_no_interval_is_nan_or_infinite() -> None:
     logits, labels, groups = _world(7, n_classes=6, per_class=12, members=3)
-    fairness = analyse(logits=logits, labels=labels, groups=groups).fairness
+    fairness = analyse(logits=logits, labels=labels, groups=groups).fairness.to_json()
     json.dumps(fairness, allow_nan=False)  # raises on NaN or infinity
 
 
@@ -232,7 +232,7 @@ def _near_perfect_run(members: int = 10, per_class: int = 50):
 def test_near_perfect_groups_never_yield_a_claim_from_zero_variance(scale: str) -> None:
     logits, labels, groups = _near_perfect_run()
     fairness = analyse(logits=logits, labels=labels, groups=groups,
-                       options=AnalysisOptions(scale=scale, crosscheck=False)).fairness
+                       options=AnalysisOptions(scale=scale, crosscheck=False)).fairness.to_json()
     summary = fairness["groupings"]["class"]
     perfect = summary["groups"]["9"]
     assert perfect["ensemble"] == 1.0 and perfect["gain"] == 0.0
@@ -254,7 +254,7 @@ def test_an_adjusted_p_value_is_never_below_its_raw_p_value() -> None:
     fairness = analyse(logits=logits, labels=labels, minority={"class": ["3", "4", "5"]},
                        groups=pd.DataFrame({"class": labels.astype(str),
                                             "train_frequency": frequency}),
-                       options=AnalysisOptions(crosscheck=False)).fairness
+                       options=AnalysisOptions(crosscheck=False)).fairness.to_json()
     tests = [summary[key] for summary in fairness["groupings"].values()
              for key in ("bottom_vs_top", "minority_vs_majority") if key in summary]
     repeated = fairness["groupings"]["train_frequency"]["minority_vs_majority"]
@@ -267,7 +267,7 @@ def test_the_worst_group_named_under_crossfitting_is_the_one_measured() -> None:
         logits, labels, groups = _world(seed, n_classes=8, per_class=30, members=5)
         worst = analyse(logits=logits, labels=labels, groups=groups,
                         options=AnalysisOptions(crosscheck=False, ranking="crossfit")
-                        ).fairness["groupings"]["class"]["worst_group"]
+                        ).fairness.to_json()["groupings"]["class"]["worst_group"]
         if len(set(worst["by_half"])) > 1:
             break
     else:

@@ -36,7 +36,7 @@ def _majority(p: float, k: int) -> float:
 def test_balanced_and_worst_group_accuracy_by_hand() -> None:
     logits, labels, groups = _binary_world([0.9, 0.6, 0.75], 40, 3, seed=1)
     subpop = analyse(logits=logits, labels=labels, groups=groups,
-                     options=AnalysisOptions(min_group_size=20)).fairness[
+                     options=AnalysisOptions(min_group_size=20)).fairness.to_json()[
         "groupings"]["attr"]["subpop"]
     predicted = logits.argmax(axis=2)
     codes = groups["attr"].to_numpy()
@@ -64,7 +64,7 @@ def test_equalized_odds_matches_fairlearn_for_each_member_and_the_ensemble() -> 
     logits = rng.normal(size=(k, n, c))
     logits[:, np.arange(n), labels] += np.where(attr == "r", 0.3, 1.2)
     groups = pd.DataFrame({"class": [f"c{label}" for label in labels], "attr": attr})
-    odds = analyse(logits=logits, labels=labels, groups=groups).fairness[
+    odds = analyse(logits=logits, labels=labels, groups=groups).fairness.to_json()[
         "groupings"]["attr"]["subpop"]["equalized_odds"]
     ensemble = logits.astype(np.float64)
     ensemble = (np.exp(ensemble) / np.exp(ensemble).sum(axis=2, keepdims=True)).mean(axis=0)
@@ -83,7 +83,7 @@ def test_class_groupings_get_no_equalized_odds_and_tiny_groups_are_left_out() ->
     logits, labels, groups = _binary_world([0.8, 0.7], 30, 3, seed=2)
     groups.loc[:2, "attr"] = "tiny"
     fairness = analyse(logits=logits, labels=labels, groups=groups,
-                       options=AnalysisOptions(min_group_size=10)).fairness["groupings"]
+                       options=AnalysisOptions(min_group_size=10)).fairness.to_json()["groupings"]
     assert "equalized_odds" not in fairness["class"]["subpop"]
     assert fairness["attr"]["subpop"]["groups"] == ["g0", "g1"]
 
@@ -99,7 +99,7 @@ def test_intervals_cover_the_known_truth() -> None:
     for seed in range(worlds):
         logits, labels, groups = _binary_world(accuracy, 60, members, seed)
         subpop = analyse(logits=logits, labels=labels, groups=groups,
-                         options=AnalysisOptions(crosscheck=False)).fairness[
+                         options=AnalysisOptions(crosscheck=False)).fairness.to_json()[
             "groupings"]["attr"]["subpop"]
         low, high = subpop["balanced_accuracy"]["ci"]["ensemble"]
         hits["balanced"] += low <= np.mean(truth["ensemble"]) <= high

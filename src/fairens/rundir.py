@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import FairensError, bad_file, name_list
+from .fairness.result import FairnessResult
 from .files import csv_text, json_text, read_json_object, regular_file, remove_leftovers
 from .ownership import OwnedFolder, open_folder, publish_pending, referenced_files
 
@@ -114,16 +115,14 @@ def load_meta(run_dir: str | Path) -> dict[str, Any]:
     return _read_meta(Path(run_dir) / RUN_JSON)
 
 
-def load_fairness(run_dir: str | Path) -> dict[str, Any]:
-    """The content of a run's ``fairness.json`` (its latest analysis)."""
+def load_fairness(run_dir: str | Path) -> FairnessResult:
+    """The checked content of a run's ``fairness.json`` (its latest analysis)."""
     publish_pending(run_dir, lambda: open_run(run_dir, create=False))
     path = Path(run_dir) / FAIRNESS_JSON
     if not path.exists():
         raise bad_file(path, f"missing: run `fairens report {run_dir}` first")
-    fairness = read_json_object(path, "fairness.json, a JSON file")
-    if not isinstance(fairness.get("groupings"), dict):
-        raise bad_file(path, "not an analysis written by fairens (no groupings)")
-    return fairness
+    return FairnessResult.from_json(read_json_object(path, "fairness.json, a JSON file"),
+                                    where=str(path))
 
 
 def load_member_summaries(run_dir: str | Path) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ..fairness.groups import Grouping
+from ..fairness.result import FairnessResult
 from ..report.document import Document, pct, signed_pct
 
 
@@ -18,18 +19,17 @@ def groupings_of(groups: pd.DataFrame, labels: np.ndarray) -> list[Grouping]:
             for name in groups.columns]
 
 
-def chosen_groups(fairness: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def chosen_groups(fairness: FairnessResult) -> dict[str, dict[str, Any]]:
     """Per grouping, the groups the run's analysis (``fairness.json``) chose: its bottom-k
     (the first k where cross-fitting chose more), its worst group and its minority. The
     export measures every graph on these fixed groups, so that int8 and fp32 are compared
     on the same groups, chosen without the test set (docs/statistics.md)."""
     out = {}
-    for name, summary in fairness["groupings"].items():
-        bottom = summary.get("bottom_k") or {}
-        minority = summary.get("minority") or {}
-        out[name] = {"bottom_k": list(bottom.get("groups", []))[:bottom.get("k", 0)],
-                     "worst_group": (summary.get("worst_group") or {}).get("group"),
-                     "minority": list(minority.get("groups", []))}
+    for name, summary in fairness.groupings.items():
+        bottom, worst = summary.bottom_k, summary.worst_group
+        out[name] = {"bottom_k": [] if bottom is None else bottom.groups[:bottom.k],
+                     "worst_group": None if worst is None else worst.group,
+                     "minority": summary.minority_groups()}
     return out
 
 

@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from ..ensemble import load_member
 from ..errors import UsageError, bad_file, name_list
+from ..fairness.result import FairnessResult
 from ..files import json_text, write_files
 from ..locks import hold
 from ..models import get_spec
@@ -193,7 +194,7 @@ def _graph_plan(n_members: int, sizes: list[int], options: ExportOptions) -> lis
 
 
 def _export_all(members: list, sizes: list[int], data, groups: pd.DataFrame,
-                meta: dict[str, Any], fairness: dict[str, Any], folder: Path,
+                meta: dict[str, Any], fairness: FairnessResult, folder: Path,
                 options: ExportOptions, run: str) -> dict[str, Any]:
     """Every graph, its int8 and ORT variants, the compression report and the device
     bundle, written into the staging ``folder``; returns the content of export.json."""
@@ -202,7 +203,7 @@ def _export_all(members: list, sizes: list[int], data, groups: pd.DataFrame,
     check = _images(data.test, options.parity_images, seed=1)
     calibration = _images(data.train, options.calibration, seed=2)
     labels = data.test.labels.numpy()
-    k = fairness["k"]  # of the latest analysis: `fairens report --k 5` changes it here too
+    k = fairness.k  # of the latest analysis: `fairens report --k 5` changes it here too
     chosen = chosen_groups(fairness)
     groupings = [g for g in groupings_of(grouping_columns(groups), labels) if g.name in chosen]
     sample = torch.from_numpy(check[:2])

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..errors import FairensError, UsageError
 from .calibration import (
+    Reliability,
     calibration_bins,
     disagreement,
     expected_calibration_error,
@@ -35,9 +36,35 @@ from .ranking import (
     make_folds,
     validation_views,
 )
+from .result import (
+    SCHEMA_VERSION,
+    AccuracyIntervals,
+    Counterfactual,
+    Crosscheck,
+    Curve,
+    CurveIntervals,
+    FairnessResult,
+    GapIntervals,
+    GroupEstimate,
+    GroupingResult,
+    IntervalSettings,
+    MemberSpread,
+    Minority,
+    MinorityGap,
+    Outcome,
+    Overall,
+    PairFlips,
+    RankingSettings,
+    RankingSummary,
+    SetEstimate,
+    SideEstimate,
+    SingleAndEnsemble,
+    VerdictSettings,
+    WorstGroup,
+)
 from .subpop import subpop_block
 from .subsets import curve_sizes, curve_subsets
-from .verdicts import Verdicts, adjust, compare_gains, gain_block
+from .verdicts import Test, Verdicts, adjust, compare_gains, gain_block
 
 GROUP_COLUMNS = ("grouping", "group", "n", "eligible", "single_mean", "single_std", "ensemble",
                  "gain", "rel_gain", "error_reduction", "single_mean_lo", "single_mean_hi",
@@ -56,7 +83,7 @@ class Analysis:
     """The result of :func:`analyse`.
 
     Attributes:
-        fairness: the content of ``fairness.json`` (JSON-ready).
+        fairness: the content of ``fairness.json`` (``to_json()`` writes it).
         table: one row per (grouping, group), with the columns of ``GROUP_COLUMNS``.
         metricframe: the same per-group accuracies computed by fairlearn's MetricFrame
             (empty when the cross-check is off).
@@ -68,13 +95,13 @@ class Analysis:
             (the same predictions) share its training randomness in a paired comparison.
     """
 
-    fairness: dict[str, Any]
+    fairness: FairnessResult
     table: pd.DataFrame
     metricframe: pd.DataFrame
     chosen: dict[str, Choice] = field(default_factory=dict, repr=False, compare=False)
     verdicts: dict[str, Verdicts] = field(default_factory=dict, repr=False, compare=False)
-    reliability: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False,
-                                                   compare=False)
+    reliability: dict[str, Reliability] = field(default_factory=dict, repr=False,
+                                                compare=False)
     member_keys: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
 
@@ -117,7 +144,7 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
                           [layout.cells for layout in layouts])
     ranking_views = (validation_views(validation, groupings, options, subsets)
                      if method == "validation" and not chosen else None)
-    summaries, tests, choices, estimates, reliability = {}, [], {}, {}, {}
+    drafts, tests, choices, estimates, reliability = {}, [], {}, {}, {}
     class_names = _class_names(labels, groupings[0], logits.shape[2])
     for index, (grouping, layout) in enumerate(zip(groupings, layouts, strict=True)):
         measures = Measures(grouping, correct, layout.cells, layout.halves,
@@ -129,49 +156,45 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
                                "choice of groups is reused")
         choice = given or choose(context, make_folds(
             method, measures, None if ranking_views is None else ranking_views[index]), method)
-        summary, verdicts, estimates[grouping.name] = _summarise(context, choice)
-        choices[grouping.name] = choice
-        reliability[grouping.name] = _add_spread(summary, grouping, correct)
-        subpop = subpop_block(context, labels, class_names if _protected(grouping.name)
-                              else None)
-        if subpop is not None:
-            summary["subpop"] = subpop
+        spread, reliability[grouping.name] = _spread(grouping, correct)
+        draft, grouping_tests, estimates[grouping.name] = _summarise(context, choice, spread)
+        draft["subpop"] = subpop_block(context, labels, class_names if _protected(grouping.name)
+                                       else None)
         if logits.shape[2] == 2 and _protected(grouping.name):
-            summary["parity"] = parity_differences(labels, correct.member_predictions,
-                                                   correct.ensemble_predictions, grouping)
-        summaries[grouping.name] = summary
-        tests += verdicts
-    family = adjust(tests)
-    fairness = {
-        "members": int(n_members), "combine": options.combine, "k": options.k,
-        "max_subsets": options.max_subsets, "seed": options.seed,
-        "n_samples": int(logits.shape[1]), "n_classes": int(logits.shape[2]),
-        "ranking": {"method": method, "requested": options.ranking,
-                    **({"chosen_by": "a reference run"} if chosen else {}),
-                    "min_group_size": options.min_group_size,
-                    **({"split_seed": options.split_seed} if method == "crossfit" else {})},
-        "intervals": None if not options.intervals else {
-            "method": INTERVAL_METHOD, "level": LEVEL, "member_variance": n_members > 1},
-        "verdicts": {"scale": options.scale, "correction": "holm", "family": family,
-                     "level": LEVEL},
-        "overall": _overall(summaries["class"], correct),
-        "groupings": summaries,
-    }
-    if pair_ids is not None:
-        fairness["counterfactual"] = _counterfactual(correct, pairs, labels, groupings[0])
+            draft["parity"] = parity_differences(labels, correct.member_predictions,
+                                                 correct.ensemble_predictions, grouping)
+        choices[grouping.name] = choice
+        drafts[grouping.name] = draft
+        tests += [(grouping.name, slot, test) for slot, test in grouping_tests]
+    decided, family = adjust([test for _, _, test in tests])
+    for (name, slot, _), verdict in zip(tests, decided, strict=True):
+        drafts[name][slot] = verdict
+    summaries = {name: GroupingResult(**draft) for name, draft in drafts.items()}
     table = _table(summaries)
-    frame = _crosscheck(fairness, table, labels, correct, groupings) if options.crosscheck \
-        else pd.DataFrame()
+    frame, crosscheck = (_crosscheck(table, labels, correct, groupings) if options.crosscheck
+                         else (pd.DataFrame(), None))
+    fairness = FairnessResult(
+        SCHEMA_VERSION, int(n_members), options.combine, options.k, options.max_subsets,
+        options.seed, int(logits.shape[1]), int(logits.shape[2]),
+        RankingSettings(method, options.ranking, "a reference run" if chosen else None,
+                        options.min_group_size,
+                        options.split_seed if method == "crossfit" else None),
+        None if not options.intervals else IntervalSettings(INTERVAL_METHOD, LEVEL,
+                                                            n_members > 1),
+        VerdictSettings(options.scale, "holm", family, LEVEL),
+        _overall(summaries["class"], correct), summaries,
+        None if pair_ids is None else _counterfactual(correct, pairs, labels, groupings[0]),
+        crosscheck)
     keys = tuple(hashlib.sha1(np.ascontiguousarray(member, dtype=np.float32).tobytes())
                  .hexdigest() for member in logits)
     return Analysis(fairness=fairness, table=table, metricframe=frame, chosen=choices,
                     verdicts=estimates, reliability=reliability, member_keys=keys)
 
 
-def _crosscheck(fairness: dict[str, Any], table: pd.DataFrame, labels: np.ndarray,
-                correct: Correctness, groupings: list[Grouping]) -> pd.DataFrame:
+def _crosscheck(table: pd.DataFrame, labels: np.ndarray, correct: Correctness,
+                groupings: list[Grouping]) -> tuple[pd.DataFrame, Crosscheck]:
     """The per-group accuracies recomputed by fairlearn's MetricFrame, which must agree with
-    the vectorised path to 1e-12 (recorded in ``fairness``)."""
+    the vectorised path to 1e-12, and the largest difference."""
     frame = pd.concat([metricframe_table(labels, correct.member_predictions,
                                          correct.ensemble_predictions, g) for g in groupings],
                       ignore_index=True)
@@ -180,8 +203,7 @@ def _crosscheck(fairness: dict[str, Any], table: pd.DataFrame, labels: np.ndarra
     if difference > 1e-12:
         raise RuntimeError(f"fairlearn MetricFrame and the vectorised analysis disagree by "
                            f"{difference}: a bug in fairens")
-    fairness["crosscheck"] = {"metricframe_max_abs_diff": difference}
-    return frame
+    return frame, Crosscheck(difference)
 
 
 def _check_inputs(logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame) -> None:
@@ -237,52 +259,71 @@ def _protected(name: str) -> bool:
     return name not in _NOT_PROTECTED and not name.startswith("class&")
 
 
-def _summarise(context: Context, choice: Choice
-               ) -> tuple[dict[str, Any], list[dict], Verdicts]:
-    grouping, measures = context.grouping, context.measures
-    names, n = grouping.names, grouping.counts
+@dataclass(frozen=True)
+class _Spread:
+    """Per group: disagreement between members (None with one member), and the ECE of the
+    mean member and of the ensemble."""
+
+    disagreement: np.ndarray | None
+    ece_single: np.ndarray
+    ece_ensemble: np.ndarray
+
+
+def _summarise(context: Context, choice: Choice, spread: _Spread
+               ) -> tuple[dict[str, Any], list[tuple[str, Test]], Verdicts]:
+    """The fields of the grouping's :class:`GroupingResult` but its verdicts, the tests
+    behind them (by field name), and their estimates."""
+    grouping = context.grouping
     folds, picks, eligible, size = choice.folds, choice.picks, choice.eligible, choice.size
-    member_counts = grouping.sums(measures.correct.members)  # [K, G], exact integers
-    std = (member_counts / n).std(axis=0)
-    groups = {}
-    for g, name in enumerate(names):
-        cells = measures.cells(g)
-        block = gain_block(context, measures.single(cells), measures.ensemble(cells))
-        # point estimates from integer counts, so that equal accuracies are equal floats
-        block["single_mean"] = float(member_counts[:, g].sum() / (len(member_counts) * n[g]))
-        groups[name] = {"n": int(n[g]), "eligible": g in eligible, **block,
-                        "single_std": float(std[g])}
-    summary: dict[str, Any] = {"groups": groups, "ranking": {
-        "eligible": len(eligible), "halves": len(folds) == 2}}
+    draft: dict[str, Any] = {"groups": _groups(context, eligible, spread),
+                             "ranking": RankingSummary(len(eligible), len(folds) == 2)}
     tests = []
     estimates = Verdicts(context.measured, context.design)
     if size >= 1:
         bottom, top = (_set(context, folds, picks, side) for side in ("bottom", "top"))
-        summary["bottom_k"], summary["top_k"] = bottom[0], top[0]
+        draft["bottom_k"], draft["top_k"] = bottom[0], top[0]
         estimates = replace(estimates, bottom=bottom[1], top=top[1])
-        verdict = compare_gains(context, bottom[1], top[1], ("bottom_more", "top_more"))
+        test = compare_gains(context, bottom[1], top[1], (Outcome.BOTTOM_MORE, Outcome.TOP_MORE))
         if _same_as_minority(grouping, picks):
-            verdict.pop("labels")
-            verdict["note"] = "the same comparison as minority_vs_majority: not counted twice"
+            draft["bottom_vs_top"] = replace(
+                test.verdict, note="the same comparison as minority_vs_majority: not counted "
+                                   "twice")
         else:
-            tests.append(verdict)
-        summary["bottom_vs_top"] = verdict
+            tests.append(("bottom_vs_top", test))
     if any(p.worst is not None for p in picks):
-        summary["worst_group"] = _worst(context, folds, picks)
-    summary["curve"] = _curve(context, folds, picks, size)
+        draft["worst_group"] = _worst(context, folds, picks)
+    draft["curve"] = _curve(context, folds, picks, size)
     if grouping.splits_minority:
-        block, sides = _minority(context)
-        summary["minority"] = block
+        draft["minority"], sides = _minority(context)
         estimates = replace(estimates, minority=sides[0], majority=sides[1])
-        verdict = compare_gains(context, sides[0], sides[1],
-                                ("minority_more", "majority_more"), measured=False)
+        test = compare_gains(context, sides[0], sides[1],
+                             (Outcome.MINORITY_MORE, Outcome.MAJORITY_MORE), measured=False)
         # two groupings with the same minority samples (class and train_frequency of a
         # long tail) make one comparison: it enters the family of verdicts once
-        verdict["_same"] = (tuple(hashlib.sha1(np.sort(np.unique(side[0].samples)).tobytes())
-                                  .hexdigest() for side in sides), grouping.name)
-        summary["minority_vs_majority"] = verdict
-        tests.append(verdict)
-    return summary, tests, estimates
+        same = tuple(hashlib.sha1(np.sort(np.unique(side[0].samples)).tobytes()).hexdigest()
+                     for side in sides)
+        tests.append(("minority_vs_majority", replace(test, same=same, where=grouping.name)))
+    return draft, tests, estimates
+
+
+def _groups(context: Context, eligible: list[int],
+            spread: _Spread) -> dict[str, GroupEstimate]:
+    grouping, measures = context.grouping, context.measures
+    n = grouping.counts
+    member_counts = grouping.sums(measures.correct.members)  # [K, G], exact integers
+    std = (member_counts / n).std(axis=0)
+    groups = {}
+    for g, name in enumerate(grouping.names):
+        cells = measures.cells(g)
+        block = gain_block(context, measures.single(cells), measures.ensemble(cells))
+        # point estimates from integer counts, so that equal accuracies are equal floats
+        single = float(member_counts[:, g].sum() / (len(member_counts) * n[g]))
+        groups[name] = GroupEstimate(
+            int(n[g]), g in eligible, **(block.parts() | {"single_mean": single}),
+            single_std=float(std[g]),
+            disagreement=None if spread.disagreement is None else float(spread.disagreement[g]),
+            ece=SingleAndEnsemble(float(spread.ece_single[g]), float(spread.ece_ensemble[g])))
+    return groups
 
 
 def _same_as_minority(grouping: Grouping, picks: list[Selection]) -> bool:
@@ -293,7 +334,7 @@ def _same_as_minority(grouping: Grouping, picks: list[Selection]) -> bool:
 
 
 def _set(context: Context, folds: list[Fold], picks: list[Selection],
-         side: str) -> tuple[dict[str, Any], tuple[Estimate, Estimate]]:
+         side: str) -> tuple[SetEstimate, tuple[Estimate, Estimate]]:
     """A bottom-k or top-k set: chosen in each fold, measured on that fold's samples,
     averaged over folds (the unweighted mean over its groups, as FAIR-Ensemble)."""
     measures, names = context.measures, context.grouping.names
@@ -302,10 +343,10 @@ def _set(context: Context, folds: list[Fold], picks: list[Selection],
                       for f, groups in zip(folds, chosen, strict=True)])
     ensemble = average([average([measures.ensemble(measures.cells(g, f.half)) for g in groups])
                         for f, groups in zip(folds, chosen, strict=True)])
-    block = {"k": len(chosen[0]), "groups": _union(chosen, names),
-             **gain_block(context, single, ensemble, context.measured)}
-    if len(folds) > 1:
-        block["by_half"] = [[names[g] for g in groups] for groups in chosen]
+    block = SetEstimate(len(chosen[0]), _union(chosen, names),
+                        **gain_block(context, single, ensemble, context.measured).parts(),
+                        by_half=[[names[g] for g in groups] for groups in chosen]
+                        if len(folds) > 1 else None)
     return block, (single, ensemble)
 
 
@@ -320,7 +361,7 @@ def _union(chosen: list[list[int]], names: tuple[str, ...]) -> list[str]:
                                                            names[g]))]
 
 
-def _worst(context: Context, folds: list[Fold], picks: list[Selection]) -> dict[str, Any]:
+def _worst(context: Context, folds: list[Fold], picks: list[Selection]) -> WorstGroup:
     measures, names = context.measures, context.grouping.names
     used = [(f, p.worst) for f, p in zip(folds, picks, strict=True) if p.worst is not None]
     chosen = [names[g] for _, g in used]
@@ -331,19 +372,18 @@ def _worst(context: Context, folds: list[Fold], picks: list[Selection]) -> dict[
         used = used[:1]
     single = average([measures.single(measures.cells(g, f.half)) for f, g in used])
     ensemble = average([measures.ensemble(measures.cells(g, f.half)) for f, g in used])
-    out = {"group": chosen[0], "single_mean": num(single.value),
-           "ensemble": num(ensemble.value),
-           "ci": None if not context.options.intervals else {
-               "single_mean": context.accuracy(single, context.measured),
-               "ensemble": context.accuracy(ensemble, context.measured)}}
-    if len(folds) > 1:
-        out["by_half"] = chosen
-        out["measured_on"] = "both halves" if len(used) > 1 else "one half"
-    return out
+    halves = len(folds) > 1
+    return WorstGroup(
+        chosen[0], num(single.value), num(ensemble.value),
+        None if not context.options.intervals else AccuracyIntervals(
+            context.accuracy(single, context.measured),
+            context.accuracy(ensemble, context.measured)),
+        by_half=chosen if halves else None,
+        measured_on=("both halves" if len(used) > 1 else "one half") if halves else None)
 
 
 def _curve(context: Context, folds: list[Fold], picks: list[Selection],
-           size: int) -> dict[str, Any]:
+           size: int) -> Curve:
     """Accuracy versus ensemble size m: each value the mean over the size's member subsets;
     the bottom-k and top-k sets stay those of all members, each subset's worst group is
     chosen on the fold's ranking data."""
@@ -371,89 +411,76 @@ def _curve(context: Context, folds: list[Fold], picks: list[Selection],
             for side in ("minority", "majority"):
                 cells = [c for g in getattr(grouping, side) for c in measures.cells(g)]
                 lines[side].append((measures.curve(m, cells), context.design))
-    out: dict[str, Any] = {"m": measures.correct.sizes,
-                           "subsets": [len(drawn) for drawn in measures.correct.subsets]}
-    out.update({name: [None if e is None else num(e.value) for e, _ in line]
-                for name, line in lines.items()})
-    out["ci"] = None if not context.options.intervals else {
+    ci = None if not context.options.intervals else CurveIntervals(**{
         name: [None if e is None else context.accuracy(e, d) for e, d in line]
-        for name, line in lines.items()}
-    return out
+        for name, line in lines.items()})
+    return Curve(list(measures.correct.sizes), [len(drawn) for drawn in
+                                                 measures.correct.subsets],
+                 **{name: [None if e is None else num(e.value) for e, _ in line]
+                    for name, line in lines.items()}, ci=ci)
 
 
-def _minority(context: Context) -> tuple[dict[str, Any], list[tuple[Estimate, Estimate]]]:
+def _minority(context: Context) -> tuple[Minority, list[tuple[Estimate, Estimate]]]:
     """Accuracy over all samples of the declared minority groups versus the majority
     groups (declared from training counts: not chosen on the test set)."""
     grouping, measures = context.grouping, context.measures
-    out: dict[str, Any] = {"groups": [grouping.names[i] for i in grouping.minority]}
-    sides = []
+    sides, blocks = [], []
     for side in ("minority", "majority"):
         cells = [c for g in getattr(grouping, side) for c in measures.cells(g)]
         single, ensemble = measures.single(cells), measures.ensemble(cells)
         sides.append((single, ensemble))
-        out[side] = {"n": measures.size(cells), **gain_block(context, single, ensemble)}
+        blocks.append(SideEstimate(measures.size(cells),
+                                   **gain_block(context, single, ensemble).parts()))
     (s_min, e_min), (s_maj, e_maj) = sides
-    gaps = {"single_mean": s_maj - s_min, "ensemble": e_maj - e_min}
-    gaps["change"] = gaps["ensemble"] - gaps["single_mean"]
-    out["gap"] = {key: num(value.value) for key, value in gaps.items()}
-    out["gap"]["ci"] = None if not context.options.intervals else {
-        key: context.difference(value) for key, value in gaps.items()}
-    return out, sides
+    gaps = [s_maj - s_min, e_maj - e_min]
+    gaps.append(gaps[1] - gaps[0])
+    gap = MinorityGap(*(num(value.value) for value in gaps), None if not context.options.intervals
+                      else GapIntervals(*(context.difference(value) for value in gaps)))
+    return Minority([grouping.names[i] for i in grouping.minority], *blocks, gap), sides
 
 
-def _add_spread(summary: dict[str, Any], grouping: Grouping,
-                correct: Correctness) -> dict[str, Any]:
-    """Per group: disagreement between members, and ECE of members and of the ensemble;
-    returns the reliability diagram behind the ECE."""
-    apart = disagreement(correct.member_predictions, grouping)
+def _spread(grouping: Grouping, correct: Correctness) -> tuple[_Spread, Reliability]:
+    """Disagreement and ECE per group, and the reliability diagram behind the ECE."""
     sums = calibration_bins(correct.confidence, correct.calibration_correct, grouping)
     ece = expected_calibration_error(sums)
-    member_ece, ensemble_ece = ece[:-1].mean(axis=0), ece[-1]
-    for i, group in enumerate(summary["groups"].values()):
-        group["disagreement"] = None if apart is None else float(apart[i])
-        group["ece"] = {"single_mean": float(member_ece[i]), "ensemble": float(ensemble_ece[i])}
-    return reliability_bins(sums, grouping)
+    spread = _Spread(disagreement(correct.member_predictions, grouping),
+                     ece[:-1].mean(axis=0), ece[-1])
+    return spread, reliability_bins(sums, grouping)
 
 
-def _overall(class_summary: dict[str, Any], correct: Correctness) -> dict[str, Any]:
+def _overall(classes: GroupingResult, correct: Correctness) -> Overall:
     accuracy = correct.members.mean(axis=1)
-    ci = class_summary["curve"]["ci"]
-    return {"single_mean": float(accuracy.mean()), "single_std": float(accuracy.std()),
-            "ensemble": float(correct.ensemble.mean()),
-            "ci": None if ci is None else {"single_mean": ci["overall"][0],
-                                           "ensemble": ci["overall"][-1]}}
+    ci = classes.curve.ci
+    return Overall(float(accuracy.mean()), float(accuracy.std()), float(correct.ensemble.mean()),
+                   None if ci is None else AccuracyIntervals(ci.overall[0], ci.overall[-1]))
 
 
 def _counterfactual(correct: Correctness, pair_ids: np.ndarray, labels: np.ndarray,
-                    classes: Grouping) -> dict[str, Any]:
+                    classes: Grouping) -> Counterfactual:
     n_classes = int(labels.max()) + 1
     predictions = np.vstack([correct.member_predictions, correct.ensemble_predictions[None]])
     overall, per_class, pairs = flip_rates(predictions, pair_ids, labels, n_classes)
     names = _class_names(labels, classes, 0)
-    return {"pairs": int(pairs.sum()),
-            "overall": {"single_mean": float(overall[:-1].mean()),
-                        "single_std": float(overall[:-1].std()), "ensemble": float(overall[-1])},
-            "per_class": {names[c]: {"pairs": int(pairs[c]),
-                                     "single_mean": float(per_class[:-1, c].mean()),
-                                     "ensemble": float(per_class[-1, c])}
-                          for c in range(n_classes) if pairs[c]}}
+    return Counterfactual(
+        int(pairs.sum()), MemberSpread(float(overall[:-1].mean()), float(overall[:-1].std()),
+                                       float(overall[-1])),
+        {names[c]: PairFlips(int(pairs[c]), float(per_class[:-1, c].mean()),
+                             float(per_class[-1, c])) for c in range(n_classes) if pairs[c]})
 
 
-def _table(summaries: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def _table(summaries: dict[str, GroupingResult]) -> pd.DataFrame:
     rows = []
     for grouping, summary in summaries.items():
-        minority = set(summary.get("minority", {}).get("groups", []))
-        for group, g in summary["groups"].items():
-            ci = g["ci"] or {}
-            bounds = {f"{key}_{side}": (ci[key][j] if ci.get(key) else None)
+        minority = set(summary.minority_groups())
+        for group, g in summary.groups.items():
+            bounds = {f"{key}_{side}": (g.interval(key)[j] if g.interval(key) else None)
                       for key in ("single_mean", "ensemble", "gain")
                       for j, side in enumerate(("lo", "hi"))}
-            rows.append({"grouping": grouping, "group": group, "n": g["n"],
-                         "eligible": g["eligible"], "single_mean": g["single_mean"],
-                         "single_std": g["single_std"], "ensemble": g["ensemble"],
-                         "gain": g["gain"], "rel_gain": g["rel_gain"],
-                         "error_reduction": g["error_reduction"], **bounds,
-                         "disagreement": g["disagreement"],
-                         "ece_single": g["ece"]["single_mean"],
-                         "ece_ensemble": g["ece"]["ensemble"], "minority": group in minority})
+            rows.append({"grouping": grouping, "group": group, "n": g.n,
+                         "eligible": g.eligible, "single_mean": g.single_mean,
+                         "single_std": g.single_std, "ensemble": g.ensemble,
+                         "gain": g.gain, "rel_gain": g.rel_gain,
+                         "error_reduction": g.error_reduction, **bounds,
+                         "disagreement": g.disagreement, "ece_single": g.ece.single_mean,
+                         "ece_ensemble": g.ece.ensemble, "minority": group in minority})
     return pd.DataFrame(rows, columns=list(GROUP_COLUMNS))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .groups import Grouping
@@ -63,18 +65,24 @@ def expected_calibration_error(sums: np.ndarray) -> np.ndarray:
     return gaps.sum(axis=2) / sums[:, 0].sum(axis=2)
 
 
-def reliability_bins(sums: np.ndarray, grouping: Grouping) -> dict[str, object]:
-    """The reliability diagram behind the ECE, from :func:`calibration_bins` of the members
-    (rows ``:-1``) and the ensemble (the last row): members pooled, then the ensemble.
+@dataclass(frozen=True)
+class Reliability:
+    """A reliability diagram per group: ``groups`` (names) and float64 [2, G, ECE_BINS]
+    arrays (row 0 the members pooled, row 1 the ensemble) ``count`` (samples per bin;
+    members' counts divided by K), ``confidence`` (mean top probability) and ``accuracy``
+    (fraction right); bins without samples hold NaN."""
 
-    Returns:
-        ``groups`` (names) and float64 [2, G, ECE_BINS] arrays ``count`` (samples per bin;
-        members' counts divided by K), ``confidence`` (mean top probability) and
-        ``accuracy`` (fraction right); bins without samples hold NaN.
-    """
+    groups: list[str]
+    count: np.ndarray
+    confidence: np.ndarray
+    accuracy: np.ndarray
+
+
+def reliability_bins(sums: np.ndarray, grouping: Grouping) -> Reliability:
+    """The reliability diagram behind the ECE, from :func:`calibration_bins` of the members
+    (rows ``:-1``) and the ensemble (the last row): members pooled, then the ensemble."""
     pooled = np.stack([sums[:-1].sum(axis=0), sums[-1]], axis=1)  # [3, 2, G, B]
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_conf, accuracy = pooled[1] / pooled[0], pooled[2] / pooled[0]
     count = pooled[0] / np.array([max(len(sums) - 1, 1), 1.0])[:, None, None]
-    return {"groups": list(grouping.names), "count": count, "confidence": mean_conf,
-            "accuracy": accuracy}
+    return Reliability(list(grouping.names), count, mean_conf, accuracy)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -29,6 +28,7 @@ from .estimates import (
 )
 from .groups import Grouping
 from .options import AnalysisOptions
+from .result import ScaleTest
 
 MEMBER_PARTS = 4
 
@@ -228,11 +228,11 @@ class Context:
             return None
         return t_interval(estimate, uncertainty(estimate, design or self.design))
 
-    def test(self, estimate: Estimate, design: Design) -> dict[str, Any]:
+    def test(self, estimate: Estimate, design: Design) -> ScaleTest:
         spread = uncertainty(estimate, design) if self.options.intervals else None
-        return {"difference": num(estimate.value),
-                "ci": None if spread is None else t_interval(estimate, spread),
-                "p": None if spread is None else p_value(estimate, spread)}
+        return ScaleTest(num(estimate.value),
+                         None if spread is None else t_interval(estimate, spread),
+                         None if spread is None else p_value(estimate, spread))
 
 
 def num(value: float) -> float | None:

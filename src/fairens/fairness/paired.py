@@ -12,7 +12,7 @@ zero after Holm's correction over every comparison of the report.
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from .estimates import (
     t_interval,
     uncertainty,
 )
+from .result import Outcome, PairedComparison, PairedDifference
 from .verdicts import gain_scales, unsupported
 
 STATISTICS = ("bottom", "top", "minority")
@@ -65,18 +66,13 @@ def _paired(first: Estimate, second: Estimate, design: Design,
 
 
 def compare_runs(analyses: list[Analysis], reference: int, grouping: str,
-                 scale: str) -> dict[str, Any]:
+                 scale: str) -> PairedComparison:
     """Each run's bottom-k, top-k and minority gain on ``scale`` minus the reference's, with
     paired intervals and Holm-adjusted p-values. ``analyses`` measured every run on the
-    reference's choice of groups (``analyse(..., chosen=reference.chosen)``).
-
-    Returns ``{"reference": index, "scale": ..., "comparisons": [per run: {statistic:
-    {"gain", "difference", "ci", "p", "p_adjusted", "verdict"}}]}`` (None for the reference).
-    """
+    reference's choice of groups (``analyse(..., chosen=reference.chosen)``)."""
     base = analyses[reference].verdicts[grouping]
     keys = analyses[reference].member_keys
-    rows: list[dict[str, Any] | None] = []
-    tests = []
+    rows: list[dict[str, PairedDifference] | None] = []
     for index, analysis in enumerate(analyses):
         if index == reference:
             rows.append(None)
@@ -92,22 +88,25 @@ def compare_runs(analyses: list[Analysis], reference: int, grouping: str,
             gain_ours, gain_theirs = gain_scales(*ours)[scale], gain_scales(*theirs)[scale]
             design = base.design if statistic == "minority" else base.measured
             difference, spread = _paired(gain_ours, gain_theirs, design, shared)
-            entry = {"gain": _num(gain_ours.value), "reference_gain": _num(gain_theirs.value),
-                     "difference": _num(difference.value),
-                     "ci": t_interval(difference, spread), "p": p_value(difference, spread),
-                     "p_adjusted": None, "verdict": "no_difference"}
+            entry = PairedDifference(_num(gain_ours.value), _num(gain_theirs.value),
+                                     _num(difference.value), t_interval(difference, spread),
+                                     p_value(difference, spread), None, Outcome.NO_DIFFERENCE)
             refusal = unsupported(scale, ours[0], theirs[0], ("run", "reference"))
             if refusal is not None:
-                entry |= {"ci": None, "p": None, "refused": refusal, "verdict": "not_tested"}
+                entry = replace(entry, ci=None, p=None, refused=refusal,
+                                verdict=Outcome.NOT_TESTED)
             row[statistic] = entry
-            tests.append(entry)
         rows.append(row)
-    for entry, adjusted in zip(tests, holm([t["p"] for t in tests]), strict=True):
-        entry["p_adjusted"] = adjusted
-        if adjusted is not None and adjusted < 0.05 and entry["difference"] is not None:
-            entry["verdict"] = "larger" if entry["difference"] > 0 else "smaller"
-    return {"reference": reference, "scale": scale, "grouping": grouping,
-            "family": len([t for t in tests if t["p"] is not None]), "comparisons": rows}
+    tests = [(row, statistic) for row in rows if row for statistic in row]
+    for (row, statistic), adjusted in zip(tests, holm([row[s].p for row, s in tests]),
+                                          strict=True):
+        entry = replace(row[statistic], p_adjusted=adjusted)
+        if adjusted is not None and adjusted < 0.05 and entry.difference is not None:
+            entry = replace(entry, verdict=Outcome.LARGER if entry.difference > 0
+                            else Outcome.SMALLER)
+        row[statistic] = entry
+    return PairedComparison(reference, scale, grouping,
+                            len([1 for row, s in tests if row[s].p is not None]), rows)
 
 
 def _num(value: float) -> float | None:

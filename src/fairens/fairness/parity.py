@@ -8,17 +8,19 @@ import numpy as np
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
 from .groups import Grouping
+from .result import MemberSpread
 
 PARITY_METRICS = {"demographic_parity_difference": demographic_parity_difference,
                   "equalized_odds_difference": equalized_odds_difference}
 
 
 def parity_differences(labels: np.ndarray, member_predictions: np.ndarray,
-                       ensemble_predictions: np.ndarray, grouping: Grouping) -> dict:
+                       ensemble_predictions: np.ndarray,
+                       grouping: Grouping) -> dict[str, MemberSpread]:
     """fairlearn's demographic parity and equalized odds differences (class 1 positive) of
     every member and of the ensemble, for one protected grouping.
 
-    Returns ``{metric: {"single_mean", "single_std", "ensemble"}}``.
+    Returns per metric the members' mean and spread, and the ensemble's value.
     """
     sensitive = grouping.sample_groups()
     out = {}
@@ -28,8 +30,7 @@ def parity_differences(labels: np.ndarray, member_predictions: np.ndarray,
             members = np.array([metric(labels, p, sensitive_features=sensitive)
                                 for p in member_predictions])
             ensemble = metric(labels, ensemble_predictions, sensitive_features=sensitive)
-        out[name] = {"single_mean": float(members.mean()), "single_std": float(members.std()),
-                     "ensemble": float(ensemble)}
+        out[name] = MemberSpread(float(members.mean()), float(members.std()), float(ensemble))
     return out
 
 

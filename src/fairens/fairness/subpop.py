@@ -11,19 +11,28 @@ hold together with probability >= 95%, bound the minimum (or the spread) of the 
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from .estimates import LEVEL, Estimate, average
 from .measures import MEMBER_PARTS, Context, num
+from .result import (
+    EqualizedOdds,
+    OddsClass,
+    OddsGap,
+    OddsLargest,
+    OddsSide,
+    Spread,
+    Subpop,
+    SubpopWorst,
+    WorstSide,
+)
 from .verdicts import gain_block
 
 EO_TOLERANCE = 1e-9
 
 
 def subpop_block(context: Context, labels: np.ndarray,
-                 class_names: dict[int, str] | None) -> dict[str, Any] | None:
+                 class_names: dict[int, str] | None) -> Subpop | None:
     """Balanced accuracy, worst-group accuracy and, for a grouping of people (given the
     names of the class indices ``class_names``), the equalized-odds gap; None when fewer
     than two groups are large enough."""
@@ -34,14 +43,10 @@ def subpop_block(context: Context, labels: np.ndarray,
         return None
     single = average([measures.single(measures.cells(g)) for g in eligible])
     ensemble = average([measures.ensemble(measures.cells(g)) for g in eligible])
-    out: dict[str, Any] = {"groups": [grouping.names[g] for g in eligible],
-                           "balanced_accuracy": gain_block(context, single, ensemble),
-                           "worst_group": _worst_group(context, eligible)}
-    if class_names is not None:
-        gaps = _equalized_odds(context, labels, eligible, class_names)
-        if gaps is not None:
-            out["equalized_odds"] = gaps
-    return out
+    odds = None if class_names is None else \
+        _equalized_odds(context, labels, eligible, class_names)
+    return Subpop([grouping.names[g] for g in eligible], gain_block(context, single, ensemble),
+                  _worst_group(context, eligible), odds)
 
 
 def _simultaneous(context: Context, estimates: list[Estimate], level: float) -> list | None:
@@ -49,25 +54,24 @@ def _simultaneous(context: Context, estimates: list[Estimate], level: float) -> 
     return None if any(i is None for i in intervals) else intervals
 
 
-def _worst_group(context: Context, eligible: list[int]) -> dict[str, Any]:
+def _worst_group(context: Context, eligible: list[int]) -> SubpopWorst:
     """The lowest group accuracy of the mean member and of the ensemble, each with the
     interval [min of lower bounds, min of upper bounds] of simultaneous group intervals, and
     the members' own worst-group accuracy (mean and spread over members)."""
     grouping, measures = context.grouping, context.measures
     level = 1 - (1 - LEVEL) / len(eligible)
-    out: dict[str, Any] = {"level_per_group": level}
-    for side, make in (("single_mean", measures.single), ("ensemble", measures.ensemble)):
+    sides = []
+    for make in (measures.single, measures.ensemble):
         estimates = [make(measures.cells(g)) for g in eligible]
         values = [e.value for e in estimates]
         worst = int(np.argmin(values))  # ties: the first in table order
         intervals = _simultaneous(context, estimates, level)
-        out[side] = {"group": grouping.names[eligible[worst]], "accuracy": num(values[worst]),
-                     "ci": None if intervals is None else [min(i[0] for i in intervals),
-                                                           min(i[1] for i in intervals)]}
+        sides.append(WorstSide(grouping.names[eligible[worst]], num(values[worst]),
+                               None if intervals is None else [min(i[0] for i in intervals),
+                                                               min(i[1] for i in intervals)]))
     own = grouping.accuracy(measures.correct.members)[:, eligible].min(axis=1)
-    out["members"] = {"mean": float(own.mean()), "std": float(own.std())}
-    out["gain"] = num(out["ensemble"]["accuracy"] - out["single_mean"]["accuracy"])
-    return out
+    return SubpopWorst(level, *sides, Spread(float(own.mean()), float(own.std())),
+                       num(sides[1].accuracy - sides[0].accuracy))
 
 
 def _rate(context: Context, predicted_class: int, samples: np.ndarray) -> tuple[Estimate,
@@ -93,64 +97,61 @@ def _rate(context: Context, predicted_class: int, samples: np.ndarray) -> tuple[
                  for v, d, c in zip((single, ensemble), deltas, coef, strict=True))
 
 
-def _gap(values: list[float], intervals: list | None) -> dict[str, Any]:
-    gap = {"gap": max(values) - min(values), "ci": None}
-    if intervals is not None:
-        gap["ci"] = [max(0.0, max(i[0] for i in intervals) - min(i[1] for i in intervals)),
-                     max(i[1] for i in intervals) - min(i[0] for i in intervals)]
-    return gap
+def _gap(values: list[float], intervals: list | None) -> OddsGap:
+    if intervals is None:
+        return OddsGap(max(values) - min(values), None)
+    return OddsGap(max(values) - min(values),
+                   [max(0.0, max(i[0] for i in intervals) - min(i[1] for i in intervals)),
+                    max(i[1] for i in intervals) - min(i[0] for i in intervals)])
+
+
+def _largest(gaps: list[OddsGap]) -> OddsGap:
+    """The largest of several gaps, with the interval [max of lows, max of highs]."""
+    ci = [g.ci for g in gaps]
+    return OddsGap(max(g.gap for g in gaps), None if None in ci else
+                   [max(i[0] for i in ci), max(i[1] for i in ci)])
 
 
 def _equalized_odds(context: Context, labels: np.ndarray, eligible: list[int],
-                    class_names: dict[int, str]) -> dict[str, Any] | None:
+                    class_names: dict[int, str]) -> EqualizedOdds | None:
     """Per class c of ``class_names`` (one-vs-rest; only the positive class of a two-class
-    target): the largest
-    difference between groups of the true-positive rate (on samples of class c) and of the
-    false-positive rate (on the others), and its largest over classes; simultaneous
-    intervals over every rate. Each member's own gap and the ensemble's come from
-    :func:`equalized_odds_gaps` (the ensemble's must equal the one built from the rates)."""
+    target): the largest difference between groups of the true-positive rate (on samples of
+    class c) and of the false-positive rate (on the others), and its largest over classes;
+    simultaneous intervals over every rate. Each member's own gap and the ensemble's come
+    from :func:`equalized_odds_gaps` (the ensemble's must equal the one built from the
+    rates)."""
     grouping = context.grouping
-    classes = sorted(class_names)
     samples = {g: grouping.samples_of(g) for g in eligible}
     usable = {c: [g for g in eligible if 0 < (labels[samples[g]] == c).sum() < len(samples[g])]
-              for c in classes}
+              for c in sorted(class_names)}
     usable = {c: groups for c, groups in usable.items() if len(groups) >= 2}
     if not usable:
         return None
     level = 1 - (1 - LEVEL) / (2 * sum(len(groups) for groups in usable.values()))
     per_class = {}
     for c, groups in usable.items():
-        rates = {"tpr": [_rate(context, c, samples[g][labels[samples[g]] == c]) for g in groups],
-                 "fpr": [_rate(context, c, samples[g][labels[samples[g]] != c]) for g in groups]}
-        entry = {}
-        for side, index in (("single_mean", 0), ("ensemble", 1)):
-            gaps = {}
-            for rate, estimates in rates.items():
-                chosen = [pair[index] for pair in estimates]
-                gaps[rate] = _gap([e.value for e in chosen],
-                                  _simultaneous(context, chosen, level))
-            both = [gaps["tpr"], gaps["fpr"]]
-            entry[side] = {"gap": max(g["gap"] for g in both), "tpr_gap": gaps["tpr"]["gap"],
-                           "fpr_gap": gaps["fpr"]["gap"],
-                           "ci": None if both[0]["ci"] is None else
-                           [max(g["ci"][0] for g in both), max(g["ci"][1] for g in both)]}
-        per_class[class_names[c]] = entry
-    largest = {side: max(per_class.values(), key=lambda e, s=side: e[s]["gap"])[side]
-               for side in ("single_mean", "ensemble")}
-    for side in largest:
-        ci = [entry[side]["ci"] for entry in per_class.values()]
-        largest[side] = {"gap": largest[side]["gap"], "ci": None if None in ci else
-                         [max(i[0] for i in ci), max(i[1] for i in ci)]}
+        rates = [[_rate(context, c, samples[g][labels[samples[g]] == c]) for g in groups],
+                 [_rate(context, c, samples[g][labels[samples[g]] != c]) for g in groups]]
+        sides = []
+        for index in (0, 1):  # the mean member, the ensemble
+            tpr, fpr = (_gap([pair[index].value for pair in rate],
+                             _simultaneous(context, [pair[index] for pair in rate], level))
+                        for rate in rates)
+            both = _largest([tpr, fpr])
+            sides.append(OddsSide(both.gap, tpr.gap, fpr.gap, both.ci))
+        per_class[class_names[c]] = OddsClass(*sides)
+    largest = OddsLargest(*(_largest([OddsGap(side.gap, side.ci) for side in
+                                      (getattr(entry, name) for entry in per_class.values())])
+                            for name in ("single_mean", "ensemble")))
     correct = context.measures.correct
     members = equalized_odds_gaps(
         labels, np.vstack([correct.member_predictions, correct.ensemble_predictions[None]]),
         grouping.codes, usable)
-    if abs(members[-1] - largest["ensemble"]["gap"]) > EO_TOLERANCE:
+    if abs(members[-1] - largest.ensemble.gap) > EO_TOLERANCE:
         raise RuntimeError(f"two computations of the ensemble's equalized-odds gap disagree "
-                           f"({members[-1]} vs {largest['ensemble']['gap']}): a bug in fairens")
-    return {"classes": per_class, "largest": largest, "level_per_rate": level,
-            "members": {"mean": float(np.mean(members[:-1])),
-                        "std": float(np.std(members[:-1]))}}
+                           f"({members[-1]} vs {largest.ensemble.gap}): a bug in fairens")
+    return EqualizedOdds(per_class, largest, level,
+                         Spread(float(np.mean(members[:-1])), float(np.std(members[:-1]))))
 
 
 def equalized_odds_gaps(labels: np.ndarray, predictions: np.ndarray, codes: np.ndarray,

@@ -19,6 +19,12 @@ import pandas as pd
 
 from ..errors import FairensError, UsageError
 from ..fairness import AnalysisOptions, compare_runs
+from ..fairness.result import (
+    FairnessResult,
+    GroupingResult,
+    PairedComparison,
+    PairedDifference,
+)
 from ..files import csv_text, json_text
 from ..rundir import load_run
 from .document import Document, Image, pct, pct_ci, signed_pct
@@ -40,7 +46,10 @@ class ComparedRun:
     label: str
     folder: Path
     meta: dict[str, Any]
-    fairness: dict[str, Any]
+    fairness: FairnessResult
+
+    def summary(self, grouping: str) -> GroupingResult:
+        return self.fairness.groupings[grouping]
 
 
 @dataclass(frozen=True)
@@ -49,8 +58,14 @@ class Comparison:
 
     runs: list[ComparedRun]
     reference: int
-    paired: dict[str, Any]
+    paired: PairedComparison
     grouping: str
+
+    @property
+    def k(self) -> int | None:
+        """The size of the reference's bottom-k set (None where it has none)."""
+        bottom = self.runs[self.reference].summary(self.grouping).bottom_k
+        return None if bottom is None else bottom.k
 
 
 def _labels(metas: list[dict[str, Any]], folders: list[Path]) -> list[str]:
@@ -95,9 +110,9 @@ def load_comparison(run_dirs: list[str | Path], options: AnalysisOptions,
     metas = [r.meta for r in runs]
     index = _reference(folders, metas, reference)
     base = analyse_run(runs[index], options)
-    if grouping not in base.fairness["groupings"]:
+    if grouping not in base.fairness.groupings:
         raise UsageError(f"grouping {grouping!r} is not in the runs' test groups; they have "
-                         f"{', '.join(base.fairness['groupings'])}")
+                         f"{', '.join(base.fairness.groupings)}")
     analyses = [base if i == index else analyse_run(run, options, chosen=base.chosen)
                 for i, run in enumerate(runs)]
     labels = _labels(metas, folders)
@@ -110,23 +125,22 @@ def load_comparison(run_dirs: list[str | Path], options: AnalysisOptions,
 
 def _figure(comparison: Comparison, key: str) -> bytes | None:
     grouping = comparison.grouping
-    lines = [(r.label, r.fairness["groupings"][grouping]["curve"]) for r in comparison.runs
-             if r.fairness["groupings"][grouping]["curve"].get(key)]
+    lines = [(r.label, r.summary(grouping).curve) for r in comparison.runs
+             if r.summary(grouping).curve.line(key)]
     if not lines:
         return None
-    k = comparison.runs[comparison.reference].fairness["groupings"][grouping].get(
-        "bottom_k", {}).get("k", "k")
+    k = comparison.k or "k"
     figure, axis = plt.subplots(figsize=(6.4, 4.2))
     for index, (label, curve) in enumerate(lines):
         color = series_color(index)
-        values = np.asarray(curve[key], dtype=float)
-        axis.plot(curve["m"], 100 * values, marker="o", markersize=3, color=color,
+        values = np.asarray(curve.line(key), dtype=float)
+        axis.plot(curve.m, 100 * values, marker="o", markersize=3, color=color,
                   label=plot_text(label), linewidth=1.4)
-        if curve["ci"] and curve["ci"].get(key):
-            bounds = 100 * np.asarray([b if b else [np.nan, np.nan] for b in curve["ci"][key]],
+        if curve.band(key):
+            bounds = 100 * np.asarray([b if b else [np.nan, np.nan] for b in curve.band(key)],
                                       dtype=float)
-            axis.plot(curve["m"], bounds[:, 0], color=color, linewidth=0.6, linestyle=":")
-            axis.plot(curve["m"], bounds[:, 1], color=color, linewidth=0.6, linestyle=":")
+            axis.plot(curve.m, bounds[:, 0], color=color, linewidth=0.6, linestyle=":")
+            axis.plot(curve.m, bounds[:, 1], color=color, linewidth=0.6, linestyle=":")
     name = CURVES[key].replace("-k", f"-{k}")
     axis.set(xlabel="ensemble size m", ylabel="accuracy (%)",
              title=plot_text(f"{name} ({grouping}); dotted: 95% intervals"))
@@ -140,57 +154,57 @@ def gains_table(comparison: Comparison) -> pd.DataFrame:
     """One row per run: overall accuracy, each compared statistic's gain on the report's
     scale and its paired difference to the reference (interval, Holm-adjusted p)."""
     rows = []
-    scale = comparison.paired["scale"]
+    scale = comparison.paired.scale
     for index, run in enumerate(comparison.runs):
-        summary = run.fairness["groupings"][comparison.grouping]
-        overall = run.fairness["overall"]
+        summary, overall = run.summary(comparison.grouping), run.fairness.overall
         row = {"run": run.label, "reference": index == comparison.reference,
-               "members": run.fairness["members"], "overall_single": overall["single_mean"],
-               "overall_ensemble": overall["ensemble"]}
-        paired = comparison.paired["comparisons"][index] or {}
+               "members": run.fairness.members, "overall_single": overall.single_mean,
+               "overall_ensemble": overall.ensemble}
+        paired = comparison.paired.comparisons[index] or {}
         for statistic, key in (("bottom", "bottom_k"), ("top", "top_k")):
-            entry = summary.get(key)
+            entry = getattr(summary, key)
             if entry is not None:
-                row |= {f"{key}_single": entry["single_mean"],
-                        f"{key}_ensemble": entry["ensemble"], f"{key}_{scale}": entry[scale]}
+                row |= {f"{key}_single": entry.single_mean,
+                        f"{key}_ensemble": entry.ensemble, f"{key}_{scale}": entry.on(scale)}
             row |= _paired_columns(paired.get(statistic), key)
-        if "minority" in summary:
-            row["minority_" + scale] = summary["minority"]["minority"][scale]
+        if summary.minority is not None:
+            row["minority_" + scale] = summary.minority.minority.on(scale)
             row |= _paired_columns(paired.get("minority"), "minority")
-        row["worst_group_ensemble"] = summary.get("worst_group", {}).get("ensemble")
+        worst = summary.worst_group
+        row["worst_group_ensemble"] = None if worst is None else worst.ensemble
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _paired_columns(entry: dict[str, Any] | None, key: str) -> dict[str, Any]:
+def _paired_columns(entry: PairedDifference | None, key: str) -> dict[str, Any]:
     if entry is None:
         return {}
-    ci = entry["ci"] or [None, None]
-    return {f"{key}_vs_reference": entry["difference"], f"{key}_vs_reference_lo": ci[0],
-            f"{key}_vs_reference_hi": ci[1], f"{key}_p_adjusted": entry["p_adjusted"],
-            f"{key}_verdict": entry["verdict"]}
+    ci = entry.ci or [None, None]
+    return {f"{key}_vs_reference": entry.difference, f"{key}_vs_reference_lo": ci[0],
+            f"{key}_vs_reference_hi": ci[1], f"{key}_p_adjusted": entry.p_adjusted,
+            f"{key}_verdict": entry.verdict.value}
 
 
 def _findings(comparison: Comparison) -> list[str]:
     paired, runs = comparison.paired, comparison.runs
     reference = runs[comparison.reference].label
-    scale = _SCALE_WORDS[paired["scale"]]
+    scale = _SCALE_WORDS[paired.scale]
     lines = [f"Every run is measured on the groups that the reference run ({reference}) chose "
              f"on data it is not measured on; each run's {scale} is compared with the "
              f"reference's on the same test samples (paired), and a difference is claimed only "
              f"where its 95% interval excludes zero after Holm's correction over the "
-             f"{paired['family']} comparisons of this report."]
+             f"{paired.family} comparisons of this report."]
     for statistic, word in _STATISTICS.items():
         claims, total = [], 0
-        for run, row in zip(runs, paired["comparisons"], strict=True):
+        for run, row in zip(runs, paired.comparisons, strict=True):
             entry = (row or {}).get(statistic)
             if entry is None:
                 continue
             total += 1
-            if entry["verdict"] in ("larger", "smaller"):
-                claims.append(f"{run.label} ({_signed(entry['difference'], paired['scale'])}, "
-                              f"95% CI {_interval(entry['ci'], paired['scale'])}, adjusted p = "
-                              f"{entry['p_adjusted']:.3g})")
+            if entry.verdict.claimed:
+                claims.append(f"{run.label} ({_signed(entry.difference, paired.scale)}, "
+                              f"95% CI {_interval(entry.ci, paired.scale)}, adjusted p = "
+                              f"{entry.p_adjusted:.3g})")
         if not total:
             continue
         if claims:
@@ -223,12 +237,12 @@ def _cell(row: dict[str, Any], key: str) -> str:
 def build_comparison(comparison: Comparison, out: Path) -> tuple[Document, pd.DataFrame]:
     """The comparison document and its table."""
     runs, grouping = comparison.runs, comparison.grouping
-    scale = comparison.paired["scale"]
+    scale = comparison.paired.scale
     reference = runs[comparison.reference]
     doc = Document(f"fairens comparison of {len(runs)} runs ({grouping})")
     doc.table(["run", "folder", "members", "data", "model", "vary"],
               [[r.label + (" (reference)" if r is reference else ""),
-                os.path.relpath(r.folder.resolve(), out.resolve()), str(r.fairness["members"]),
+                os.path.relpath(r.folder.resolve(), out.resolve()), str(r.fairness.members),
                 str(r.meta.get("data", {}).get("name", "")),
                 str(r.meta.get("model", {}).get("name", "")),
                 "+".join(r.meta.get("ensemble", {}).get("vary", [])) or "none"] for r in runs])
@@ -241,8 +255,7 @@ def build_comparison(comparison: Comparison, out: Path) -> tuple[Document, pd.Da
             doc.image(Image(f"compare-{key}.png", figure, f"{CURVES[key]} accuracy versus "
                             "ensemble size, on the reference's groups, with 95% intervals"))
     table = gains_table(comparison)
-    summary = reference.fairness["groupings"][grouping]
-    k = summary.get("bottom_k", {}).get("k")
+    k = comparison.k
     doc.heading(f"Gains on the report's scale, {_SCALE_WORDS[scale]}, and paired differences "
                 "to the reference")
     header = ["run", "members", "overall (%)"]
@@ -279,8 +292,8 @@ def write_comparison(run_dirs: list[str | Path], out: str | Path, *,
         "compare.csv": csv_text(table),
         "compare.json": json_text({
             "grouping": grouping, "reference": comparison.reference,
-            "paired": comparison.paired,
+            "paired": comparison.paired.to_json(),
             "runs": [{"label": r.label,
                       "folder": os.path.relpath(r.folder.resolve(), out.resolve()),
-                      "fairness": r.fairness} for r in comparison.runs]})})
+                      "fairness": r.fairness.to_json()} for r in comparison.runs]})})
     return comparison

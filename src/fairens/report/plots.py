@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from typing import Any
 
 import matplotlib
 
@@ -12,6 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image as PILImage
 
+from ..fairness.calibration import Reliability
+from ..fairness.result import GroupEstimate, GroupingResult
 from .document import visible
 
 MAX_BARS = 40  # beyond this many groups, bar charts show the 20 lowest and 20 highest
@@ -61,23 +62,22 @@ def series_color(index: int) -> tuple[float, ...]:
     return tuple(_SERIES[index % len(_SERIES)])
 
 
-def _k(summary: dict[str, Any]) -> str:
-    return str(summary.get("bottom_k", {}).get("k", "k"))
+def _k(summary: GroupingResult) -> str:
+    return "k" if summary.bottom_k is None else str(summary.bottom_k.k)
 
 
-def curve_lines(summary: dict[str, Any]) -> list[tuple[str, str, str]]:
+def curve_lines(summary: GroupingResult) -> list[tuple[str, str, str]]:
     """(key, label, colour) of each distinct line of the curve; a line identical to an
     earlier one (with two groups, the bottom-1 is often the worst group and the minority)
     is merged into its label, e.g. ``bottom-1 = worst group``."""
-    curve, k = summary["curve"], _k(summary)
+    curve, k = summary.curve, _k(summary)
     lines: list[tuple[str, str, str]] = []
-    for key, (label, color) in LINES.items():
-        if key not in curve:
-            continue
+    for key in curve.lines():
+        label, color = LINES[key]
         label = label.format(k=k)
         same = next((i for i, (other, _, _) in enumerate(lines)
-                     if curve[other] == curve[key]
-                     and (curve["ci"] or {}).get(other) == (curve["ci"] or {}).get(key)), None)
+                     if curve.line(other) == curve.line(key)
+                     and curve.band(other) == curve.band(key)), None)
         if same is None:
             lines.append((key, label, color))
         else:
@@ -90,24 +90,24 @@ def _legend_outside(axis: plt.Axes) -> None:
     axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 
 
-def curve_figure(summary: dict[str, Any], title: str) -> bytes:
+def curve_figure(summary: GroupingResult, title: str) -> bytes:
     """Accuracy versus ensemble size, one small panel per line (overall, bottom-k, top-k,
     worst group, minority, majority) on a shared axis, each with its 95% band and the
     overall line in grey for reference: the FAIR-Ensemble headline figure, without
     overlapping bands."""
-    curve, lines = summary["curve"], curve_lines(summary)
+    curve, lines = summary.curve, curve_lines(summary)
     columns = 2 if len(lines) == 4 else min(3, len(lines))  # no half-empty second row
     rows = -(-len(lines) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns + 0.4, 2.4 * rows + 0.6),
                                 sharex=True, sharey=True, squeeze=False)
-    m = curve["m"]
-    overall = 100 * np.asarray(curve["overall"], dtype=float)
+    m = curve.m
+    overall = 100 * np.asarray(curve.overall, dtype=float)
     for axis, (key, label, color) in zip(axes.flat, lines, strict=False):
         if key != "overall":
             axis.plot(m, overall, color="0.6", linewidth=1, label="overall")
-        axis.plot(m, 100 * np.asarray(curve[key], dtype=float), marker="o", markersize=3,
+        axis.plot(m, 100 * np.asarray(curve.line(key), dtype=float), marker="o", markersize=3,
                   color=color, linewidth=1.6)
-        ci = (curve["ci"] or {}).get(key)
+        ci = curve.band(key)
         if ci is not None:
             bounds = np.asarray([b if b else [np.nan, np.nan] for b in ci], dtype=float) * 100
             axis.fill_between(m, bounds[:, 0], bounds[:, 1], color=color, alpha=0.18,
@@ -127,14 +127,14 @@ def curve_figure(summary: dict[str, Any], title: str) -> bytes:
     return png(figure)
 
 
-def relative_gain_figure(summary: dict[str, Any], title: str) -> bytes:
+def relative_gain_figure(summary: GroupingResult, title: str) -> bytes:
     """Relative gain over a single member, (acc(m) - acc(1)) / acc(1), per line."""
-    curve = summary["curve"]
+    curve = summary.curve
     figure, axis = plt.subplots(figsize=(6.0, 3.6))
     for key, label, color in curve_lines(summary):
-        if curve[key][0]:
-            values = np.asarray(curve[key], dtype=float)
-            axis.plot(curve["m"], 100 * (values / values[0] - 1), marker="o", markersize=3,
+        if curve.line(key)[0]:
+            values = np.asarray(curve.line(key), dtype=float)
+            axis.plot(curve.m, 100 * (values / values[0] - 1), marker="o", markersize=3,
                       color=color, label=plot_text(label))
     axis.axhline(0, color="grey", linewidth=0.8)
     axis.set(xlabel="ensemble size m", ylabel="relative gain over one member (%)",
@@ -145,12 +145,12 @@ def relative_gain_figure(summary: dict[str, Any], title: str) -> bytes:
     return png(figure)
 
 
-def shown_groups(summary: dict[str, Any]) -> list[str]:
+def shown_groups(summary: GroupingResult) -> list[str]:
     """Groups a bar chart shows: all, or the 20 lowest and 20 highest by single_mean."""
-    groups = summary["groups"]
+    groups = summary.groups
     if len(groups) <= MAX_BARS:
         return list(groups)
-    ranked = sorted(groups, key=lambda g: (groups[g]["single_mean"], g))
+    ranked = sorted(groups, key=lambda g: (groups[g].single_mean, g))
     return ranked[:MAX_BARS // 2] + ranked[-MAX_BARS // 2:]
 
 
@@ -165,25 +165,26 @@ def _bar_axis(names: list[str]) -> tuple[plt.Figure, plt.Axes]:
     return figure, axis
 
 
-def _interval(groups: dict[str, Any], names: list[str], key: str) -> np.ndarray | None:
+def _interval(groups: dict[str, GroupEstimate], names: list[str],
+              key: str) -> np.ndarray | None:
     """[2, n] distances from the point to the interval's ends (for error bars), or None."""
-    if not all((groups[g].get("ci") or {}).get(key) for g in names):
+    if not all(groups[g].interval(key) for g in names):
         return None
-    point = np.array([groups[g][key] for g in names])
-    bounds = np.array([groups[g]["ci"][key] for g in names])
+    point = np.array([groups[g].on(key) for g in names])
+    bounds = np.array([groups[g].interval(key) for g in names])
     return 100 * np.abs(np.stack([point - bounds[:, 0], bounds[:, 1] - point]))
 
 
-def group_bars_figure(summary: dict[str, Any], title: str) -> bytes:
+def group_bars_figure(summary: GroupingResult, title: str) -> bytes:
     """Per group, a dot plot on a 0-100% axis: the mean single member and the ensemble, each
     with its 95% interval (groups in table order, top to bottom)."""
     names = shown_groups(summary)
-    groups = summary["groups"]
+    groups = summary.groups
     figure, axis = plt.subplots(figsize=(6.4, 0.3 * len(names) + 1.6), layout="constrained")
     y = np.arange(len(names))[::-1]
     for offset, key, color, label in ((0.15, "single_mean", "0.45", "single member (mean)"),
                                       (-0.15, "ensemble", "tab:blue", "ensemble")):
-        values = 100 * np.array([groups[g][key] for g in names])
+        values = 100 * np.array([groups[g].on(key) for g in names])
         axis.errorbar(values, y + offset, xerr=_interval(groups, names, key), fmt="o",
                       markersize=4, color=color, elinewidth=1, capsize=2, label=label)
     axis.set_yticks(y, [plot_text(n if len(n) <= 28 else n[:26] + "…") for n in names],
@@ -194,17 +195,17 @@ def group_bars_figure(summary: dict[str, Any], title: str) -> bytes:
     return png(figure)
 
 
-def disagreement_figure(summary: dict[str, Any], title: str) -> bytes:
+def disagreement_figure(summary: GroupingResult, title: str) -> bytes:
     """Per group: mean pairwise disagreement between members."""
     names = shown_groups(summary)
-    values = [summary["groups"][g]["disagreement"] or 0.0 for g in names]
+    values = [summary.groups[g].disagreement or 0.0 for g in names]
     figure, axis = _bar_axis(names)
     axis.bar(np.arange(len(names)), 100 * np.asarray(values), color="tab:orange")
     axis.set(ylabel="members disagreeing (% of pairs × samples)", title=plot_text(title))
     return png(figure)
 
 
-def reliability_figure(bins: dict[str, Any], names: list[str], title: str) -> bytes:
+def reliability_figure(bins: Reliability, names: list[str], title: str) -> bytes:
     """Reliability diagram per group: accuracy against mean confidence in each of the
     15 confidence bins, for single members (pooled) and the ensemble; the diagonal is
     perfect calibration, and a point's size grows with its bin's samples."""
@@ -212,17 +213,16 @@ def reliability_figure(bins: dict[str, Any], names: list[str], title: str) -> by
     rows = -(-len(names) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(2.5 * columns + 0.4, 2.4 * rows + 0.9),
                                 sharex=True, sharey=True, squeeze=False, layout="constrained")
-    index = {name: i for i, name in enumerate(bins["groups"])}
+    index = {name: i for i, name in enumerate(bins.groups)}
     for axis, name in zip(axes.flat, names, strict=False):
         g = index[name]
         axis.plot([0, 100], [0, 100], color="0.7", linewidth=0.8)
         for row, color, label in ((0, "0.45", "single members"), (1, "tab:blue", "ensemble")):
-            count = bins["count"][row, g]
+            count = bins.count[row, g]
             used = count > 0
-            axis.plot(100 * bins["confidence"][row, g, used], 100 * bins["accuracy"][row, g, used],
-                      color=color, linewidth=1, label=label)
-            axis.scatter(100 * bins["confidence"][row, g, used],
-                         100 * bins["accuracy"][row, g, used],
+            confidence, accuracy = bins.confidence[row, g, used], bins.accuracy[row, g, used]
+            axis.plot(100 * confidence, 100 * accuracy, color=color, linewidth=1, label=label)
+            axis.scatter(100 * confidence, 100 * accuracy,
                          s=6 + 40 * count[used] / max(count.max(), 1), color=color, zorder=3)
         axis.set_title(plot_text(name if len(name) <= 24 else name[:22] + "…"), fontsize=10)
         axis.set(xlim=(0, 100), ylim=(0, 100))

@@ -7,6 +7,8 @@ import re
 from typing import Any
 
 from ..fairness import Analysis
+from ..fairness.calibration import Reliability
+from ..fairness.result import FairnessResult, GroupingResult, Subpop
 from .document import Document, Image, drop_empty_columns, pct, pct_ci, signed_pct
 from .findings import RANKING_WORDS, SCALE_WORDS, findings
 from .plots import (
@@ -30,8 +32,9 @@ def slug(text: str, limit: int = 60) -> str:
     return f"{safe[:limit - 9]}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
 
 
-def _ci(entry: dict[str, Any], key: str, signed: bool = False) -> str:
-    return pct_ci((entry.get("ci") or {}).get(key), signed)
+def _ci(entry: Any, key: str, signed: bool = False) -> str:
+    """The interval of ``key`` of a block with intervals (a group, a set, a side)."""
+    return pct_ci(None if entry.ci is None else getattr(entry.ci, key), signed)
 
 
 def _percent(value: float | None) -> str:
@@ -39,16 +42,15 @@ def _percent(value: float | None) -> str:
     return signed_pct(value) + ("" if value is None else "%")
 
 
-def _group_rows(summary: dict[str, Any]) -> list[list[str]]:
-    minority = set(summary.get("minority", {}).get("groups", []))
+def _group_rows(summary: GroupingResult) -> list[list[str]]:
+    minority = set(summary.minority_groups())
     rows = []
-    for name, g in summary["groups"].items():
-        rows.append([name, str(g["n"]) + ("" if g["eligible"] else " *"),
-                     f"{pct(g['single_mean'])} ± {pct(g['single_std'])}",
-                     _ci(g, "single_mean"), pct(g["ensemble"]), _ci(g, "ensemble"),
-                     signed_pct(g["gain"]), _ci(g, "gain", signed=True), signed_pct(g["rel_gain"]),
-                     pct(g["disagreement"]),
-                     f"{pct(g['ece']['single_mean'])} → {pct(g['ece']['ensemble'])}",
+    for name, g in summary.groups.items():
+        rows.append([name, str(g.n) + ("" if g.eligible else " *"),
+                     f"{pct(g.single_mean)} ± {pct(g.single_std)}",
+                     _ci(g, "single_mean"), pct(g.ensemble), _ci(g, "ensemble"),
+                     signed_pct(g.gain), _ci(g, "gain", signed=True), signed_pct(g.rel_gain),
+                     pct(g.disagreement), f"{pct(g.ece.single_mean)} → {pct(g.ece.ensemble)}",
                      "yes" if name in minority else ""])
     return rows
 
@@ -58,117 +60,116 @@ GROUP_HEADER = ["group", "n", "single (mean ± std, %)", "single 95% CI", "ensem
                 "disagreement (%)", "ECE single → ensemble (%)", "minority"]
 
 
-def _set_bullets(summary: dict[str, Any]) -> list[str]:
+def _set_bullets(summary: GroupingResult) -> list[str]:
     out = []
-    if "bottom_k" in summary:
-        k = summary["bottom_k"]["k"]
-        for label, entry in ((f"bottom-{k}", summary["bottom_k"]),
-                             (f"top-{k}", summary["top_k"])):
-            chosen = (" / ".join(", ".join(half) for half in entry["by_half"])
-                      if "by_half" in entry else ", ".join(entry["groups"]))
-            out.append(f"{label} ({chosen}): single {pct(entry['single_mean'])} "
-                       f"{_ci(entry, 'single_mean')} → ensemble {pct(entry['ensemble'])} "
-                       f"{_ci(entry, 'ensemble')}, gain {signed_pct(entry['gain'])} "
+    bottom, top, worst, block = summary.bottom_k, summary.top_k, summary.worst_group, \
+        summary.minority
+    if bottom is not None and top is not None:
+        for label, entry in ((f"bottom-{bottom.k}", bottom), (f"top-{bottom.k}", top)):
+            chosen = (" / ".join(", ".join(half) for half in entry.by_half)
+                      if entry.by_half is not None else ", ".join(entry.groups))
+            out.append(f"{label} ({chosen}): single {pct(entry.single_mean)} "
+                       f"{_ci(entry, 'single_mean')} → ensemble {pct(entry.ensemble)} "
+                       f"{_ci(entry, 'ensemble')}, gain {signed_pct(entry.gain)} "
                        f"{_ci(entry, 'gain', signed=True)} points, relative gain "
-                       f"{_percent(entry['rel_gain'])} {_ci(entry, 'rel_gain', signed=True)}, "
-                       f"error-rate reduction {_percent(entry['error_reduction'])} "
+                       f"{_percent(entry.rel_gain)} {_ci(entry, 'rel_gain', signed=True)}, "
+                       f"error-rate reduction {_percent(entry.error_reduction)} "
                        f"{_ci(entry, 'error_reduction', signed=True)}".replace(" ,", ","))
-    worst = summary.get("worst_group")
-    if worst is not None and "bottom_k" in summary and "by_half" not in worst and \
-            summary["bottom_k"]["groups"] == [worst["group"]]:
+    if worst is not None and bottom is not None and worst.by_half is None and \
+            bottom.groups == [worst.group]:
         out[0] = out[0].replace(" (", " = worst group (", 1)  # one group, one line
     elif worst is not None:
-        chosen = " / ".join(worst.get("by_half", [worst["group"]]))
-        out.append(f"worst group ({chosen}): single {pct(worst['single_mean'])} "
-                   f"{_ci(worst, 'single_mean')} → ensemble {pct(worst['ensemble'])} "
+        chosen = " / ".join(worst.by_half or [worst.group])
+        out.append(f"worst group ({chosen}): single {pct(worst.single_mean)} "
+                   f"{_ci(worst, 'single_mean')} → ensemble {pct(worst.ensemble)} "
                    f"{_ci(worst, 'ensemble')}")
-    if "minority" in summary:
-        block = summary["minority"]
-        sets = summary.get("bottom_k", {}).get("groups"), summary.get("top_k", {}).get("groups")
-        same = "bottom_k" in summary and "by_half" not in summary["bottom_k"] and \
-            block["groups"] == sets[0] and len(sets[0]) + len(sets[1]) == len(summary["groups"])
-        for side in ("minority", "majority"):
-            entry = block[side]
+    if block is not None:
+        same = bottom is not None and top is not None and bottom.by_half is None and \
+            block.groups == bottom.groups and \
+            len(bottom.groups) + len(top.groups) == len(summary.groups)
+        for index, side in enumerate(("minority", "majority")):
+            entry = getattr(block, side)
             if same:  # two groups: the minority is the bottom set, the majority the top one
-                index = 0 if side == "minority" else 1
                 out[index] = out[index].replace(" (", f" = {side} (", 1)
                 continue
-            out.append(f"{side} (n={entry['n']}): single {pct(entry['single_mean'])} "
-                       f"{_ci(entry, 'single_mean')} → ensemble {pct(entry['ensemble'])} "
+            out.append(f"{side} (n={entry.n}): single {pct(entry.single_mean)} "
+                       f"{_ci(entry, 'single_mean')} → ensemble {pct(entry.ensemble)} "
                        f"{_ci(entry, 'ensemble')}")
-        gap = block["gap"]
-        out.append(f"majority − minority gap: {signed_pct(gap['single_mean'])} → "
-                   f"{signed_pct(gap['ensemble'])} points (change {signed_pct(gap['change'])} "
+        gap = block.gap
+        out.append(f"majority − minority gap: {signed_pct(gap.single_mean)} → "
+                   f"{signed_pct(gap.ensemble)} points (change {signed_pct(gap.change)} "
                    f"{_ci(gap, 'change', signed=True)})")
     return out
 
 
-def _verdict_rows(summary: dict[str, Any]) -> list[list[str]]:
+_VERDICT_LABELS = {"bottom_vs_top": "bottom-k minus top-k",
+                   "minority_vs_majority": "minority minus majority"}
+
+
+def _verdict_rows(summary: GroupingResult) -> list[list[str]]:
     rows = []
-    for key, label in (("bottom_vs_top", "bottom-k minus top-k"),
-                       ("minority_vs_majority", "minority minus majority")):
-        entry = summary.get(key)
-        if entry is None:
-            continue
-        for scale, value in entry["scales"].items():
-            primary = scale == entry["scale"]
-            adjusted = entry["p_adjusted"] if primary else None
-            rows.append([label, SCALE_WORDS[scale] + (" (decides)" if primary else ""),
-                         signed_pct(value["difference"]), pct_ci(value["ci"], signed=True),
-                         "" if value["p"] is None else f"{value['p']:.3g}",
+    for key, entry in summary.verdicts():
+        for scale, value in entry.scales.items():
+            primary = scale == entry.scale
+            adjusted = entry.p_adjusted if primary else None
+            rows.append([_VERDICT_LABELS[key], SCALE_WORDS[scale]
+                         + (" (decides)" if primary else ""),
+                         signed_pct(value.difference), pct_ci(value.ci, signed=True),
+                         "" if value.p is None else f"{value.p:.3g}",
                          "" if adjusted is None else f"{adjusted:.3g}",
-                         entry["verdict"] if primary else ""])
+                         entry.verdict.value if primary else ""])
     return rows
 
 
-def _subpop_rows(block: dict[str, Any]) -> list[list[str]]:
-    balanced, worst = block["balanced_accuracy"], block["worst_group"]
-    rows = [["balanced accuracy", pct(balanced["single_mean"]), _ci(balanced, "single_mean"),
-             pct(balanced["ensemble"]), _ci(balanced, "ensemble"),
-             f"{signed_pct(balanced['gain'])} {_ci(balanced, 'gain', signed=True)}"],
-            [f"worst-group accuracy ({worst['single_mean']['group']} → "
-             f"{worst['ensemble']['group']}; members' own "
-             f"{pct(worst['members']['mean'])} ± {pct(worst['members']['std'])})",
-             pct(worst["single_mean"]["accuracy"]), pct_ci(worst["single_mean"]["ci"]),
-             pct(worst["ensemble"]["accuracy"]), pct_ci(worst["ensemble"]["ci"]),
-             signed_pct(worst["gain"])]]
-    odds = block.get("equalized_odds")
+def _subpop_rows(block: Subpop) -> list[list[str]]:
+    balanced, worst = block.balanced_accuracy, block.worst_group
+    rows = [["balanced accuracy", pct(balanced.single_mean), _ci(balanced, "single_mean"),
+             pct(balanced.ensemble), _ci(balanced, "ensemble"),
+             f"{signed_pct(balanced.gain)} {_ci(balanced, 'gain', signed=True)}"],
+            [f"worst-group accuracy ({worst.single_mean.group} → "
+             f"{worst.ensemble.group}; members' own "
+             f"{pct(worst.members.mean)} ± {pct(worst.members.std)})",
+             pct(worst.single_mean.accuracy), pct_ci(worst.single_mean.ci),
+             pct(worst.ensemble.accuracy), pct_ci(worst.ensemble.ci),
+             signed_pct(worst.gain)]]
+    odds = block.equalized_odds
     if odds is not None:
-        largest = odds["largest"]
+        largest = odds.largest
         rows.append([f"largest equalized-odds gap, pts (members' own "
-                     f"{pct(odds['members']['mean'])} ± {pct(odds['members']['std'])})",
-                     pct(largest["single_mean"]["gap"]), pct_ci(largest["single_mean"]["ci"]),
-                     pct(largest["ensemble"]["gap"]), pct_ci(largest["ensemble"]["ci"]),
-                     signed_pct(largest["ensemble"]["gap"] - largest["single_mean"]["gap"])])
+                     f"{pct(odds.members.mean)} ± {pct(odds.members.std)})",
+                     pct(largest.single_mean.gap), pct_ci(largest.single_mean.ci),
+                     pct(largest.ensemble.gap), pct_ci(largest.ensemble.ci),
+                     signed_pct(largest.ensemble.gap - largest.single_mean.gap)])
     return rows
 
 
-def _curve_rows(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    curve = summary["curve"]
+def _curve_rows(summary: GroupingResult) -> tuple[list[str], list[list[str]]]:
+    curve = summary.curve
     lines = curve_lines(summary)  # identical lines (one group in two roles) share a column
     header = ["m", "subsets", *[label for _, label, _ in lines]]
     rows = []
-    for i, m in enumerate(curve["m"]):
-        cells = [str(m), str(curve["subsets"][i])]
+    for i, m in enumerate(curve.m):
+        cells = [str(m), str(curve.subsets[i])]
         for key, _, _ in lines:
-            interval = curve["ci"][key][i] if curve["ci"] else None
-            cells.append(f"{pct(curve[key][i])} {pct_ci(interval)}".strip())
+            band = curve.band(key)
+            interval = band[i] if band else None
+            cells.append(f"{pct(curve.line(key)[i])} {pct_ci(interval)}".strip())
         rows.append(cells)
     return header, rows
 
 
-def _reliability_groups(summary: dict[str, Any]) -> list[str]:
+def _reliability_groups(summary: GroupingResult) -> list[str]:
     """Every group, or the RELIABILITY_GROUPS eligible ones whose ensemble ECE is largest."""
-    groups = summary["groups"]
+    groups = summary.groups
     if len(groups) <= RELIABILITY_GROUPS:
         return list(groups)
-    ranked = sorted((g for g in groups if groups[g]["eligible"]),
-                    key=lambda g: (-groups[g]["ece"]["ensemble"], g))
+    ranked = sorted((g for g in groups if groups[g].eligible),
+                    key=lambda g: (-groups[g].ece.ensemble, g))
     return ranked[:RELIABILITY_GROUPS]
 
 
-def _grouping_section(doc: Document, index: int, name: str, summary: dict[str, Any],
-                      reliability: dict[str, Any] | None) -> None:
+def _grouping_section(doc: Document, index: int, name: str, summary: GroupingResult,
+                      reliability: Reliability | None) -> None:
     doc.heading(f"Grouping `{name}`")
     stem = f"{index:02d}-{slug(name)}"
     doc.image(Image(f"{stem}-curve.png",
@@ -180,13 +181,13 @@ def _grouping_section(doc: Document, index: int, name: str, summary: dict[str, A
     doc.image(Image(f"{stem}-groups.png", group_bars_figure(summary, f"per group: {name}"),
                     f"Mean single member versus the ensemble per group ({name}), with 95% "
                     "intervals"))
-    if any(g["disagreement"] for g in summary["groups"].values()):
+    if any(g.disagreement for g in summary.groups.values()):
         doc.image(Image(f"{stem}-disagreement.png",
                         disagreement_figure(summary, f"disagreement: {name}"),
                         f"Disagreement between members per group ({name})"))
     shown = _reliability_groups(summary)
     if reliability is not None and shown:
-        some = "" if len(shown) == len(summary["groups"]) else \
+        some = "" if len(shown) == len(summary.groups) else \
             f"; the {len(shown)} groups with the largest ensemble ECE"
         doc.image(Image(f"{stem}-reliability.png",
                         reliability_figure(reliability, shown, f"reliability: {name}"),
@@ -194,7 +195,7 @@ def _grouping_section(doc: Document, index: int, name: str, summary: dict[str, A
                         "confidence in 15 equal-width bins, single members pooled and the "
                         "ensemble; the diagonal is perfect calibration", wide=True))
     doc.table(*drop_empty_columns(GROUP_HEADER, _group_rows(summary)))
-    if any(not g["eligible"] for g in summary["groups"].values()):
+    if any(not g.eligible for g in summary.groups.values()):
         doc.paragraph("* fewer test samples than report.min_group_size (or none in a ranking "
                       "half): reported, never chosen as bottom-k, top-k or worst group.")
     doc.bullets(_set_bullets(summary))
@@ -204,16 +205,16 @@ def _grouping_section(doc: Document, index: int, name: str, summary: dict[str, A
                       "report's scale, Holm-adjusted over every verdict of the report):")
         doc.table(["comparison", "scale", "difference", "95% CI", "p", "adjusted p",
                    "verdict"], verdicts)
-    if "subpop" in summary:
-        doc.paragraph(f"Subpopulation metrics over the {len(summary['subpop']['groups'])} "
+    if summary.subpop is not None:
+        doc.paragraph(f"Subpopulation metrics over the {len(summary.subpop.groups)} "
                       "groups with at least report.min_group_size test samples (worst group "
                       "and equalized-odds intervals are simultaneous over the groups):")
         doc.table(["metric", "single (mean member, %)", "single 95% CI", "ensemble (%)",
-                   "ensemble 95% CI", "ensemble − single (pts)"], _subpop_rows(summary["subpop"]))
-    if "parity" in summary:
+                   "ensemble 95% CI", "ensemble − single (pts)"], _subpop_rows(summary.subpop))
+    if summary.parity is not None:
         doc.table(["fairlearn metric", "single (mean ± std)", "ensemble"],
-                  [[metric.replace("_", " "), f"{pct(v['single_mean'])} ± {pct(v['single_std'])}",
-                    pct(v["ensemble"])] for metric, v in summary["parity"].items()])
+                  [[metric.replace("_", " "), f"{pct(v.single_mean)} ± {pct(v.single_std)}",
+                    pct(v.ensemble)] for metric, v in summary.parity.items()])
     doc.paragraph("Accuracy (%) versus ensemble size, with 95% intervals:")
     doc.table(*_curve_rows(summary))
 
@@ -286,6 +287,22 @@ def run_details(doc: Document, meta: dict[str, Any], members: list[dict[str, Any
                    for s in seeds], collapsed=f"seeds of the {len(seeds)} members (docs/seeds.md)")
 
 
+def _method_paragraph(fairness: FairnessResult) -> str:
+    ranking, intervals = fairness.ranking, fairness.intervals
+    return (
+        f"{fairness.members} members combined by `{fairness.combine}`, "
+        f"{fairness.n_samples} test samples, {fairness.n_classes} classes. Bottom-k, "
+        f"top-k and worst groups are {RANKING_WORDS[ranking.method]}; groups with fewer than "
+        f"{ranking.min_group_size} test samples are never chosen. "
+        + ("No intervals were computed." if intervals is None else
+           "Intervals are 95% intervals that include both test sampling and training "
+           "randomness (which members happened to be trained): " + intervals.method + ". "
+           f"Verdicts are decided on the {SCALE_WORDS[fairness.verdicts.scale]} scale "
+           "and claimed only where the Holm-adjusted p-value over the report's "
+           f"{fairness.verdicts.family} verdicts is below 0.05; per-group intervals "
+           "describe each group and are not adjusted for the number of groups."))
+
+
 def build_run_document(analysis: Analysis, *, title: str,
                        meta: dict[str, Any] | None = None,
                        members: list[dict[str, Any]] | None = None) -> Document:
@@ -293,38 +310,25 @@ def build_run_document(analysis: Analysis, *, title: str,
     its members' summaries (members/member_XX.json, or none)."""
     fairness, meta = analysis.fairness, meta or {}
     doc = Document(title)
-    ranking = fairness["ranking"]
-    intervals = fairness["intervals"]
-    doc.paragraph(
-        f"{fairness['members']} members combined by `{fairness['combine']}`, "
-        f"{fairness['n_samples']} test samples, {fairness['n_classes']} classes. Bottom-k, "
-        f"top-k and worst groups are {RANKING_WORDS[ranking['method']]}; groups with fewer than "
-        f"{ranking['min_group_size']} test samples are never chosen. "
-        + ("No intervals were computed." if intervals is None else
-           "Intervals are 95% intervals that include both test sampling and training "
-           "randomness (which members happened to be trained): " + intervals["method"] + ". "
-           f"Verdicts are decided on the {SCALE_WORDS[fairness['verdicts']['scale']]} scale "
-           "and claimed only where the Holm-adjusted p-value over the report's "
-           f"{fairness['verdicts']['family']} verdicts is below 0.05; per-group intervals "
-           "describe each group and are not adjusted for the number of groups."))
+    doc.paragraph(_method_paragraph(fairness))
     doc.heading("Findings")
     doc.bullets(findings(fairness))
-    for index, (name, summary) in enumerate(fairness["groupings"].items()):
+    for index, (name, summary) in enumerate(fairness.groupings.items()):
         _grouping_section(doc, index, name, summary, analysis.reliability.get(name))
-    if "counterfactual" in fairness:
-        block = fairness["counterfactual"]
+    if fairness.counterfactual is not None:
+        block = fairness.counterfactual
         doc.heading("Counterfactual pairs")
-        doc.paragraph(f"{block['pairs']} pairs of test images that differ only in the protected "
+        doc.paragraph(f"{block.pairs} pairs of test images that differ only in the protected "
                       "attribute; flip rate = fraction of pairs whose prediction changes.")
-        rows = [["all", str(block["pairs"]), pct(block["overall"]["single_mean"]),
-                 pct(block["overall"]["ensemble"])]]
-        rows += [[name, str(v["pairs"]), pct(v["single_mean"]), pct(v["ensemble"])]
-                 for name, v in block["per_class"].items()]
+        rows = [["all", str(block.pairs), pct(block.overall.single_mean),
+                 pct(block.overall.ensemble)]]
+        rows += [[name, str(v.pairs), pct(v.single_mean), pct(v.ensemble)]
+                 for name, v in block.per_class.items()]
         doc.table(["class", "pairs", "flip rate, single (%)", "flip rate, ensemble (%)"], rows)
-    if "crosscheck" in fairness:
+    if fairness.crosscheck is not None:
         doc.paragraph("Per-group accuracies were recomputed with fairlearn's `MetricFrame` "
                       f"(groups_metricframe.csv); largest difference "
-                      f"{fairness['crosscheck']['metricframe_max_abs_diff']:.1e}.")
+                      f"{fairness.crosscheck.metricframe_max_abs_diff:.1e}.")
     run_details(doc, meta, members or [])
     return doc
 
@@ -333,33 +337,29 @@ def summary_lines(analysis: Analysis) -> list[str]:
     """A few console lines: overall, and per grouping bottom-k, top-k, worst group, minority
     and the verdicts."""
     fairness = analysis.fairness
-    overall = fairness["overall"]
-    lines = [f"overall: single {pct(overall['single_mean'])} ± {pct(overall['single_std'])}  "
-             f"ensemble {pct(overall['ensemble'])}  ({fairness['members']} members; groups "
-             f"chosen by {fairness['ranking']['method']}, verdicts on "
-             f"{fairness['verdicts']['scale']})"]
-    for name, summary in fairness["groupings"].items():
+    overall = fairness.overall
+    lines = [f"overall: single {pct(overall.single_mean)} ± {pct(overall.single_std)}  "
+             f"ensemble {pct(overall.ensemble)}  ({fairness.members} members; groups "
+             f"chosen by {fairness.ranking.method}, verdicts on "
+             f"{fairness.verdicts.scale})"]
+    for name, summary in fairness.groupings.items():
         parts = []
-        if "bottom_k" in summary:
-            k = summary["bottom_k"]["k"]
-            parts += [f"{label}-{k} {pct(s['single_mean'])} -> {pct(s['ensemble'])}"
-                      for label, s in (("bottom", summary["bottom_k"]),
-                                       ("top", summary["top_k"]))]
-        if "worst_group" in summary:
-            worst = summary["worst_group"]
-            parts.append(f"worst {worst['group']!r} {pct(worst['single_mean'])} -> "
-                         f"{pct(worst['ensemble'])}")
-        if "minority" in summary:
-            block = summary["minority"]
-            parts.append(f"minority {pct(block['minority']['single_mean'])} -> "
-                         f"{pct(block['minority']['ensemble'])}")
-        for key in ("bottom_vs_top", "minority_vs_majority"):
-            entry = summary.get(key)
-            if entry is not None and "note" not in entry:
-                parts.append(f"{key}: {entry['verdict']}")
-        if "bottom_k" not in summary:
-            parts.append(f"no bottom-k/top-k: {summary['ranking']['eligible']} group(s) with "
-                         f"at least {fairness['ranking']['min_group_size']} test samples")
+        bottom, top, worst = summary.bottom_k, summary.top_k, summary.worst_group
+        if bottom is not None and top is not None:
+            parts += [f"{label}-{bottom.k} {pct(s.single_mean)} -> {pct(s.ensemble)}"
+                      for label, s in (("bottom", bottom), ("top", top))]
+        if worst is not None:
+            parts.append(f"worst {worst.group!r} {pct(worst.single_mean)} -> "
+                         f"{pct(worst.ensemble)}")
+        if summary.minority is not None:
+            side = summary.minority.minority
+            parts.append(f"minority {pct(side.single_mean)} -> {pct(side.ensemble)}")
+        for key, entry in summary.verdicts():
+            if entry.note is None:
+                parts.append(f"{key}: {entry.verdict.value}")
+        if bottom is None:
+            parts.append(f"no bottom-k/top-k: {summary.ranking.eligible} group(s) with "
+                         f"at least {fairness.ranking.min_group_size} test samples")
         lines.append(f"{name}: " + "  ".join(parts))
     return lines
 
@@ -371,8 +371,8 @@ SUMMARY_KEYS = ("bottom_k", "top_k", "worst_group", "minority", "bottom_vs_top",
 def summary_record(analysis: Analysis) -> dict[str, Any]:
     """The console summary as JSON-ready data (``fairens report --json``): overall, the
     ranking and verdict settings, and per grouping its chosen groups and verdicts, as in
-    ``fairness.json`` (docs/statistics.md) less the curves and per-group tables."""
-    fairness = analysis.fairness
+    ``fairness.json`` (docs/run-directory.md) less the curves and per-group tables."""
+    fairness = analysis.fairness.to_json()
     return {"members": fairness["members"], "k": fairness["k"],
             "ranking": fairness["ranking"], "verdicts": fairness["verdicts"],
             "overall": fairness["overall"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import FairensError, name_list
@@ -37,8 +38,7 @@ def analyse_run(run: RunPredictions, options: AnalysisOptions | None = None,
     analysis = analyse(logits=run.logits, labels=run.labels, groups=run.groups,
                        options=options, minority=minority, pair_ids=run.pair_ids,
                        validation=validation, chosen=chosen)
-    analysis.fairness["member_ids"] = list(run.members)
-    return analysis
+    return replace(analysis, fairness=replace(analysis.fairness, member_ids=list(run.members)))
 
 
 def document_outputs(stem: str, doc: Document,
@@ -115,7 +115,8 @@ def write_report(run_dir: str | Path, options: AnalysisOptions | None = None) ->
     title = f"fairens report: {run.meta.get('run_name', run_dir.name)}"
     doc = build_run_document(analysis, title=title, meta=run.meta,
                              members=load_member_summaries(run_dir))
-    files = {FAIRNESS_JSON: json_text(analysis.fairness), GROUPS_CSV: csv_text(analysis.table)}
+    files = {FAIRNESS_JSON: json_text(analysis.fairness.to_json()),
+             GROUPS_CSV: csv_text(analysis.table)}
     if not analysis.metricframe.empty:
         files[METRICFRAME_CSV] = csv_text(analysis.metricframe)
     name = run.meta.get("run_name", run_dir.name)

@@ -25,17 +25,17 @@ def zoo_rows(run_dirs: list[str | Path], grouping: str = "class") -> pd.DataFram
         if "model" not in meta:
             raise bad_file(folder / RUN_JSON, "missing, or without the model: the zoo needs "
                                               "runs trained by fairens")
-        if grouping not in fairness["groupings"]:
+        if grouping not in fairness.groupings:
             raise UsageError(f"{folder}: no grouping {grouping!r} in its fairness.json")
-        summary, model = fairness["groupings"][grouping], meta["model"]
-        curve = summary["curve"]
-        for i, m in enumerate(curve["m"]):
+        summary, model = fairness.groupings[grouping], meta["model"]
+        curve = summary.curve
+        for i, m in enumerate(curve.m):
             rows.append({
                 "model": model["name"], "run": folder.name, "members": m,
-                "accuracy": curve["overall"][i],
-                "k": summary.get("bottom_k", {}).get("k"),
-                "bottom_k": (curve.get("bottom_k") or [None] * len(curve["m"]))[i],
-                "worst_group": curve["worst_group"][i],
+                "accuracy": curve.overall[i],
+                "k": None if summary.bottom_k is None else summary.bottom_k.k,
+                "bottom_k": (curve.bottom_k or [None] * len(curve.m))[i],
+                "worst_group": curve.worst_group[i],
                 "params": m * model["deploy_params"], "macs": m * model["deploy_macs"],
                 "input": "x".join(map(str, model["input"]))})
     return pd.DataFrame(rows)
