@@ -33,6 +33,28 @@ def test_report_on_a_foreign_run_directory(tmp_path: Path, capsys) -> None:
     assert "report: " in capsys.readouterr().out
 
 
+def test_report_restores_every_analysis_setting_of_the_run(tmp_path: Path) -> None:
+    """Each analysis setting the run was trained with is used again unless a flag
+    overrides it: re-reporting reproduces the run's fairness.json."""
+    make_run(tmp_path, n_members=4, n=40)
+    (tmp_path / "run.json").write_text(json.dumps({
+        "run_name": "restored", "ensemble": {"size": 4, "seed": 2, "k": 1},
+        "config": {"report": {"combine": "vote", "max_subsets": 3, "ranking": "crossfit",
+                              "scale": "error_reduction", "min_group_size": 2,
+                              "intervals": True, "split_seed": 5, "crosscheck": False}}}))
+    main(["report", str(tmp_path)])
+    first = json.loads((tmp_path / "fairness.json").read_text())
+    assert (first["combine"], first["k"], first["seed"], first["max_subsets"]) == \
+        ("vote", 1, 2, 3)
+    assert first["ranking"] | {"method": "crossfit", "min_group_size": 2, "split_seed": 5} \
+        == first["ranking"] and first["verdicts"]["scale"] == "error_reduction"
+    assert "crosscheck" not in first
+    main(["report", str(tmp_path), "--combine", "mean_logit", "--no-intervals"])
+    second = json.loads((tmp_path / "fairness.json").read_text())
+    assert (second["combine"], second["intervals"], second["verdicts"]["scale"]) == \
+        ("mean_logit", None, "error_reduction")
+
+
 def test_report_refusal_leaves_earlier_outputs_untouched(tmp_path: Path, capsys) -> None:
     make_run(tmp_path)
     main(["report", str(tmp_path)])

@@ -12,7 +12,7 @@ from fairens.data import list_datasets
 from fairens.models import list_models
 from fairens.settings import run_name
 
-from conftest import CONFIGS
+from conftest import CONFIGS, REPO
 
 GROUP_OPTIONS = [(group, p.stem) for group in ("data", "model", "trainer", "ensemble")
                  for p in sorted((CONFIGS / group).glob("*.yaml"))]
@@ -47,15 +47,21 @@ def test_defaults_are_the_documented_ones(train_config) -> None:
 
 
 def test_the_analysis_defaults_live_in_one_place(train_config) -> None:
-    """The yaml's report.*, ensemble.k and ensemble.seed are AnalysisOptions' defaults."""
-    from dataclasses import asdict
-
-    from fairens.fairness import AnalysisOptions
+    """Every AnalysisOptions field has its setting in the yaml, at the field's default, and
+    the yaml's report.* holds nothing else; the flags, the sweep and the restoring of a
+    run's options are built from the same fields."""
+    from fairens.cli import build_parser
+    from fairens.fairness import AnalysisOptions, option_fields
     from fairens.settings import analysis_options, ensemble_settings
     cfg = train_config()
     assert analysis_options(cfg, ensemble_settings(cfg.ensemble)) == AnalysisOptions()
-    # crosscheck (fairlearn's MetricFrame beside the analysis) is always on in train.py
-    assert set(cfg.report) | {"k", "seed", "crosscheck"} == set(asdict(AnalysisOptions()))
+    settings = {f.metadata["setting"]: f.default for f in option_fields()}
+    assert {key: OmegaConf.select(cfg, key) for key in settings} == settings
+    assert {f"report.{key}" for key in cfg.report} == {s for s in settings if "report." in s}
+    report_help = build_parser().parse_args(["report", "x"])  # every field has a flag
+    assert {f.name for f in option_fields()} <= set(vars(report_help))
+    ablation = (REPO / "configs" / "experiment" / "vary_ablation.yaml").read_text()
+    assert not any(f"${{{setting}}}" in ablation for setting in settings)
 
 
 def test_settings_users_rely_on_exist(train_config) -> None:

@@ -67,17 +67,12 @@ _OUT_OF_MEMORY = re.compile(r"can't allocate memory|out of memory|not enough mem
 
 
 def _options(args: argparse.Namespace, run_dir: str) -> Any:
-    """The analysis options of the flags; a flag not given takes the run's ``ensemble.k``
-    and ``ensemble.seed`` (for ``--k``, ``--seed``), else the default of
-    :class:`fairens.fairness.AnalysisOptions`."""
-    from .fairness import run_options
+    """The analysis options of the flags; a flag not given takes the setting the run was
+    trained with (run.json), else the default of :class:`fairens.fairness.AnalysisOptions`."""
+    from .fairness import option_fields, run_options
     from .rundir import load_meta
     meta = load_meta(run_dir) if Path(run_dir).is_dir() else {}
-    return run_options(meta, k=args.k, seed=args.seed, combine=args.combine,
-                       max_subsets=args.max_subsets, ranking=args.ranking, scale=args.scale,
-                       min_group_size=args.min_group_size,
-                       intervals=False if args.no_intervals else None,
-                       split_seed=args.split_seed)
+    return run_options(meta, **{f.name: getattr(args, f.name) for f in option_fields()})
 
 
 def _print_json(data: Any) -> None:
@@ -185,37 +180,24 @@ def _int_list(text: str, key: str) -> list[int]:
 
 
 def _analysis_options(parser: argparse.ArgumentParser) -> None:
-    """The flags of the analysis; their defaults are AnalysisOptions' (shown in the help)."""
-    from .fairness import COMBINES, RANKINGS, SCALES, AnalysisOptions
-    default = AnalysisOptions()
-    group = parser.add_argument_group("analysis (docs/statistics.md defines each)")
-    group.add_argument("--k", type=_positive_int,
-                       help=f"bottom-k/top-k size (default: the run's ensemble.k, else "
-                            f"{default.k})")
-    group.add_argument("--seed", type=_non_negative_int,
-                       help=f"draws the curve's member subsets (default: the run's "
-                            f"ensemble.seed, else {default.seed})")
-    group.add_argument("--combine", choices=COMBINES,
-                       help=f"how members are combined (default: {default.combine})")
-    group.add_argument("--max-subsets", type=_positive_int, metavar="N",
-                       help=f"member subsets averaged per ensemble size on the curve "
-                            f"(default: {default.max_subsets})")
-    group.add_argument("--ranking", choices=RANKINGS,
-                       help="which data choose the bottom-k, top-k and worst groups: "
-                            "validation predictions, cross-fitted halves of the test set, or "
-                            "the measured test set itself (biased); auto: validation where "
-                            f"the run has it, else crossfit (default: {default.ranking})")
-    group.add_argument("--scale", choices=SCALES,
-                       help=f"scale of the verdicts: gain in points, relative gain, or "
-                            f"error-rate reduction (default: {default.scale})")
-    group.add_argument("--min-group-size", type=_positive_int, metavar="N",
-                       help=f"groups with fewer test samples are reported, never chosen "
-                            f"(default: {default.min_group_size})")
-    group.add_argument("--no-intervals", action="store_true",
-                       help="point estimates only: no intervals, p-values or verdicts")
-    group.add_argument("--split-seed", type=_non_negative_int, metavar="SEED",
-                       help=f"seeds the cross-fitting halves and member parts "
-                            f"(default: {default.split_seed})")
+    """One flag per field of AnalysisOptions (``--min-group-size``; ``--no-intervals`` for
+    a setting that is on by default), with the field's help and default."""
+    from .fairness import option_fields
+    group = parser.add_argument_group("analysis (docs/statistics.md defines each); a flag "
+                                      "not given takes the run's setting, else the default")
+    for f in option_fields():
+        meta, flag = f.metadata, f"--{f.name.replace('_', '-')}"
+        default = f"(default: the run's {meta['setting']}, else {f.default})"
+        if isinstance(f.default, bool):
+            group.add_argument(f"--no-{flag[2:]}" if f.default else flag, dest=f.name,
+                               action="store_const", const=not f.default,
+                               help=f"{meta['help']} {default}")
+        elif meta["choices"] is not None:
+            group.add_argument(flag, choices=meta["choices"], help=f"{meta['help']} {default}")
+        else:
+            parse = _positive_int if meta["low"] == 1 else _non_negative_int
+            group.add_argument(flag, type=parse, metavar=meta["metavar"],
+                               help=f"{meta['help']} {default}")
 
 
 def _int_at_least(low: int, what: str) -> Callable[[str], int]:

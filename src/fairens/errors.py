@@ -8,6 +8,7 @@ bug. Messages are built here so that they read alike and tests can assert their 
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,6 +30,11 @@ class FairensError(Exception):
 
 class UsageError(FairensError):
     """A setting or command-line flag that is not allowed (exit status 2)."""
+
+
+def is_int(value: object) -> bool:
+    """An integer (Python's or NumPy's), and not a bool (which Python counts as one)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def bad_setting(key: str, value: object, allowed: str) -> UsageError:

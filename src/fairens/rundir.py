@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import FairensError, bad_file, name_list
+from .errors import FairensError, bad_file, is_int, name_list
 from .fairness.result import FairnessResult
 from .files import csv_text, json_text, read_json_object, regular_file, remove_leftovers
 from .ownership import OwnedFolder, open_folder, publish_pending, referenced_files
@@ -486,9 +486,6 @@ def _read_meta(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
 
 def _is_str_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
@@ -507,10 +504,10 @@ _META_FIELDS: tuple[tuple[tuple[str, ...], Any, str], ...] = (
     (("run_name",), lambda v: isinstance(v, str), "a string"),
     (("created",), lambda v: isinstance(v, str), "a string"),
     (("ensemble",), lambda v: isinstance(v, dict), "a JSON object"),
-    (("ensemble", "size"), lambda v: _is_int(v) and 1 <= v <= MAX_MEMBERS,
+    (("ensemble", "size"), lambda v: is_int(v) and 1 <= v <= MAX_MEMBERS,
      f"an integer from 1 to {MAX_MEMBERS}"),
-    (("ensemble", "seed"), lambda v: _is_int(v) and v >= 0, "a non-negative integer"),
-    (("ensemble", "k"), lambda v: _is_int(v) and v >= 0, "a non-negative integer"),
+    (("ensemble", "seed"), lambda v: is_int(v) and v >= 0, "a non-negative integer"),
+    (("ensemble", "k"), lambda v: is_int(v) and v >= 0, "a non-negative integer"),
     (("ensemble", "vary"), _is_str_list, "a list of source names"),
     (("seeds",), lambda v: isinstance(v, list) and all(isinstance(s, dict) for s in v),
      "a list of JSON objects"),
@@ -519,9 +516,9 @@ _META_FIELDS: tuple[tuple[tuple[str, ...], Any, str], ...] = (
      "an object mapping each grouping to a list of group names"),
     (("model",), lambda v: isinstance(v, dict), "a JSON object"),
     (("model", "name"), lambda v: isinstance(v, str), "a string"),
-    (("model", "params"), _is_int, "an integer"),
-    (("model", "macs"), lambda v: _is_int(v) or isinstance(v, float), "a number"),
-    (("model", "input"), lambda v: isinstance(v, list) and all(map(_is_int, v)),
+    (("model", "params"), is_int, "an integer"),
+    (("model", "macs"), lambda v: is_int(v) or isinstance(v, float), "a number"),
+    (("model", "input"), lambda v: isinstance(v, list) and all(map(is_int, v)),
      "a list of integers"),
     (("config",), lambda v: isinstance(v, dict), "a JSON object"),
     *((("config", key), _optional_dict, "a JSON object")

@@ -14,12 +14,11 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException, MissingConfigException
 from hydra.types import RunMode
@@ -27,9 +26,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .data import ImageData, check_image_size, load_dataset, resize
-from .ensemble import SOURCES, Recipe, check_vary
-from .errors import UsageError, bad_setting
-from .fairness import AnalysisOptions
+from .ensemble import SELECTIONS, SOURCES, Recipe, check_vary
+from .errors import UsageError, bad_setting, is_int
+from .fairness import AnalysisOptions, from_settings, option_fields
 from .models import ModelSpec
 from .rundir import RunPaths
 
@@ -49,9 +48,6 @@ class EnsembleSettings:
     members: tuple[int, ...]
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
@@ -60,9 +56,9 @@ def _is_number(value: Any) -> bool:
 def ensemble_settings(cfg: DictConfig) -> EnsembleSettings:
     """Check ``cfg.ensemble``: sizes and seeds are integers, sources are known."""
     size, seed = cfg.size, cfg.seed
-    if not _is_int(size) or size < 1:
+    if not is_int(size) or size < 1:
         raise bad_setting("ensemble.size", size, "a positive integer (the number of members)")
-    if not _is_int(seed) or seed < 0:
+    if not is_int(seed) or seed < 0:
         raise bad_setting("ensemble.seed", seed, "a non-negative integer")
     vary = cfg.vary
     if isinstance(vary, str):
@@ -73,8 +69,8 @@ def ensemble_settings(cfg: DictConfig) -> EnsembleSettings:
         raise bad_setting("ensemble.vary", vary, f"a list of sources, a subset of {list(SOURCES)}")
     members = cfg.get("member")
     members = list(range(size)) if members is None else (
-        [members] if _is_int(members) else list(members))
-    if not members or not all(_is_int(m) and 0 <= m < size for m in members):
+        [members] if is_int(members) else list(members))
+    if not members or not all(is_int(m) and 0 <= m < size for m in members):
         raise bad_setting("ensemble.member", OmegaConf.to_container(cfg.member)
                           if OmegaConf.is_config(cfg.member) else cfg.member,
                           f"member indices from 0 to {size - 1} (ensemble.size={size}), "
@@ -125,7 +121,7 @@ def _plain(cfg: Any) -> Any:
 def recipe_from(cfg: DictConfig) -> Recipe:
     """The training recipe shared by every member."""
     batch_size = cfg.data.get("batch_size", 128)
-    if not _is_int(batch_size) or batch_size < 1:
+    if not is_int(batch_size) or batch_size < 1:
         raise bad_setting("data.batch_size", batch_size, "a positive integer")
     options = dict(_plain(cfg.model.get("options")) or {})
     checkpoint = cfg.model.get("checkpoint")
@@ -138,15 +134,17 @@ def recipe_from(cfg: DictConfig) -> Recipe:
     if not _is_number(interval) or not math.isfinite(interval) or interval < 0:
         raise bad_setting("resume_interval", interval, "seconds (>= 0; 0: after every epoch)")
     smoothing = cfg.model.get("label_smoothing", 0.0)
-    if not _is_number(smoothing):
+    if not _is_number(smoothing) or not 0 <= smoothing < 1:
         raise bad_setting("model.label_smoothing", smoothing, "a number from 0 to 1 (exclusive)")
     trainer = _plain(cfg.trainer)
-    select, select_grouping = trainer.pop("select", "last"), trainer.pop("select_grouping", None)
+    # which weights a member keeps: fairens's, not a Lightning Trainer argument
+    chosen = {key: trainer.pop(key) for key in ("select", "select_grouping") if key in trainer}
+    if chosen.get("select", "last") not in SELECTIONS:
+        raise bad_setting("trainer.select", chosen["select"], f"one of {', '.join(SELECTIONS)}")
     return Recipe(model=str(cfg.model.name), optimizer=_plain(cfg.model.optimizer),
                   scheduler=_plain(cfg.model.get("scheduler")), trainer=trainer,
                   batch_size=int(batch_size), label_smoothing=float(smoothing),
-                  model_options=options, resume_interval=float(interval), select=str(select),
-                  select_grouping=select_grouping)
+                  model_options=options, resume_interval=float(interval), **chosen)
 
 
 def load_data(cfg: DictConfig, spec: ModelSpec | None = None) -> ImageData:
@@ -190,15 +188,17 @@ def recipe_record(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def analysis_options(cfg: DictConfig, ens: EnsembleSettings) -> AnalysisOptions:
-    """The analysis options of ``report.*`` (and ``ensemble.k``, ``ensemble.seed``),
-    checked before any member is trained."""
+    """The analysis options of ``report.*``, ``ensemble.k`` and ``ensemble.seed``, checked
+    before any member is trained."""
     report = _plain(cfg.report)
-    known = {f.name for f in fields(AnalysisOptions)} - {"k", "seed"}
-    unknown = sorted(set(report) - known)
+    known = sorted(f.metadata["setting"].removeprefix("report.") for f in option_fields()
+                   if f.metadata["setting"].startswith("report."))
+    unknown = sorted(set(report) - set(known))
     if unknown:
         raise UsageError(f"report has no setting {', '.join(unknown)}; its settings are "
-                         f"{', '.join(sorted(known))}")
-    return AnalysisOptions(k=cfg.ensemble.k, seed=ens.seed, **report)  # checks ensemble.k
+                         f"{', '.join(known)}")
+    return from_settings({"ensemble.k": cfg.ensemble.k, "ensemble.seed": ens.seed,
+                          **{f"report.{key}": value for key, value in report.items()}})
 
 
 def thread_count(cfg: DictConfig) -> int | None:
@@ -206,7 +206,7 @@ def thread_count(cfg: DictConfig) -> int | None:
     SLURM job was given (``SLURM_CPUS_PER_TASK``), else None for PyTorch's default (one per
     core)."""
     threads = cfg.get("num_threads")
-    if threads is not None and (not _is_int(threads) or threads < 1):
+    if threads is not None and (not is_int(threads) or threads < 1):
         raise bad_setting("num_threads", threads, "a positive integer, or null for PyTorch's "
                                                   "default")
     if threads is None:

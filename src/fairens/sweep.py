@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 from .fairness import AnalysisOptions
 from .ownership import open_folder
 from .report import write_comparison, write_zoo_table
+from .settings import analysis_options, ensemble_settings
 
 RUN_DIR_FILE = "run_dir.txt"
 
@@ -42,26 +43,30 @@ class _RecordRuns(Callback):
 
 
 class CompareRuns(_RecordRuns):
-    """Writes ``fairens compare`` of every completed job's run into ``out``.
+    """Writes ``fairens compare`` of every completed job's run into ``out``, with the
+    sweep's analysis settings (``report.*``, ``ensemble.k``, ``ensemble.seed``), checked
+    when the sweep starts, before any job runs.
 
     Args:
         out: the comparison's folder.
         grouping: the grouping compared (``class``).
-        **options: the fields of :class:`fairens.fairness.AnalysisOptions` (``k``,
-            ``combine``, ``ranking``, ``scale``, ...), checked here, before any job runs.
     """
 
-    def __init__(self, out: str, grouping: str = "class", **options: Any) -> None:
+    def __init__(self, out: str, grouping: str = "class") -> None:
         self.out = out
         self.grouping = grouping
-        self.options = AnalysisOptions(**options)
+        self.options: AnalysisOptions | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        self.options = analysis_options(config, ensemble_settings(config.ensemble))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         runs = self.recorded_runs(config)
         if len(runs) < 2:
             print(f"{config.hydra.sweep.dir}: fewer than two finished runs, no comparison")
             return
-        write_comparison(runs, self.out, options=self.options, grouping=self.grouping)
+        options = self.options or analysis_options(config, ensemble_settings(config.ensemble))
+        write_comparison(runs, self.out, options=options, grouping=self.grouping)
         print(f"comparison of {len(runs)} runs: {self.out}/compare.md", flush=True)
 
 

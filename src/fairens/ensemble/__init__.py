@@ -2,6 +2,7 @@
 
 from .checkpoints import load_member as load_member
 from .checkpoints import readable_checkpoint as readable_checkpoint
+from .fit import SELECTIONS as SELECTIONS
 from .fit import MemberResult as MemberResult
 from .fit import Recipe as Recipe
 from .fit import check_recipe as check_recipe

@@ -21,7 +21,7 @@ from pytorch_lightning.plugins.environments import LightningEnvironment
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from ..data import ImageData, Split, batch_loader
-from ..errors import FairensError, UsageError, bad_setting
+from ..errors import FairensError, UsageError, bad_setting, is_int
 from ..models import create_model
 from ..ownership import OwnedFolder
 from ..rundir import checkpoint_file, log_files, resume_file
@@ -66,9 +66,6 @@ SELECTIONS = {"last": None, "best_val": "val_acc", "worst_group_val": "val_worst
 _BATCH_LIMITS = ("limit_train_batches", "limit_val_batches")
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
 
 def _cause(exc: BaseException) -> str:
     """The message of the error a library wrapped (Hydra wraps the constructor's)."""
@@ -88,7 +85,7 @@ def steps_per_epoch(recipe: Recipe, train: Split) -> int:
     limit = recipe.trainer.get("limit_train_batches", 1.0)
     if limit is None:
         return batches
-    return min(int(limit), batches) if _is_int(limit) else int(limit * batches)
+    return min(int(limit), batches) if is_int(limit) else int(limit * batches)
 
 
 def check_recipe(recipe: Recipe, data: ImageData) -> None:
@@ -100,12 +97,12 @@ def check_recipe(recipe: Recipe, data: ImageData) -> None:
     trainer, train = recipe.trainer, data.train
     for key in _POSITIVE_INT_KEYS:
         value = trainer.get(key)
-        if value is not None and not (_is_int(value) and value >= 1):
+        if value is not None and not (is_int(value) and value >= 1):
             raise bad_setting(f"trainer.{key}", value, "a positive integer")
     for key in _BATCH_LIMITS:
         value = trainer.get(key)
         if value is not None and not (isinstance(value, int | float) and not isinstance(
-                value, bool) and value > 0 and (_is_int(value) or value <= 1)):
+                value, bool) and value > 0 and (is_int(value) or value <= 1)):
             raise bad_setting(f"trainer.{key}", value, "a fraction in (0, 1] or a positive "
                                                        "number of batches")
     clip = trainer.get("gradient_clip_val")
@@ -129,12 +126,7 @@ def check_recipe(recipe: Recipe, data: ImageData) -> None:
             f"of data.batch_size={recipe.batch_size}, trainer.limit_train_batches="
             f"{trainer.get('limit_train_batches')}, trainer.max_steps={max_steps}; allow at "
             "least one batch per epoch")
-    if recipe.select not in SELECTIONS:
-        raise bad_setting("trainer.select", recipe.select, f"one of {', '.join(SELECTIONS)}")
     tracked_grouping(data.val, recipe)
-    smoothing = recipe.label_smoothing
-    if not 0 <= smoothing < 1:
-        raise bad_setting("model.label_smoothing", smoothing, "a number from 0 to 1 (exclusive)")
     _check_model(recipe, data)
     parameter = torch.nn.Parameter(torch.zeros(1))
     try:

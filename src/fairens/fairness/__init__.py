@@ -12,7 +12,8 @@ from typing import Any
 _API = {
     "Analysis": "analysis", "analyse": "analysis", "COMBINES": "combine",
     "RANKINGS": "options", "SCALES": "options", "AnalysisOptions": "options",
-    "run_options": "options", "compare_runs": "paired", "Choice": "ranking",
+    "run_options": "options", "option_fields": "options", "from_settings": "options",
+    "compare_runs": "paired", "Choice": "ranking",
     "RankingData": "ranking",
 }
 __all__ = list(_API)

@@ -228,8 +228,9 @@ def _recipe_text(config: dict[str, Any]) -> str:
     if scheduler:
         parts.append(str(scheduler.get("_target_", "")).rsplit(".", 1)[-1])
     parts += [f"{trainer.get('max_epochs', '?')} epochs",
-              f"batch size {(config.get('data') or {}).get('batch_size', '?')}",
-              f"weights kept: {trainer.get('select', 'last')}"]
+              f"batch size {(config.get('data') or {}).get('batch_size', '?')}"]
+    if "select" in trainer:
+        parts.append(f"weights kept: {trainer['select']}")
     if model.get("label_smoothing"):
         parts.append(f"label smoothing {model['label_smoothing']}")
     return ", ".join(parts)
@@ -258,8 +259,8 @@ def run_details(doc: Document, meta: dict[str, Any], members: list[dict[str, Any
     rows = [["run", meta.get("run_name", "")]]
     if meta.get("created"):
         rows.append(["created", meta["created"]])
-    if {"name", "params", "macs", "input"} <= set(model):
-        size = ensemble.get("size", 1)
+    size = ensemble.get("size", "?")
+    if {"name", "params", "macs", "input"} <= set(model) and isinstance(size, int):
         rows.append(["model", f"{model['name']}: {model['params']:,} parameters, "
                               f"{model['macs'] / 1e6:.2f} M multiply-accumulates per "
                               f"{'x'.join(map(str, model['input']))} image; ensemble of "
@@ -268,7 +269,7 @@ def run_details(doc: Document, meta: dict[str, Any], members: list[dict[str, Any
         rows.append(["recipe", _recipe_text(meta["config"])])
     rows.append(["data", _data_text(meta)])
     if ensemble:
-        rows.append(["ensemble", f"{ensemble.get('size', '?')} members, varying "
+        rows.append(["ensemble", f"{size} members, varying "
                                  f"{', '.join(ensemble.get('vary', [])) or 'nothing'}, "
                                  f"ensemble.seed {ensemble.get('seed', '?')}"])
     if members:
