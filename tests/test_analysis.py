@@ -507,3 +507,23 @@ def test_verdicts_carry_no_hidden_keys() -> None:
     fairness.json."""
     data = json.dumps(_binary_run().fairness.to_json())
     assert '"_' not in data and '"labels"' not in data
+
+
+def test_every_field_of_fairness_json_is_documented() -> None:
+    """docs/run-directory.md names every key of the typed result (a renamed or added field
+    fails here until the schema section says so)."""
+    import dataclasses
+    import typing
+
+    from fairens.fairness import result as module
+
+    from conftest import REPO
+    text = (REPO / "docs" / "run-directory.md").read_text()
+    section = text[text.index("## fairness.json"):text.index("## test_groups.csv")]
+    kinds = [kind for kind in vars(module).values()
+             if isinstance(kind, type) and dataclasses.is_dataclass(kind)]
+    assert len(kinds) > 20
+    missing = {f"{kind.__name__}.{f.name}" for kind in kinds for f in dataclasses.fields(kind)
+               if f"`{f.name}`" not in section}
+    assert not missing
+    assert typing.get_type_hints(module.FairnessResult)["schema_version"] is int

@@ -28,7 +28,7 @@ from onnx import TensorProto, helper
 
 from fairens.cli import main
 from fairens.errors import FairensError
-from fairens.export.manifest import sha256
+from fairens.export.folder import sha256
 from fairens.models import list_models
 from fairens.pipeline import train
 from fairens.rundir import load_run

@@ -49,6 +49,7 @@ from .rundir import (
     open_run,
     predictions_file,
     predictions_path,
+    report_file,
     resume_file,
     run_lock,
     save_predictions,
@@ -268,5 +269,5 @@ def train(cfg: DictConfig) -> Path:
         return paths.results
     analysis = write_report(paths.results, options)
     print("\n".join(summary_lines(analysis)))
-    print(f"report: {paths.results / 'report.md'}", flush=True)
+    print(f"report: {report_file(paths.results)}", flush=True)
     return paths.results

@@ -11,21 +11,24 @@ analysed, and refuses anything else with one clear message.
 from __future__ import annotations
 
 import io
-import json
 import re
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .errors import FairensError, bad_file, is_int, name_list
+from .fairness.inputs import RankingData
 from .fairness.result import FairnessResult
 from .files import csv_text, json_text, read_json_object, regular_file, remove_leftovers
 from .ownership import OwnedFolder, open_folder, publish_pending, referenced_files
+
+if TYPE_CHECKING:  # the analysis is loaded when a run is analysed, not when it is read
+    from .fairness import Analysis, AnalysisOptions, Choice
 
 PREDICTIONS_DIR = "predictions"
 TEST_GROUPS = "test_groups.csv"
@@ -132,11 +135,9 @@ def load_member_summaries(run_dir: str | Path) -> list[dict[str, Any]]:
     out = []
     for path in sorted(folder.glob("member_*.json")) if folder.is_dir() else []:
         try:
-            summary = json.loads(regular_file(path, "a member summary").read_text("utf-8"))
-        except (FairensError, OSError, UnicodeDecodeError, json.JSONDecodeError):
+            out.append(read_json_object(path, "a member summary"))
+        except FairensError:
             continue  # informational only: the analysis never reads it
-        if isinstance(summary, dict):
-            out.append(summary)
     return out
 
 
@@ -161,9 +162,19 @@ def resume_file(member: int, which: str) -> str:
     return f"{member_name(member)}.partial/{which}.ckpt"
 
 
+def log_dir(member: int) -> str:
+    """The member's folder of Lightning CSV learning curves, relative to the run folder."""
+    return f"{LOGS_DIR}/{member_name(member)}"
+
+
 def log_files(member: int) -> list[str]:
     """The member's Lightning CSV learning curves, relative to the run folder."""
-    return [f"{LOGS_DIR}/{member_name(member)}/{name}" for name in LOG_FILES]
+    return [f"{log_dir(member)}/{name}" for name in LOG_FILES]
+
+
+def report_file(run_dir: str | Path, kind: str = "md") -> str:
+    """Where a run's report is (``report.md``, or ``report.html`` for kind ``html``)."""
+    return f"{str(run_dir).rstrip('/')}/{REPORT}.{kind}"
 
 
 def predictions_file(member: int, split: str = "test") -> str:
@@ -201,16 +212,6 @@ def write_run_json(run: OwnedFolder, meta: dict[str, Any]) -> Path:
 
 
 @dataclass(frozen=True)
-class ValidationPredictions:
-    """The members' validation predictions: logits float32 [K, N_val, C], labels int64
-    [N_val] and the grouping columns (``class`` first)."""
-
-    logits: np.ndarray
-    labels: np.ndarray
-    groups: pd.DataFrame
-
-
-@dataclass(frozen=True)
 class RunPredictions:
     """Everything the analysis reads from a run directory, checked for consistency.
 
@@ -235,13 +236,26 @@ class RunPredictions:
     pair_ids: np.ndarray | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     missing_members: tuple[int, ...] = ()
-    validation: ValidationPredictions | None = None
+    validation: RankingData | None = None
 
     @property
     def class_names(self) -> list[str]:
         """Name of each class index, from the ``class`` column (``str(index)`` if unseen)."""
         names = dict(zip(self.labels.tolist(), self.groups["class"], strict=True))
         return [names.get(c, str(c)) for c in range(self.logits.shape[2])]
+
+    def analyse(self, options: AnalysisOptions | None = None,
+                chosen: dict[str, Choice] | None = None) -> Analysis:
+        """The analysis of these predictions, with the minorities, pairs and validation
+        predictions the run has; without ``options``, the settings the run was trained with
+        (run.json), else the defaults; ``chosen``: measure on another run's groups."""
+        from .fairness import analyse, run_options
+        analysis = analyse(logits=self.logits, labels=self.labels, groups=self.groups,
+                           options=options or run_options(self.meta),
+                           minority=self.meta.get("data", {}).get("minority") or None,
+                           pair_ids=self.pair_ids, validation=self.validation, chosen=chosen)
+        return replace(analysis, fairness=replace(analysis.fairness,
+                                                  member_ids=list(self.members)))
 
 
 def load_run(run_dir: str | Path) -> RunPredictions:
@@ -261,7 +275,7 @@ def load_run(run_dir: str | Path) -> RunPredictions:
             raise bad_file(run_dir / SPLITS["val"][1], f"holds validation predictions of members "
                                                        f"{name_list(val_files)} where the test "
                                                        f"predictions are of {name_list(files)}")
-        validation = ValidationPredictions(val_logits, val_labels, grouping_columns(val_table))
+        validation = RankingData(val_logits, val_labels, grouping_columns(val_table))
     expected = meta.get("ensemble", {}).get("size")
     missing = tuple(sorted(set(range(expected)) - set(files))) if expected is not None else ()
     pair_ids = table["pair_id"].to_numpy(np.int64) if "pair_id" in table.columns else None
@@ -305,7 +319,7 @@ class RunPaths:
             remove_leftovers(predictions_path(self.results, member, split).parent,
                              [f"{name}.npz"])
         remove_leftovers(self.results / MEMBERS_DIR, [f"{name}.json"])
-        remove_leftovers((self.results / log_files(member)[0]).parent, ["metrics.csv"])
+        remove_leftovers(self.results / log_dir(member), ["metrics.csv"])
 
 
 def load_groups(run_dir: str | Path, split: str = "test") -> pd.DataFrame:

@@ -13,21 +13,16 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from ..errors import UsageError, bad_file
-from ..export.manifest import COMPRESSION, MANIFEST, open_export, read_manifest
-from ..files import csv_text, read_json
+from ..errors import UsageError
+from ..export.folder import MANIFEST, latency_reports, open_export, read_compression, read_manifest
+from ..files import csv_text
 from ..report.document import Document, Image, pct
 from ..report.plots import plot_text, png, series_color
-from ..report.write import check_document_folder, document_folder, write_document
-from .ingest import read_latency_file
+from ..report.publish import check_document_folder, document_folder, write_document
 
 METRICS = {"accuracy": "accuracy", "bottom_k": "bottom-k accuracy",
            "worst_group": "worst-group accuracy"}
 MARKERS = {"fp32": "o", "int8_static": "s", "int8_dynamic": "^"}
-
-
-def _latency_files(export_dir: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    return [read_latency_file(path, manifest) for path in sorted(export_dir.glob("latency-*.json"))]
 
 
 def frontier_table(export_dirs: list[str | Path], grouping: str = "class") -> pd.DataFrame:
@@ -35,14 +30,9 @@ def frontier_table(export_dirs: list[str | Path], grouping: str = "class") -> pd
     rows = []
     for export_dir in map(Path, export_dirs):
         manifest = read_manifest(export_dir)
-        compression = read_json(export_dir / f"{COMPRESSION}.json", "the compression report "
-                                                                     "of fairens export")
-        if not isinstance(compression, dict) or "accuracy" not in compression:
-            raise bad_file(export_dir / "compression.json", "not the compression report of "
-                                                            "fairens export (no accuracy)")
-        accuracy = compression["accuracy"]
+        accuracy = read_compression(export_dir)["accuracy"]
         graphs = {(g["name"], g["precision"]): g for g in manifest["graphs"]}
-        for report in _latency_files(export_dir, manifest):
+        for report in latency_reports(export_dir, manifest):
             for result in report["results"]:
                 if result.get("p50_ms") is None or result["format"] == "torch":
                     continue
@@ -132,7 +122,7 @@ def _ms(value: float | None) -> str:
 def _latency_section(doc: Document, export_dirs: list[Path]) -> None:
     """Every measurement, with PyTorch eager next to ONNX Runtime where both were timed."""
     for export_dir in export_dirs:
-        for report in _latency_files(export_dir, read_manifest(export_dir)):
+        for report in latency_reports(export_dir, read_manifest(export_dir)):
             results = report["results"]
             eager = {(r["graph"], r["threads"]): r["p50_ms"] for r in results
                      if r["format"] == "torch"}

@@ -12,9 +12,15 @@ import torch
 from ..ensemble import load_member
 from ..errors import bad_setting
 from ..export import ProbabilityGraph, bench_device
+from ..export.folder import (
+    HOST,
+    graph_file,
+    latency_file,
+    open_export,
+    read_manifest,
+    write_latency,
+)
 from ..export.graphs import deploy_form, describe_session_error
-from ..export.manifest import HOST, graph_file, latency_file, open_export, read_manifest
-from ..files import json_text
 from ..rundir import checkpoint_path
 
 
@@ -87,4 +93,4 @@ def bench_export(export_dir: str | Path, *, threads: list[int] = (1, 2), runs: i
               "platform": {"system": platform.system(), "machine": platform.machine(),
                            "processor": platform.processor()},
               "torch": torch.__version__, "runs": runs, "warmup": warmup, "results": results}
-    return open_export(export_dir).write(latency_file(HOST), json_text(report), by="bench")
+    return write_latency(export_dir, report, by="bench")

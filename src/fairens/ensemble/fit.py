@@ -24,7 +24,7 @@ from ..data import ImageData, Split, batch_loader
 from ..errors import FairensError, UsageError, bad_setting, is_int
 from ..models import create_model
 from ..ownership import OwnedFolder
-from ..rundir import checkpoint_file, log_files, resume_file
+from ..rundir import checkpoint_file, log_dir, log_files, resume_file
 from .checkpoints import readable_checkpoint, save_member
 from .module import TOTAL_STEPS_KEYS, MemberModule
 from .seeds import MemberSeeds
@@ -432,9 +432,9 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
     earlier_curves = []
     if run is not None:  # the run directory's learning curves, next to any other logger
         run.claim(curves, by="train")
-        log_dir = (run.path / curves[0]).parent
-        loggers.insert(0, pl.loggers.CSVLogger(save_dir=log_dir.parent, name="",
-                                               version=log_dir.name))
+        logs = run.path / log_dir(member)
+        loggers.insert(0, pl.loggers.CSVLogger(save_dir=logs.parent, name="",
+                                               version=logs.name))
         if resume.is_file():
             earlier_curves = _read_curves(run.path / curves[0])
     callbacks = [_StopOnDivergence(f"{label} {seeds.describe()}"), *(callbacks or []),

@@ -3,5 +3,5 @@
 from .graphs import ProbabilityGraph as ProbabilityGraph
 from .graphs import export_onnx as export_onnx
 from .graphs import open_session as open_session
-from .write import ExportOptions as ExportOptions
-from .write import export_run as export_run
+from .run_export import ExportOptions as ExportOptions
+from .run_export import export_run as export_run

@@ -14,7 +14,7 @@ _API = {
     "RANKINGS": "options", "SCALES": "options", "AnalysisOptions": "options",
     "run_options": "options", "option_fields": "options", "from_settings": "options",
     "compare_runs": "paired", "Choice": "ranking",
-    "RankingData": "ranking",
+    "RankingData": "inputs",
 }
 __all__ = list(_API)
 

@@ -24,14 +24,14 @@ from .correctness import Correctness, correctness
 from .crosscheck import metricframe_table
 from .estimates import LEVEL, Design, Estimate, average
 from .groups import Grouping
+from .inputs import RankingData
 from .measures import Context, Layout, Measures, num
 from .options import AnalysisOptions
 from .parity import flip_rates, parity_differences
 from .ranking import (
     Choice,
     Fold,
-    RankingData,
-    Selection,
+    GroupPicks,
     choose,
     make_folds,
     validation_views,
@@ -130,65 +130,109 @@ def analyse(*, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
     """
     logits, labels = np.asarray(logits), np.asarray(labels, dtype=np.int64)
     _check_inputs(logits, labels, groups)
-    method = (next(iter(chosen.values())).method if chosen
-              else _ranking_method(options, validation))
-    groupings = _groupings(groups, labels, minority or {})
-    n_members = logits.shape[0]
-    rng = np.random.default_rng(options.seed)
-    subsets = [curve_subsets(n_members, size, options.max_subsets, rng)
-               for size in curve_sizes(n_members)]
-    pairs = None if pair_ids is None else np.asarray(pair_ids)
-    layouts = [Layout.build(g, pairs, method == "crossfit", [options.split_seed, i])
-               for i, g in enumerate(groupings)]
-    correct = correctness(logits, labels, options.combine, subsets,
-                          [layout.cells for layout in layouts])
-    ranking_views = (validation_views(validation, groupings, options, subsets)
-                     if method == "validation" and not chosen else None)
+    setup = _Setup.build(logits, labels, groups, options, minority or {},
+                         None if pair_ids is None else np.asarray(pair_ids), validation, chosen)
     drafts, tests, choices, estimates, reliability = {}, [], {}, {}, {}
-    class_names = _class_names(labels, groupings[0], logits.shape[2])
-    for index, (grouping, layout) in enumerate(zip(groupings, layouts, strict=True)):
-        measures = Measures(grouping, correct, layout.cells, layout.halves,
-                            correct.group_sums[index])
-        context = Context(grouping, measures, layout, options)
-        given = (chosen or {}).get(grouping.name)
-        if given is not None and given.names != grouping.names:
-            raise FairensError(f"grouping {grouping.name!r} has other groups than the run whose "
-                               "choice of groups is reused")
-        choice = given or choose(context, make_folds(
-            method, measures, None if ranking_views is None else ranking_views[index]), method)
-        spread, reliability[grouping.name] = _spread(grouping, correct)
-        draft, grouping_tests, estimates[grouping.name] = _summarise(context, choice, spread)
-        draft["subpop"] = subpop_block(context, labels, class_names if _protected(grouping.name)
-                                       else None)
-        if logits.shape[2] == 2 and _protected(grouping.name):
-            draft["parity"] = parity_differences(labels, correct.member_predictions,
-                                                 correct.ensemble_predictions, grouping)
-        choices[grouping.name] = choice
-        drafts[grouping.name] = draft
+    for index, grouping in enumerate(setup.groupings):
+        drafts[grouping.name], grouping_tests, choices[grouping.name], \
+            estimates[grouping.name], reliability[grouping.name] = _grouping(setup, index)
         tests += [(grouping.name, slot, test) for slot, test in grouping_tests]
     decided, family = adjust([test for _, _, test in tests])
     for (name, slot, _), verdict in zip(tests, decided, strict=True):
         drafts[name][slot] = verdict
     summaries = {name: GroupingResult(**draft) for name, draft in drafts.items()}
     table = _table(summaries)
-    frame, crosscheck = (_crosscheck(table, labels, correct, groupings) if options.crosscheck
-                         else (pd.DataFrame(), None))
-    fairness = FairnessResult(
+    frame, crosscheck = (_crosscheck(table, labels, setup.correct, setup.groupings)
+                         if options.crosscheck else (pd.DataFrame(), None))
+    fairness = _result(setup, logits.shape, summaries, family, crosscheck)
+    keys = tuple(hashlib.sha1(np.ascontiguousarray(member, dtype=np.float32).tobytes())
+                 .hexdigest() for member in logits)
+    return Analysis(fairness=fairness, table=table, metricframe=frame, chosen=choices,
+                    verdicts=estimates, reliability=reliability, member_keys=keys)
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """What every grouping's analysis shares: the options, the groupings with their
+    sampling layouts, every predictor's correctness, and how groups are chosen."""
+
+    options: AnalysisOptions
+    labels: np.ndarray
+    groupings: list[Grouping]
+    layouts: list[Layout]
+    correct: Correctness
+    method: str
+    views: list | None  # per grouping, what the validation predictions say
+    chosen: dict[str, Choice] | None
+    pairs: np.ndarray | None
+    class_names: dict[int, str]
+    n_classes: int
+
+    @classmethod
+    def build(cls, logits: np.ndarray, labels: np.ndarray, groups: pd.DataFrame,
+              options: AnalysisOptions, minority: dict[str, list[str]],
+              pairs: np.ndarray | None, validation: RankingData | None,
+              chosen: dict[str, Choice] | None) -> _Setup:
+        method = (next(iter(chosen.values())).method if chosen
+                  else _ranking_method(options, validation))
+        groupings = _groupings(groups, labels, minority)
+        n_members = logits.shape[0]
+        rng = np.random.default_rng(options.seed)
+        subsets = [curve_subsets(n_members, size, options.max_subsets, rng)
+                   for size in curve_sizes(n_members)]
+        layouts = [Layout.build(g, pairs, method == "crossfit", [options.split_seed, i])
+                   for i, g in enumerate(groupings)]
+        correct = correctness(logits, labels, options.combine, subsets,
+                              [layout.cells for layout in layouts])
+        views = (validation_views(validation, groupings, options, subsets)
+                 if method == "validation" and not chosen else None)
+        return cls(options, labels, groupings, layouts, correct, method, views, chosen, pairs,
+                   _class_names(labels, groupings[0], logits.shape[2]), logits.shape[2])
+
+
+def _grouping(setup: _Setup, index: int) -> tuple[dict[str, Any], list[tuple[str, Test]],
+                                                  Choice, Verdicts, Reliability]:
+    """One grouping: the fields of its result but the verdicts, the tests behind them, the
+    groups chosen, the verdicts' estimates and the reliability diagram."""
+    grouping, layout, correct = setup.groupings[index], setup.layouts[index], setup.correct
+    measures = Measures(grouping, correct, layout.cells, layout.halves,
+                        correct.group_sums[index])
+    context = Context(grouping, measures, layout, setup.options)
+    given = (setup.chosen or {}).get(grouping.name)
+    if given is not None and given.names != grouping.names:
+        raise FairensError(f"grouping {grouping.name!r} has other groups than the run whose "
+                           "choice of groups is reused")
+    choice = given or choose(context, make_folds(
+        setup.method, measures, None if setup.views is None else setup.views[index]),
+        setup.method)
+    spread, reliability = _spread(grouping, correct)
+    draft, tests, estimates = _summarise(context, choice, spread)
+    protected = _protected(grouping.name)
+    draft["subpop"] = subpop_block(context, setup.labels,
+                                   setup.class_names if protected else None)
+    if setup.n_classes == 2 and protected:
+        draft["parity"] = parity_differences(setup.labels, correct.member_predictions,
+                                             correct.ensemble_predictions, grouping)
+    return draft, tests, choice, estimates, reliability
+
+
+def _result(setup: _Setup, shape: tuple[int, ...], summaries: dict[str, GroupingResult],
+            family: int, crosscheck: Crosscheck | None) -> FairnessResult:
+    """fairness.json: the settings, overall accuracy and every grouping's result."""
+    options, method, (n_members, n_samples, n_classes) = setup.options, setup.method, shape
+    return FairnessResult(
         SCHEMA_VERSION, int(n_members), options.combine, options.k, options.max_subsets,
-        options.seed, int(logits.shape[1]), int(logits.shape[2]),
-        RankingSettings(method, options.ranking, "a reference run" if chosen else None,
+        options.seed, int(n_samples), int(n_classes),
+        RankingSettings(method, options.ranking, "a reference run" if setup.chosen else None,
                         options.min_group_size,
                         options.split_seed if method == "crossfit" else None),
         None if not options.intervals else IntervalSettings(INTERVAL_METHOD, LEVEL,
                                                             n_members > 1),
         VerdictSettings(options.scale, "holm", family, LEVEL),
-        _overall(summaries["class"], correct), summaries,
-        None if pair_ids is None else _counterfactual(correct, pairs, labels, groupings[0]),
+        _overall(summaries["class"], setup.correct), summaries,
+        None if setup.pairs is None else _counterfactual(setup.correct, setup.pairs,
+                                                         setup.labels, setup.groupings[0]),
         crosscheck)
-    keys = tuple(hashlib.sha1(np.ascontiguousarray(member, dtype=np.float32).tobytes())
-                 .hexdigest() for member in logits)
-    return Analysis(fairness=fairness, table=table, metricframe=frame, chosen=choices,
-                    verdicts=estimates, reliability=reliability, member_keys=keys)
 
 
 def _crosscheck(table: pd.DataFrame, labels: np.ndarray, correct: Correctness,
@@ -326,14 +370,14 @@ def _groups(context: Context, eligible: list[int],
     return groups
 
 
-def _same_as_minority(grouping: Grouping, picks: list[Selection]) -> bool:
+def _same_as_minority(grouping: Grouping, picks: list[GroupPicks]) -> bool:
     """Whether bottom-vs-top compares exactly the minority groups with the majority ones."""
     return grouping.splits_minority and all(
         set(p.bottom) == set(grouping.minority) and set(p.top) == set(grouping.majority)
         for p in picks)
 
 
-def _set(context: Context, folds: list[Fold], picks: list[Selection],
+def _set(context: Context, folds: list[Fold], picks: list[GroupPicks],
          side: str) -> tuple[SetEstimate, tuple[Estimate, Estimate]]:
     """A bottom-k or top-k set: chosen in each fold, measured on that fold's samples,
     averaged over folds (the unweighted mean over its groups, as FAIR-Ensemble)."""
@@ -361,7 +405,7 @@ def _union(chosen: list[list[int]], names: tuple[str, ...]) -> list[str]:
                                                            names[g]))]
 
 
-def _worst(context: Context, folds: list[Fold], picks: list[Selection]) -> WorstGroup:
+def _worst(context: Context, folds: list[Fold], picks: list[GroupPicks]) -> WorstGroup:
     measures, names = context.measures, context.grouping.names
     used = [(f, p.worst) for f, p in zip(folds, picks, strict=True) if p.worst is not None]
     chosen = [names[g] for _, g in used]
@@ -382,7 +426,7 @@ def _worst(context: Context, folds: list[Fold], picks: list[Selection]) -> Worst
         measured_on=("both halves" if len(used) > 1 else "one half") if halves else None)
 
 
-def _curve(context: Context, folds: list[Fold], picks: list[Selection],
+def _curve(context: Context, folds: list[Fold], picks: list[GroupPicks],
            size: int) -> Curve:
     """Accuracy versus ensemble size m: each value the mean over the size's member subsets;
     the bottom-k and top-k sets stay those of all members, each subset's worst group is

@@ -21,11 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from ..errors import FairensError
 from .correctness import correctness
 from .groups import Grouping
+from .inputs import RankingData
 from .measures import Context, Measures
 from .options import AnalysisOptions
 
@@ -56,7 +56,7 @@ def _ranked(values: np.ndarray, candidates: list[int], names: tuple[str, ...],
 
 
 @dataclass(frozen=True)
-class Selection:
+class GroupPicks:
     """The groups one fold chooses: bottom-k and top-k by mean member accuracy (ties by
     name, ascending, for both), the worst group by ensemble accuracy, and each curve
     subset's worst group."""
@@ -67,7 +67,7 @@ class Selection:
     subset_worst: np.ndarray  # int64 [S], -1 where no group is eligible
 
 
-def select(view: RankView, eligible: list[int], k: int, names: tuple[str, ...]) -> Selection:
+def pick_groups(view: RankView, eligible: list[int], k: int, names: tuple[str, ...]) -> GroupPicks:
     """The fold's choice among ``eligible`` groups (those with ranking samples)."""
     candidates = [g for g in eligible if np.isfinite(view.single[g])]
     bottom = _ranked(view.single, candidates, names)[:k]
@@ -80,18 +80,7 @@ def select(view: RankView, eligible: list[int], k: int, names: tuple[str, ...]) 
                                      accuracy.shape)
         first = np.lexsort((rank_names, accuracy), axis=1)[:, 0]
         subset_worst = np.asarray(candidates, dtype=np.int64)[first]
-    return Selection(bottom, top, worst, subset_worst)
-
-
-@dataclass(frozen=True)
-class RankingData:
-    """Predictions that rank the groups and are never measured: the members' validation
-    predictions, logits float [K, N_val, C], labels int [N_val] and the same grouping
-    columns as the test groups."""
-
-    logits: np.ndarray
-    labels: np.ndarray
-    groups: pd.DataFrame
+    return GroupPicks(bottom, top, worst, subset_worst)
 
 
 @dataclass(frozen=True)
@@ -101,7 +90,7 @@ class Choice:
 
     method: str
     folds: list[Fold]
-    picks: list[Selection]
+    picks: list[GroupPicks]
     eligible: list[int]
     size: int
     names: tuple[str, ...]
@@ -166,5 +155,5 @@ def choose(context: Context, folds: list[Fold], method: str) -> Choice:
                 and all(measures.size(measures.cells(g, f.half)) > 0 for f in folds)]
     ranked = min(sum(np.isfinite(f.rank.single[g]) for g in eligible) for f in folds)
     size = min(options.k, ranked // 2)
-    picks = [select(f.rank, eligible, size, grouping.names) for f in folds]
+    picks = [pick_groups(f.rank, eligible, size, grouping.names) for f in folds]
     return Choice(method, folds, picks, eligible, size, grouping.names)

@@ -29,7 +29,7 @@ from ..files import csv_text, json_text
 from ..rundir import load_run
 from .document import Document, Image, pct, pct_ci, signed_pct
 from .plots import plot_text, png, series_color
-from .write import analyse_run, check_document_folder, document_folder, write_document
+from .publish import check_document_folder, document_folder, write_document
 
 CURVES = {"overall": "overall", "bottom_k": "bottom-k", "top_k": "top-k",
           "worst_group": "worst group", "minority": "minority", "majority": "majority"}
@@ -109,11 +109,11 @@ def load_comparison(run_dirs: list[str | Path], options: AnalysisOptions,
                                f"{folders[0]}; only runs on the same test set can be compared")
     metas = [r.meta for r in runs]
     index = _reference(folders, metas, reference)
-    base = analyse_run(runs[index], options)
+    base = runs[index].analyse(options)
     if grouping not in base.fairness.groupings:
         raise UsageError(f"grouping {grouping!r} is not in the runs' test groups; they have "
                          f"{', '.join(base.fairness.groupings)}")
-    analyses = [base if i == index else analyse_run(run, options, chosen=base.chosen)
+    analyses = [base if i == index else run.analyse(options, chosen=base.chosen)
                 for i, run in enumerate(runs)]
     labels = _labels(metas, folders)
     compared = [ComparedRun(label, folder, run.meta, analysis.fairness)

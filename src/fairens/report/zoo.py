@@ -13,7 +13,7 @@ from ..files import csv_text
 from ..rundir import RUN_JSON, load_fairness, load_meta
 from .document import Document, Image, pct
 from .plots import png, series_color
-from .write import check_document_folder, document_folder, write_document
+from .publish import check_document_folder, document_folder, write_document
 
 
 def zoo_rows(run_dirs: list[str | Path], grouping: str = "class") -> pd.DataFrame:

@@ -1,12 +1,12 @@
-"""Analysing a run directory and writing fairness.json and the reports into it."""
+"""Writing a run's analysis (fairness.json) and its reports into its run directory, and
+the folders of comparison, frontier and zoo documents."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from ..errors import FairensError, name_list
-from ..fairness import Analysis, AnalysisOptions, Choice, RankingData, analyse, run_options
+from ..fairness import Analysis, AnalysisOptions
 from ..files import csv_text, json_text
 from ..locks import RUN_LOCK_WAIT, hold
 from ..ownership import OwnedFolder, open_folder, referenced_files
@@ -16,7 +16,6 @@ from ..rundir import (
     METRICFRAME_CSV,
     PLOTS_DIR,
     REPORT,
-    RunPredictions,
     load_member_summaries,
     load_run,
     open_run,
@@ -24,21 +23,6 @@ from ..rundir import (
 )
 from .document import Document, render_html, render_markdown
 from .run_report import build_run_document
-
-
-def analyse_run(run: RunPredictions, options: AnalysisOptions | None = None,
-                chosen: dict[str, Choice] | None = None) -> Analysis:
-    """Analyse loaded predictions with the minorities, pairs and validation predictions the
-    run has; without ``options``, the defaults with the run's ``ensemble.seed`` and
-    ``ensemble.k`` (else 0 and 3); ``chosen``: measure on another run's groups."""
-    options = options or run_options(run.meta)
-    minority = run.meta.get("data", {}).get("minority") or None
-    validation = None if run.validation is None else RankingData(
-        run.validation.logits, run.validation.labels, run.validation.groups)
-    analysis = analyse(logits=run.logits, labels=run.labels, groups=run.groups,
-                       options=options, minority=minority, pair_ids=run.pair_ids,
-                       validation=validation, chosen=chosen)
-    return replace(analysis, fairness=replace(analysis.fairness, member_ids=list(run.members)))
 
 
 def document_outputs(stem: str, doc: Document,
@@ -98,10 +82,11 @@ def write_document(folder: OwnedFolder, stem: str, doc: Document,
 
 
 def write_report(run_dir: str | Path, options: AnalysisOptions | None = None) -> Analysis:
-    """Analyse the run in ``run_dir`` (see :func:`analyse_run` for the options) and publish
-    ``fairness.json``, ``groups.csv``, ``groups_metricframe.csv``, ``report.md``,
-    ``report.html`` and ``plots/`` there in one step: a failure or a kill leaves all the
-    earlier outputs, and files fairens did not write are never replaced."""
+    """Analyse the run in ``run_dir`` (without ``options``: the settings it was trained
+    with, :meth:`fairens.rundir.RunPredictions.analyse`) and publish ``fairness.json``,
+    ``groups.csv``, ``groups_metricframe.csv``, ``report.md``, ``report.html`` and
+    ``plots/`` there in one step: a failure or a kill leaves all the earlier outputs, and
+    files fairens did not write are never replaced."""
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     if run.missing_members:
@@ -111,7 +96,7 @@ def write_report(run_dir: str | Path, options: AnalysisOptions | None = None) ->
     owned = open_run(run_dir, create=False)
     fixed = [FAIRNESS_JSON, GROUPS_CSV, METRICFRAME_CSV, f"{REPORT}.md", f"{REPORT}.html"]
     owned.check(fixed, "report")  # refused before the analysis, not after it
-    analysis = analyse_run(run, options)
+    analysis = run.analyse(options)
     title = f"fairens report: {run.meta.get('run_name', run_dir.name)}"
     doc = build_run_document(analysis, title=title, meta=run.meta,
                              members=load_member_summaries(run_dir))

@@ -19,7 +19,7 @@ from ..fairness.result import FairnessResult
 from ..files import json_text, write_files
 from ..locks import hold
 from ..models import get_spec
-from ..report.write import document_outputs
+from ..report.publish import document_outputs
 from ..rundir import (
     TEST_GROUPS,
     RunPaths,
@@ -38,8 +38,7 @@ from .evaluate import (
     grouped_accuracy,
     groupings_of,
 )
-from .graphs import ProbabilityGraph, deploy_form, export_onnx, open_session, parity, run_session
-from .manifest import (
+from .folder import (
     COMPRESSION,
     DEVICE_DIR,
     DEVICE_SCRIPT_NAME,
@@ -50,6 +49,7 @@ from .manifest import (
     open_export,
     sha256,
 )
+from .graphs import ProbabilityGraph, deploy_form, export_onnx, open_session, parity, run_session
 from .quantize import quantize, to_ort_format
 
 DEVICE_SCRIPT = Path(__file__).with_name("bench_device.py")
@@ -79,7 +79,7 @@ class ExportOptions:
     exporter: str = "dynamo"
 
 
-def _read_meta(run_dir: Path) -> dict[str, Any]:
+def _trained_meta(run_dir: Path) -> dict[str, Any]:
     """run.json of a run trained by fairens (its config rebuilds the data and models)."""
     meta = load_meta(run_dir)
     missing = [key for key in ("run_name", "ensemble", "model", "config") if key not in meta]
@@ -157,7 +157,7 @@ def export_run(run_dir: str | Path, *, out: str | Path | None = None,
     there stay.
     """
     run_dir = Path(run_dir)
-    meta = _read_meta(run_dir)
+    meta = _trained_meta(run_dir)
     fairness = load_fairness(run_dir)
     config = OmegaConf.create(meta["config"])
     paths = meta["config"].get("paths") or {}

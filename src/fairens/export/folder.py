@@ -1,5 +1,7 @@
-"""The export folder: its one owner. ``export.json`` lists what an export holds, read back
-checked; the folder's other files are named here too.
+"""The export folder: its one owner. Every name in it is spelled here (``export.json``, the
+device bundle's ``graphs.json``, the compression report, ``latency-<device>.json``), and
+the files that other stages read back are read and checked here: ``export.json`` lists
+what an export holds, the latency files what was measured.
 
 ``export.json`` lists every graph with its path inside the export folder and the SHA-256 of
 its file, so ``fairens bench`` measures exactly the graphs that ``fairens export`` checked.
@@ -11,13 +13,14 @@ bench`` and ``bench ingest`` add latency files, which a re-export keeps.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 from pathlib import Path
 from typing import Any
 
-from ..errors import FairensError, bad_file
-from ..files import read_json, read_json_object, regular_file
+from ..errors import FairensError, bad_file, is_int
+from ..files import json_text, read_json, read_json_object, regular_file
 from ..ownership import OwnedFolder, open_folder, referenced_files
 
 MANIFEST = "export.json"
@@ -25,6 +28,7 @@ DEVICE_DIR = "device"
 GRAPHS_JSON = f"{DEVICE_DIR}/graphs.json"
 DEVICE_SCRIPT_NAME = f"{DEVICE_DIR}/bench_device.py"
 COMPRESSION = "compression"  # compression.json, .md, .html
+LATENCY_FILES = "latency-*.json"
 HOST = "host"
 LOCK = ".export.lock"
 FORMAT = "fairens-export/1"
@@ -78,7 +82,7 @@ def _adopt_export(folder: Path, run_dir: str | Path | None) -> dict[str, str]:
              **{f"frontier.{ext}": "frontier" for ext in ("csv", "md", "html")}}
     files |= dict.fromkeys(referenced_files(folder, [f"{COMPRESSION}.md"], "plots"), "export")
     files |= dict.fromkeys(referenced_files(folder, ["frontier.md"], "plots"), "frontier")
-    for path in folder.glob("latency-*.json"):
+    for path in folder.glob(LATENCY_FILES):
         files[path.name] = "bench" if path.name == latency_file(HOST) else "ingest"
     return {name: by for name, by in files.items()
             if (folder / name).is_file() and not (folder / name).is_symlink()}
@@ -142,3 +146,94 @@ def graph_file(export_dir: str | Path, graph: dict[str, Any], key: str = "onnx")
         raise bad_file(path, f"its checksum differs from the one {MANIFEST} recorded: the "
                              "graph changed since it was exported and checked; export again")
     return path
+
+
+def read_compression(export_dir: str | Path) -> dict[str, Any]:
+    """The compression report's data (``compression.json``): per graph and precision, the
+    accuracy overall and per grouping (``accuracy``), and what int8 changed (``change``)."""
+    path = Path(export_dir) / f"{COMPRESSION}.json"
+    report = read_json(path, "the compression report of fairens export")
+    if not isinstance(report, dict) or "accuracy" not in report:
+        raise bad_file(path, "not the compression report of fairens export (no accuracy)")
+    return report
+
+
+def latency_reports(export_dir: str | Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every ``latency-<device>.json`` of the export, checked against its manifest, in file
+    name order."""
+    return [read_latency_file(path, manifest)
+            for path in sorted(Path(export_dir).glob(LATENCY_FILES))]
+
+
+def write_latency(export_dir: str | Path, report: dict[str, Any], by: str) -> Path:
+    """Write a checked latency report into the export as ``latency-<device>.json`` (``by``:
+    the command that measured or brought it); returns its path."""
+    return open_export(export_dir).write(latency_file(report["device"]), json_text(report),
+                                         by=by)
+
+
+_FORMATS = ("onnx", "ort", "torch")
+_TIMES = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "load_ms", "peak_mb")
+
+
+def _is_count(value: Any) -> bool:
+    return is_int(value) and value >= 1
+
+
+def _is_time(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and \
+        math.isfinite(value) and value >= 0
+
+
+def _check_result(path: Path, index: int, result: Any,
+                  graphs: dict[tuple[str, str], dict[str, Any]] | None) -> None:
+    """One measurement of a latency file: of a graph (and precision) the export holds, with
+    thread counts and times of the right types, or an error message."""
+    where = f"results[{index}]"
+    if not isinstance(result, dict):
+        raise bad_file(path, f"{where} must be a JSON object")
+    for key in ("graph", "precision"):
+        if not isinstance(result.get(key), str):
+            raise bad_file(path, f"{where}.{key} must be a string, got {result.get(key)!r:.60}")
+    if graphs is not None and (result["graph"], result["precision"]) not in graphs:
+        known = sorted({name for name, _ in graphs})
+        raise bad_file(path, f"{where} measures graph {result['graph']!r} in "
+                             f"{result['precision']!r}, which the export does not hold (its "
+                             f"graphs: {', '.join(known[:5])}{', ...' if len(known) > 5 else ''})")
+    if result.get("format") not in _FORMATS:
+        raise bad_file(path, f"{where}.format must be one of {', '.join(_FORMATS)}, got "
+                             f"{result.get('format')!r:.60}")
+    if not _is_count(result.get("threads")):
+        raise bad_file(path, f"{where}.threads must be a positive integer, got "
+                             f"{result.get('threads')!r:.60}")
+    if "error" in result and result.get("p50_ms") is None:
+        if not isinstance(result["error"], str):
+            raise bad_file(path, f"{where}.error must be a message (a string)")
+        return
+    for key in _TIMES:
+        required = key in ("p50_ms", "p90_ms")
+        value = result.get(key)
+        if (value is not None or required) and not _is_time(value):
+            raise bad_file(path, f"{where}.{key} must be a non-negative number of "
+                                 f"{'MB' if key == 'peak_mb' else 'ms'}, got {value!r:.60}")
+
+
+def read_latency_file(path: str | Path, manifest: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
+    """A ``latency-<device>.json`` from ``bench_device.py`` or ``fairens bench``, checked in
+    full (against the export's ``manifest`` where given) before anything uses it."""
+    path = Path(path)
+    report = read_json_object(path, "a latency file of bench_device.py")
+    if not {"device", "run", "results"} <= set(report):
+        raise bad_file(path, "not a latency file of bench_device.py (needs device, run, results)")
+    for key in ("device", "run"):
+        if not isinstance(report[key], str) or not report[key] or len(report[key]) > 200:
+            raise bad_file(path, f"{key} must be a name of 1 to 200 characters, got "
+                                 f"{report[key]!r:.60}")
+    if not isinstance(report["results"], list):
+        raise bad_file(path, "results must be a list of measurements")
+    graphs = None if manifest is None else {(g["name"], g["precision"]): g
+                                            for g in manifest["graphs"]}
+    for index, result in enumerate(report["results"]):
+        _check_result(path, index, result, graphs)
+    return report
