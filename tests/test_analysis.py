@@ -200,9 +200,9 @@ def test_curve_ends_equal_single_mean_and_ensemble_with_sampled_subsets() -> Non
         assert curve.overall[-1] == overall.ensemble
         # the curve's line is each subset's own worst group, measured where it was chosen
         # for; it ends at the named worst group when both cross-fitted halves chose it
-        if grouping["worst_group"].get("measured_on", "both halves") == "both halves":
-            assert curve["worst_group"][-1] == pytest.approx(
-                grouping["worst_group"]["ensemble"], abs=1e-12)
+        if grouping.worst_group.measured_on in (None, "both halves"):
+            assert curve.worst_group[-1] == pytest.approx(grouping.worst_group.ensemble,
+                                                          abs=1e-12)
 
 
 def test_table_has_a_row_per_group() -> None:

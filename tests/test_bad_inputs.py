@@ -363,6 +363,13 @@ def _edit_manifest(root: Path, edit: Callable[[dict], object]) -> None:
     path.write_text(json.dumps(manifest))
 
 
+def _edit_compression(root: Path) -> None:
+    path = root / "export" / "test" / "compression.json"
+    report = json.loads(path.read_text())
+    report["accuracy"]["member_00"]["fp32"]["overall"] = "high"
+    path.write_text(json.dumps(report))
+
+
 def _first_graph(manifest: dict, key: str, value: object) -> None:
     manifest["graphs"][0][key] = value
 
@@ -419,6 +426,12 @@ BAD_EXPORTS = {
         lambda root: shutil.copy(root / "export" / "test" / "device" / "member_01.onnx",
                                  root / "export" / "test" / "device" / "member_00.onnx"),
         BENCH, "member_00.onnx: its checksum differs from the one export.json recorded"),
+    "compression report with a wrong type": (
+        lambda root: _edit_compression(root),
+        lambda root: ["frontier", str(root / "export" / "test"), "--out",
+                      str(root / "frontier")],
+        "compression.json: not the compression report of fairens export: "
+        "accuracy.member_00.fp32.overall should be a number, got 'high'"),
     "latency file of another run": (
         lambda root: (root / "other.json").write_text(
             '{"device": "phone", "run": "elsewhere", "results": []}'),

@@ -30,18 +30,18 @@ def frontier_table(export_dirs: list[str | Path], grouping: str = "class") -> pd
     rows = []
     for export_dir in map(Path, export_dirs):
         manifest = read_manifest(export_dir)
-        accuracy = read_compression(export_dir)["accuracy"]
+        accuracy = read_compression(export_dir).accuracy
         graphs = {(g["name"], g["precision"]): g for g in manifest["graphs"]}
         for report in latency_reports(export_dir, manifest):
             for result in report["results"]:
                 if result.get("p50_ms") is None or result["format"] == "torch":
                     continue
                 measured = accuracy[result["graph"]][result["precision"]]
-                if grouping not in measured["groupings"]:
+                if grouping not in measured.groupings:
                     raise UsageError(f"--grouping {grouping} is not a grouping of "
                                      f"{export_dir}: its groupings are "
-                                     f"{', '.join(measured['groupings'])}")
-                groups = measured["groupings"][grouping]
+                                     f"{', '.join(measured.groupings)}")
+                groups = measured.groupings[grouping]
                 rows.append({
                     "model": manifest["model"], "run": manifest["run"], "graph": result["graph"],
                     "kind": graphs[result["graph"], result["precision"]]["kind"],
@@ -50,10 +50,10 @@ def frontier_table(export_dirs: list[str | Path], grouping: str = "class") -> pd
                     "threads": result["threads"], "format": result["format"],
                     "p50_ms": result["p50_ms"], "p90_ms": result["p90_ms"],
                     "load_ms": result.get("load_ms"), "peak_mb": result.get("peak_mb"),
-                    "accuracy": measured["overall"],
-                    "bottom_k": (groups.get("bottom_k") or {}).get("accuracy"),
-                    "worst_group": (groups.get("worst_group") or {}).get("accuracy"),
-                    "minority": groups.get("minority")})
+                    "accuracy": measured.overall,
+                    "bottom_k": None if groups.bottom_k is None else groups.bottom_k.accuracy,
+                    "worst_group": None if groups.worst_group is None
+                    else groups.worst_group.accuracy, "minority": groups.minority})
     table = pd.DataFrame(rows)
     if table.empty:
         return table

@@ -401,6 +401,34 @@ def predict_logits(module: torch.nn.Module, split: Split, batch_size: int = 512)
     return torch.cat(chunks).numpy()
 
 
+def _curve_logger(run: OwnedFolder, member: int) -> pl.loggers.CSVLogger:
+    """Lightning's CSV logger into the run's ``logs/member_XX/``, claimed for fairens."""
+    run.claim(log_files(member), by="train")
+    logs = run.path / log_dir(member)
+    return pl.loggers.CSVLogger(save_dir=logs.parent, name="", version=logs.name)
+
+
+def _keep_best(best: _BestEpoch | None, module: MemberModule) -> int | None:
+    """Load the selected epoch's weights into ``module`` (``trainer.select``); returns that
+    epoch (1-based), or None where the last epoch's weights are kept."""
+    if best is None or not best.best_model_path:
+        return None
+    kept = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
+    module.load_state_dict(kept["state_dict"])
+    return int(kept["epoch"]) + 1
+
+
+def _check_stepped(trainer: pl.Trainer, n_train: int, recipe: Recipe, label: str) -> None:
+    """A member that took no optimisation step is refused, not kept."""
+    if trainer.global_step == 0:
+        raise FairensError(
+            f"{label} took no optimisation step ({n_train} training images, "
+            f"data.batch_size={recipe.batch_size}, trainer.limit_train_batches="
+            f"{recipe.trainer.get('limit_train_batches')}, trainer.max_epochs="
+            f"{recipe.trainer.get('max_epochs')}): it would only add an untrained member; "
+            "nothing of it was kept")
+
+
 def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member: int,
                  label: str, models: OwnedFolder, run: OwnedFolder | None = None,
                  callbacks: list[pl.Callback] | None = None) -> MemberResult:
@@ -431,19 +459,15 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
     curves = log_files(member)
     earlier_curves = []
     if run is not None:  # the run directory's learning curves, next to any other logger
-        run.claim(curves, by="train")
-        logs = run.path / log_dir(member)
-        loggers.insert(0, pl.loggers.CSVLogger(save_dir=logs.parent, name="",
-                                               version=logs.name))
+        loggers.insert(0, _curve_logger(run, member))
         if resume.is_file():
             earlier_curves = _read_curves(run.path / curves[0])
     callbacks = [_StopOnDivergence(f"{label} {seeds.describe()}"), *(callbacks or []),
                  *_configured(trainer_config.pop("callbacks", None))]
     _track(module, data, recipe)
-    best = None
-    if SELECTIONS[recipe.select] is not None:
-        best = _BestEpoch(models, best_name, SELECTIONS[recipe.select])
-        callbacks.append(best)
+    best = None if SELECTIONS[recipe.select] is None else \
+        _BestEpoch(models, best_name, SELECTIONS[recipe.select])
+    callbacks += [best] if best is not None else []
     if recipe.trainer.get("enable_checkpointing", True):
         callbacks.append(_ResumePoint(models, resume_name, recipe.resume_interval))
     callbacks += _progress(label, trainer_config)
@@ -457,19 +481,9 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
         if earlier_curves:
             _restore_earlier_curves(run, curves[0], earlier_curves)
         run.settle(curves, by="train")
-    if trainer.global_step == 0:
-        raise FairensError(
-            f"{label} took no optimisation step ({len(data.train)} training images, "
-            f"data.batch_size={recipe.batch_size}, trainer.limit_train_batches="
-            f"{recipe.trainer.get('limit_train_batches')}, trainer.max_epochs="
-            f"{recipe.trainer.get('max_epochs')}): it would only add an untrained member; "
-            "nothing of it was kept")
+    _check_stepped(trainer, len(data.train), recipe, label)
     val_acc = trainer.callback_metrics.get("val_acc")
-    selected = None
-    if best is not None and best.best_model_path:
-        kept = torch.load(best.best_model_path, map_location="cpu", weights_only=True)
-        module.load_state_dict(kept["state_dict"])
-        selected = int(kept["epoch"]) + 1
+    selected = _keep_best(best, module)
     save_member(trainer, models, checkpoint_file(member))
     models.remove([resume_name, best_name], by="train")
     return MemberResult(

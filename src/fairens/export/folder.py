@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import FairensError, bad_file, is_int
 from ..files import json_text, read_json, read_json_object, regular_file
 from ..ownership import OwnedFolder, open_folder, referenced_files
+from .evaluate import CompressionReport
 
 MANIFEST = "export.json"
 DEVICE_DIR = "device"
@@ -148,14 +149,12 @@ def graph_file(export_dir: str | Path, graph: dict[str, Any], key: str = "onnx")
     return path
 
 
-def read_compression(export_dir: str | Path) -> dict[str, Any]:
-    """The compression report's data (``compression.json``): per graph and precision, the
-    accuracy overall and per grouping (``accuracy``), and what int8 changed (``change``)."""
+def read_compression(export_dir: str | Path) -> CompressionReport:
+    """The compression report's data (``compression.json``), checked: per graph and
+    precision, the accuracy overall and per grouping, and what int8 changed."""
     path = Path(export_dir) / f"{COMPRESSION}.json"
-    report = read_json(path, "the compression report of fairens export")
-    if not isinstance(report, dict) or "accuracy" not in report:
-        raise bad_file(path, "not the compression report of fairens export (no accuracy)")
-    return report
+    return CompressionReport.from_json(
+        read_json(path, "the compression report of fairens export"), str(path))
 
 
 def latency_reports(export_dir: str | Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:

@@ -32,6 +32,8 @@ from ..rundir import (
 )
 from ..settings import load_data
 from .evaluate import (
+    CompressionReport,
+    GraphAccuracy,
     chosen_groups,
     compression_document,
     compression_summary,
@@ -176,8 +178,8 @@ def export_run(run_dir: str | Path, *, out: str | Path | None = None,
     folder.check([MANIFEST, GRAPHS_JSON, DEVICE_SCRIPT_NAME], "export")
     with hold(folder.path / LOCK, f"export folder {out}"), \
             folder.publishing(by="export") as staging:
-        manifest = _export_all(members, sizes, data, groups, meta, fairness, staging, options,
-                               out.resolve().name)
+        manifest = _export_all(_Trained(members, data, groups, meta, fairness), sizes, staging,
+                               options, out.resolve().name)
         (staging / MANIFEST).write_text(json_text({
             **manifest, "run_dir": str(run_dir.resolve()),
             "models_dir": str(models.resolve())}), encoding="utf-8")
@@ -193,44 +195,73 @@ def _graph_plan(n_members: int, sizes: list[int], options: ExportOptions) -> lis
     return plan
 
 
-def _export_all(members: list, sizes: list[int], data, groups: pd.DataFrame,
-                meta: dict[str, Any], fairness: FairnessResult, folder: Path,
-                options: ExportOptions, run: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Trained:
+    """The trained run being exported: its members, data, test groups (test_groups.csv),
+    run.json and latest analysis."""
+
+    members: list
+    data: Any
+    groups: pd.DataFrame
+    meta: dict[str, Any]
+    fairness: FairnessResult
+
+
+@dataclass(frozen=True)
+class _Images:
+    """The images graphs are run on: the test set, the parity check's and calibration's."""
+
+    test: np.ndarray
+    check: np.ndarray
+    calibration: np.ndarray
+
+
+def _export_graph(entry: dict[str, Any], trained: _Trained, images: _Images, device: Path,
+                  options: ExportOptions) -> dict[str, tuple[Path, float | None]]:
+    """One graph of the plan in fp32 (checked against PyTorch) and, where planned, int8:
+    per precision, its file and the parity difference (fp32 only)."""
+    model = trained.meta["model"]["name"]
+    module = ProbabilityGraph([trained.members[m] for m in entry["members"]]).eval()
+    fp32 = export_onnx(module, device / f"{entry['name']}.onnx",
+                       torch.from_numpy(images.check[:2]), options.exporter)
+    files = {"fp32": (fp32, parity(fp32, module, images.check, model))}
+    if entry["int8"]:
+        files |= {precision: (path, None) for precision, path in
+                  quantize(fp32, images.calibration).items()}
+    return files
+
+
+def _export_all(trained: _Trained, sizes: list[int], folder: Path, options: ExportOptions,
+                run: str) -> dict[str, Any]:
     """Every graph, its int8 and ORT variants, the compression report and the device
     bundle, written into the staging ``folder``; returns the content of export.json."""
     device = folder / DEVICE_DIR
-    test = _images(data.test)
-    check = _images(data.test, options.parity_images, seed=1)
-    calibration = _images(data.train, options.calibration, seed=2)
+    data, meta, fairness = trained.data, trained.meta, trained.fairness
+    images = _Images(_images(data.test), _images(data.test, options.parity_images, seed=1),
+                     _images(data.train, options.calibration, seed=2))
+    test, check = images.test, images.check
     labels = data.test.labels.numpy()
     k = fairness.k  # of the latest analysis: `fairens report --k 5` changes it here too
     chosen = chosen_groups(fairness)
-    groupings = [g for g in groupings_of(grouping_columns(groups), labels) if g.name in chosen]
-    sample = torch.from_numpy(check[:2])
+    groupings = [g for g in groupings_of(grouping_columns(trained.groups), labels)
+                 if g.name in chosen]
     model = meta["model"]["name"]
     graphs, accuracy = [], {}
-    plan = _graph_plan(len(members), sizes, options)
+    plan = _graph_plan(len(trained.members), sizes, options)
     # disable=None: no bar where output is not a terminal (a log file, a batch job)
     for entry in tqdm(plan, desc="exporting", unit="graph",
                       disable=True if len(plan) < 3 else None):
-        module = ProbabilityGraph([members[m] for m in entry["members"]]).eval()
-        fp32 = export_onnx(module, device / f"{entry['name']}.onnx", sample, options.exporter)
-        files = {"fp32": fp32}
-        difference = parity(fp32, module, check, model)
-        if entry["int8"]:
-            files |= quantize(fp32, calibration)
         accuracy[entry["name"]] = {}
-        for precision, path in files.items():
+        for precision, (path, difference) in _export_graph(entry, trained, images, device,
+                                                           options).items():
             probs = run_session(open_session(path, model=model), test)
             correct = probs.argmax(axis=1) == labels
-            accuracy[entry["name"]][precision] = {
-                "overall": float(correct.mean()),
-                "groupings": {g.name: grouped_accuracy(correct, g, chosen[g.name])
-                              for g in groupings}}
+            accuracy[entry["name"]][precision] = GraphAccuracy(
+                float(correct.mean()),
+                {g.name: grouped_accuracy(correct, g, chosen[g.name]) for g in groupings})
             record = {"name": entry["name"], "kind": entry["kind"],
                       "members": len(entry["members"]), "precision": precision,
-                      "onnx": f"{DEVICE_DIR}/{path.name}",
-                      "parity_max_abs_diff": difference if precision == "fp32" else None,
+                      "onnx": f"{DEVICE_DIR}/{path.name}", "parity_max_abs_diff": difference,
                       "bytes": path.stat().st_size, "sha256": sha256(path)}
             if options.ort:
                 ort_file = to_ort_format(path, check[:16])
@@ -241,7 +272,7 @@ def _export_all(members: list, sizes: list[int], data, groups: pd.DataFrame,
     bundle = {"run": run, "model": model, "input": [int(d) for d in test.shape[1:]],
               "classes": len(data.classes)}
     outputs = document_outputs(COMPRESSION, doc, {
-        f"{COMPRESSION}.json": json_text({"accuracy": accuracy, "change": summary}),
+        f"{COMPRESSION}.json": json_text(CompressionReport(accuracy, summary).to_json()),
         # the device bundle names files relative to itself
         GRAPHS_JSON: json_text({**bundle, "graphs": [
             {key: Path(g[key]).name if key in ("onnx", "ort") else g[key]

@@ -9,16 +9,14 @@ computed; a field marked :data:`OPTIONAL` is left out of the JSON when it is Non
 
 from __future__ import annotations
 
-import types
-import typing
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields
 from enum import Enum
-from typing import Any, Union
+from typing import Any
 
 from ..errors import FairensError
+from ..typed_json import OPTIONAL, SchemaMismatch, decode, encode
 
 SCHEMA_VERSION = 2  # 1: fairness.json of fairens before the field (the same blocks)
-OPTIONAL = {"optional": True}
 
 Interval = list[float]
 
@@ -421,7 +419,7 @@ class FairnessResult:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready data (what ``fairness.json`` holds)."""
-        return _encode(self)
+        return encode(self)
 
     @classmethod
     def from_json(cls, data: Any, where: str = "fairness.json") -> FairnessResult:
@@ -434,8 +432,8 @@ class FairnessResult:
             raise FairensError(f"{where}: {found}; this fairens reads schema_version "
                                f"{SCHEMA_VERSION}: recompute it with `fairens report RUN_DIR`")
         try:
-            return _decode(cls, data, "")
-        except _Mismatch as error:
+            return decode(cls, data)
+        except SchemaMismatch as error:
             raise FairensError(f"{where}: {error} (schema_version {SCHEMA_VERSION}, "
                                "docs/run-directory.md)") from None
 
@@ -467,85 +465,4 @@ class PairedComparison:
     comparisons: list[dict[str, PairedDifference] | None]
 
     def to_json(self) -> dict[str, Any]:
-        return _encode(self)
-
-
-def _encode(value: Any) -> Any:
-    if is_dataclass(value):
-        out = {}
-        for f in fields(value):
-            item = getattr(value, f.name)
-            if item is None and f.metadata.get("optional"):
-                continue
-            out[f.name] = _encode(item)
-        return out
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {key: _encode(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_encode(item) for item in value]
-    return value
-
-
-class _Mismatch(Exception):
-    pass
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
-
-
-def _decode(kind: Any, value: Any, path: str) -> Any:
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        kind = next(a for a in args if a is not type(None))
-        return _decode(kind, value, path)
-    if is_dataclass(kind):
-        return _decode_dataclass(kind, value, path)
-    if origin is dict:
-        _expect(isinstance(value, dict), value, "an object", path)
-        return {key: _decode(args[1], item, f"{path}.{key}") for key, item in value.items()}
-    if origin is list:
-        _expect(isinstance(value, list), value, "a list", path)
-        return [_decode(args[0], item, f"{path}[{i}]") for i, item in enumerate(value)]
-    if isinstance(kind, type) and issubclass(kind, Enum):
-        allowed = [m.value for m in kind]
-        _expect(value in allowed, value, f"one of {', '.join(allowed)}", path)
-        return kind(value)
-    checks = {bool: (lambda v: isinstance(v, bool), "true or false"),
-              int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
-              float: (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-                      "a number"),
-              str: (lambda v: isinstance(v, str), "a string")}
-    check, what = checks[kind]
-    _expect(check(value), value, what, path)
-    return value
-
-
-def _decode_dataclass(cls: type, value: Any, path: str) -> Any:
-    _expect(isinstance(value, dict), value, "an object", path)
-    hints, known, given = _hints(cls), {f.name for f in fields(cls)}, {}
-    unknown = sorted(set(value) - known)
-    if unknown:
-        raise _Mismatch(f"unexpected key {unknown[0]!r} at {path or 'the top'}")
-    for f in fields(cls):
-        if f.name in value:
-            given[f.name] = _decode(hints[f.name], value[f.name], f"{path}.{f.name}")
-        elif not f.metadata.get("optional"):
-            raise _Mismatch(f"missing key {f.name!r} at {path or 'the top'}")
-    return cls(**given)
-
-
-def _expect(ok: bool, value: Any, what: str, path: str) -> None:
-    if not ok:
-        shown = repr(value)
-        shown = shown if len(shown) <= 40 else shown[:37] + "..."
-        raise _Mismatch(f"{path.lstrip('.') or 'the top'} should be {what}, got {shown}")
+        return encode(self)
