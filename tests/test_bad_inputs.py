@@ -105,6 +105,8 @@ BAD_SETTINGS = [
      "least one batch per epoch"),
     ("model.optimizer.lr=-1", "model.optimizer settings are not allowed: Invalid learning rate: "
                               "-1"),
+    ("trainer.select=newest", "trainer.select='newest' is not allowed: one of last, best_val, "
+                              "worst_group_val"),
     ("model.label_smoothing=5", "model.label_smoothing=5.0 is not allowed: a number from 0 to 1 "
                                 "(exclusive)"),
     ("data.seed=-1", "data.seed=-1 is not allowed: a non-negative integer"),

@@ -135,7 +135,9 @@ def recipe_from(cfg: DictConfig) -> Recipe:
         raise bad_setting("resume_interval", interval, "seconds (>= 0; 0: after every epoch)")
     smoothing = cfg.model.get("label_smoothing", 0.0)
     if not _is_number(smoothing) or not 0 <= smoothing < 1:
-        raise bad_setting("model.label_smoothing", smoothing, "a number from 0 to 1 (exclusive)")
+        raise bad_setting("model.label_smoothing",
+                          float(smoothing) if _is_number(smoothing) else smoothing,
+                          "a number from 0 to 1 (exclusive)")
     trainer = _plain(cfg.trainer)
     # which weights a member keeps: fairens's, not a Lightning Trainer argument
     chosen = {key: trainer.pop(key) for key in ("select", "select_grouping") if key in trainer}
