@@ -17,6 +17,8 @@ from ..errors import FairensError
 from ..typed_json import OPTIONAL, SchemaMismatch, decode, encode
 
 SCHEMA_VERSION = 2  # 1: fairness.json of fairens before the field (the same blocks)
+SUMMARY_KEYS = ("bottom_k", "top_k", "worst_group", "minority", "bottom_vs_top",
+                "minority_vs_majority")
 
 Interval = list[float]
 
@@ -420,6 +422,16 @@ class FairnessResult:
     def to_json(self) -> dict[str, Any]:
         """JSON-ready data (what ``fairness.json`` holds)."""
         return encode(self)
+
+    def summary_json(self) -> dict[str, Any]:
+        """The headline as JSON-ready data (``fairens report --json``): the ranking and
+        verdict settings, overall accuracy, and per grouping its chosen groups and verdicts
+        (fairness.json less the curves and per-group tables)."""
+        return {"members": self.members, "k": self.k, "ranking": encode(self.ranking),
+                "verdicts": encode(self.verdicts), "overall": encode(self.overall),
+                "groupings": {name: {key: encode(getattr(summary, key)) for key in SUMMARY_KEYS
+                                     if getattr(summary, key) is not None}
+                              for name, summary in self.groupings.items()}}
 
     @classmethod
     def from_json(cls, data: Any, where: str = "fairness.json") -> FairnessResult:

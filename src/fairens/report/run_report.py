@@ -365,17 +365,7 @@ def summary_lines(analysis: Analysis) -> list[str]:
     return lines
 
 
-SUMMARY_KEYS = ("bottom_k", "top_k", "worst_group", "minority", "bottom_vs_top",
-                "minority_vs_majority")
-
-
 def summary_record(analysis: Analysis) -> dict[str, Any]:
-    """The console summary as JSON-ready data (``fairens report --json``): overall, the
-    ranking and verdict settings, and per grouping its chosen groups and verdicts, as in
-    ``fairness.json`` (docs/run-directory.md) less the curves and per-group tables."""
-    fairness = analysis.fairness.to_json()
-    return {"members": fairness["members"], "k": fairness["k"],
-            "ranking": fairness["ranking"], "verdicts": fairness["verdicts"],
-            "overall": fairness["overall"],
-            "groupings": {name: {key: summary[key] for key in SUMMARY_KEYS if key in summary}
-                          for name, summary in fairness["groupings"].items()}}
+    """The console summary as JSON-ready data (``fairens report --json``; see
+    :meth:`fairens.fairness.result.FairnessResult.summary_json`)."""
+    return analysis.fairness.summary_json()
