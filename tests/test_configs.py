@@ -62,6 +62,8 @@ def test_the_analysis_defaults_live_in_one_place(train_config) -> None:
     assert {f.name for f in option_fields()} <= set(vars(report_help))
     ablation = (REPO / "configs" / "experiment" / "vary_ablation.yaml").read_text()
     assert not any(f"${{{setting}}}" in ablation for setting in settings)
+    readme = (REPO / "README.md").read_text()
+    assert [s for s in settings if f"| `{s}` |" not in readme] == []
 
 
 def test_settings_users_rely_on_exist(train_config) -> None:
