@@ -184,16 +184,19 @@ def _analysis_options(parser: argparse.ArgumentParser) -> None:
     """One flag per field of AnalysisOptions (``--min-group-size``; ``--no-intervals`` for
     a setting that is on by default), with the field's help and default."""
     from .fairness import option_fields
-    group = parser.add_argument_group("analysis (docs/statistics.md defines each); a flag "
-                                      "not given takes the run's setting, else the default")
+    group = parser.add_argument_group("analysis (docs/statistics.md); a flag not given "
+                                      "takes the run's setting")
     for f in option_fields():
         meta, flag = f.metadata, f"--{f.name.replace('_', '-')}"
-        default = f"(default: the run's {meta['setting']}, else {f.default})"
         if isinstance(f.default, bool):
+            state = "on" if f.default else "off"
             group.add_argument(f"--no-{flag[2:]}" if f.default else flag, dest=f.name,
                                action="store_const", const=not f.default,
-                               help=f"{meta['help']} {default}")
-        elif meta["choices"] is not None:
+                               help=f"turn {'off' if f.default else 'on'} {meta['help']} "
+                                    f"(default: the run's {meta['setting']}, else {state})")
+            continue
+        default = f"(default: the run's {meta['setting']}, else {f.default})"
+        if meta["choices"] is not None:
             group.add_argument(flag, choices=meta["choices"], help=f"{meta['help']} {default}")
         else:
             parse = _positive_int if meta["low"] == 1 else _non_negative_int

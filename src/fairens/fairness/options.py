@@ -72,11 +72,11 @@ class AnalysisOptions:
     min_group_size: int = _option(10, "report.min_group_size", "groups with fewer test "
                                   "samples are reported, never chosen", low=1, metavar="N")
     intervals: bool = _option(True, "report.intervals", "intervals, p-values and verdicts "
-                              "(off: point estimates only)")
+                              "(point estimates only)")
     split_seed: int = _option(0, "report.split_seed", "seeds the cross-fitting halves and "
                               "member parts", low=0, metavar="SEED")
-    crosscheck: bool = _option(True, "report.crosscheck", "recompute per-group accuracies "
-                               "with fairlearn's MetricFrame, which must agree to 1e-12")
+    crosscheck: bool = _option(True, "report.crosscheck", "the cross-check of per-group "
+                               "accuracies by fairlearn's MetricFrame (to 1e-12)")
 
     def __post_init__(self) -> None:
         for f in fields(self):
