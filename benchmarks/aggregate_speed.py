@@ -14,7 +14,7 @@ Measures, in one run:
     N = 1e5, 1e6 and 2e6 test samples, each in a fresh process,
     next to the size of its input logits: target < 4 GB at 2e6.
 
-    python benchmarks/aggregate_speed.py [--quick] [--memory]
+    python benchmarks/aggregate_speed.py [--quick] [--memory] [--whole N]
 """
 
 from __future__ import annotations
@@ -113,6 +113,8 @@ def memory_table() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the scaling runs")
+    parser.add_argument("--whole", type=int, metavar="N",
+                        help="only the whole analysis, timed N times (median and range)")
     parser.add_argument("--memory", action="store_true", help="only the peak-memory table")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -125,6 +127,13 @@ def main() -> None:
     options = AnalysisOptions(k=3, max_subsets=max_subsets)
     analyse(logits=logits[:3, :500], labels=labels[:500], groups=groups[:500],
             options=AnalysisOptions(k=1))
+    if args.whole:
+        times = sorted(seconds(functools.partial(analyse, logits=logits, labels=labels,
+                                                 groups=groups, options=options))
+                       for _ in range(args.whole))
+        print(f"whole analysis, {args.whole} runs: median {times[len(times) // 2]:.2f} s "
+              f"(range {times[0]:.2f}-{times[-1]:.2f})")
+        return None
     start = time.perf_counter()
     result = analyse(logits=logits, labels=labels, groups=groups, options=options)
     whole = time.perf_counter() - start
