@@ -81,12 +81,12 @@ def _print_json(data: Any) -> None:
 
 
 def _report(args: argparse.Namespace) -> None:
-    from .report import summary_lines, summary_record, write_report
+    from .report import summary_lines, write_report
     from .rundir import report_file
     analysis = write_report(args.run_dir, _options(args, args.run_dir))
     report = report_file(args.run_dir)
     if args.json:
-        _print_json({"run_dir": args.run_dir, "report": report, **summary_record(analysis)})
+        _print_json({"run_dir": args.run_dir, "report": report, **analysis.fairness.summary_json()})
         return
     print("\n".join(summary_lines(analysis)))
     print(f"report: {report}")

@@ -55,7 +55,7 @@ class CompareRuns(_RecordRuns):
     def __init__(self, out: str, grouping: str = "class") -> None:
         self.out = out
         self.grouping = grouping
-        self.options: AnalysisOptions | None = None
+        self.options: AnalysisOptions | None = None  # the sweep's, once it starts
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         self.options = analysis_options(config, ensemble_settings(config.ensemble))
@@ -65,8 +65,7 @@ class CompareRuns(_RecordRuns):
         if len(runs) < 2:
             print(f"{config.hydra.sweep.dir}: fewer than two finished runs, no comparison")
             return
-        options = self.options or analysis_options(config, ensemble_settings(config.ensemble))
-        write_comparison(runs, self.out, options=options, grouping=self.grouping)
+        write_comparison(runs, self.out, options=self.options, grouping=self.grouping)
         print(f"comparison of {len(runs)} runs: {self.out}/compare.md", flush=True)
 
 

@@ -4,6 +4,7 @@ every measured device, with the Pareto-optimal points marked."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from ..errors import UsageError
+from ..export.evaluate import GraphAccuracy
 from ..export.folder import MANIFEST, latency_reports, open_export, read_compression, read_manifest
 from ..files import csv_text
 from ..report.document import Document, Image, pct
@@ -25,14 +27,37 @@ METRICS = {"accuracy": "accuracy", "bottom_k": "bottom-k accuracy",
 MARKERS = {"fp32": "o", "int8_static": "s", "int8_dynamic": "^"}
 
 
-def frontier_table(export_dirs: list[str | Path], grouping: str = "class") -> pd.DataFrame:
-    """One row per (graph, precision, device, threads, format) with latency and accuracy."""
-    rows = []
+@dataclass(frozen=True)
+class _Measured:
+    """One export folder as the frontier reads it, each file read and checked once."""
+
+    folder: Path
+    manifest: dict[str, Any]
+    accuracy: dict[str, dict[str, GraphAccuracy]]
+    reports: list[dict[str, Any]]  # its latency files
+
+
+def _measured(export_dirs: list[str | Path]) -> list[_Measured]:
+    out = []
     for export_dir in map(Path, export_dirs):
         manifest = read_manifest(export_dir)
         accuracy = read_compression(export_dir).accuracy
+        out.append(_Measured(export_dir, manifest, accuracy,
+                             latency_reports(export_dir, manifest)))
+    return out
+
+
+def frontier_table(export_dirs: list[str | Path], grouping: str = "class") -> pd.DataFrame:
+    """One row per (graph, precision, device, threads, format) with latency and accuracy."""
+    return _table(_measured(export_dirs), grouping)
+
+
+def _table(exports: list[_Measured], grouping: str) -> pd.DataFrame:
+    rows = []
+    for export in exports:
+        export_dir, manifest, accuracy = export.folder, export.manifest, export.accuracy
         graphs = {(g["name"], g["precision"]): g for g in manifest["graphs"]}
-        for report in latency_reports(export_dir, manifest):
+        for report in export.reports:
             for result in report["results"]:
                 if result.get("p50_ms") is None or result["format"] == "torch":
                     continue
@@ -119,10 +144,10 @@ def _ms(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
-def _latency_section(doc: Document, export_dirs: list[Path]) -> None:
+def _latency_section(doc: Document, exports: list[_Measured]) -> None:
     """Every measurement, with PyTorch eager next to ONNX Runtime where both were timed."""
-    for export_dir in export_dirs:
-        for report in latency_reports(export_dir, read_manifest(export_dir)):
+    for export in exports:
+        for report in export.reports:
             results = report["results"]
             eager = {(r["graph"], r["threads"]): r["p50_ms"] for r in results
                      if r["format"] == "torch"}
@@ -155,7 +180,8 @@ def write_frontier(export_dirs: list[str | Path], out: str | Path,
         open_export(out).check(names, "frontier")
     else:
         check_document_folder(out, "frontier", names)
-    table = frontier_table(export_dirs, grouping)
+    exports = _measured(export_dirs)
+    table = _table(exports, grouping)
     runs = list(dict.fromkeys(table["run"])) if not table.empty else []
     models = list(dict.fromkeys(table["model"])) if not table.empty else []
     doc = Document(f"fairens frontier: {len(models)} model(s), {len(runs)} run(s)"
@@ -185,7 +211,7 @@ def write_frontier(export_dirs: list[str | Path], out: str | Path,
                         " / ".join("yes" if r[f"pareto_{m}"] else "-" for m in METRICS)]
                        for r in rows.to_dict("records")],
                       collapsed=f"all {len(rows)} graphs by latency" if len(rows) > 12 else None)
-    _latency_section(doc, [Path(d) for d in export_dirs])
+    _latency_section(doc, exports)
     folder = open_export(out) if into_export else document_folder(out, "frontier")
     write_document(folder, "frontier", doc, {"frontier.csv": csv_text(table)})
     return table

@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import bad_file
-from ..export.folder import read_latency_file, read_manifest, write_latency
+from ..export.folder import (
+    check_latency_results,
+    read_latency_file,
+    read_manifest,
+    write_latency,
+)
 
 
 def ingest(files: list[str | Path], *, into: str | Path | None = None,
@@ -21,6 +26,7 @@ def ingest(files: list[str | Path], *, into: str | Path | None = None,
         if manifest["run"] != report["run"]:
             raise bad_file(file, f"measures run {report['run']!r}, not {manifest['run']!r} "
                                  f"exported in {target}")
-        write_latency(target, read_latency_file(file, manifest), by="ingest")
+        check_latency_results(file, report, manifest)
+        write_latency(target, report, by="ingest")
         touched.append(target)
     return list(dict.fromkeys(touched))

@@ -465,9 +465,10 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
     callbacks = [_StopOnDivergence(f"{label} {seeds.describe()}"), *(callbacks or []),
                  *_configured(trainer_config.pop("callbacks", None))]
     _track(module, data, recipe)
-    best = None if SELECTIONS[recipe.select] is None else \
-        _BestEpoch(models, best_name, SELECTIONS[recipe.select])
-    callbacks += [best] if best is not None else []
+    best = None
+    if SELECTIONS[recipe.select] is not None:
+        best = _BestEpoch(models, best_name, SELECTIONS[recipe.select])
+        callbacks.append(best)
     if recipe.trainer.get("enable_checkpointing", True):
         callbacks.append(_ResumePoint(models, resume_name, recipe.resume_interval))
     callbacks += _progress(label, trainer_config)

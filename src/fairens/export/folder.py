@@ -231,8 +231,15 @@ def read_latency_file(path: str | Path, manifest: dict[str, Any] | None = None
                                  f"{report[key]!r:.60}")
     if not isinstance(report["results"], list):
         raise bad_file(path, "results must be a list of measurements")
+    check_latency_results(path, report, manifest)
+    return report
+
+
+def check_latency_results(path: str | Path, report: dict[str, Any],
+                          manifest: dict[str, Any] | None) -> None:
+    """Every measurement of a latency report read from ``path``: of a graph the export's
+    ``manifest`` holds (where given), with thread counts and times of the right types."""
     graphs = None if manifest is None else {(g["name"], g["precision"]): g
                                             for g in manifest["graphs"]}
     for index, result in enumerate(report["results"]):
-        _check_result(path, index, result, graphs)
-    return report
+        _check_result(Path(path), index, result, graphs)

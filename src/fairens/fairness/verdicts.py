@@ -77,7 +77,7 @@ def compare_gains(context: Context, first: tuple[Estimate, Estimate],
     scales = {}
     for key in SCALES:
         test = context.test(a[key] - b[key], design)
-        refusal = unsupported(key, first[0], second[0], outcomes)
+        refusal = unsupported(key, first[0], second[0], (outcomes[0].value, outcomes[1].value))
         scales[key] = test if refusal is None else replace(test, ci=None, p=None,
                                                           refused=refusal)
     primary = scales[context.options.scale]
@@ -94,7 +94,7 @@ MIN_BASELINE = 10
 
 
 def unsupported(scale: str, first: Estimate, second: Estimate,
-                labels: tuple[str, str] | tuple[Outcome, Outcome]) -> str | None:
+                labels: tuple[str, str]) -> str | None:
     """Why a verdict on ``scale`` is not made for these two sides' single-model accuracy
     estimates, or None: each side needs :data:`MIN_BASELINE` single-model errors for the
     error-rate reduction and as many right answers for the relative gain, counted as the
@@ -106,14 +106,10 @@ def unsupported(scale: str, first: Estimate, second: Estimate,
         n = len(np.unique(single.samples))
         count = n * (1 - single.value if scale == "error_reduction" else single.value)
         if not count >= MIN_BASELINE:
-            return (f"the {_side(side)} side has {count:.1f} single-model "
+            return (f"the {side.removesuffix('_more')} side has {count:.1f} single-model "
                     f"{what} (the mean member's, over {n} test samples); a verdict on this "
                     f"scale needs at least {MIN_BASELINE} on each side")
     return None
-
-
-def _side(label: str | Outcome) -> str:
-    return (label.value if isinstance(label, Outcome) else label).removesuffix("_more")
 
 
 def adjust(tests: list[Test]) -> tuple[list[Verdict], int]:

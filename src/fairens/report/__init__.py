@@ -4,5 +4,4 @@ from .compare import write_comparison as write_comparison
 from .publish import write_report as write_report
 from .run_report import build_run_document as build_run_document
 from .run_report import summary_lines as summary_lines
-from .run_report import summary_record as summary_record
 from .zoo import write_zoo_table as write_zoo_table

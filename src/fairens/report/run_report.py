@@ -363,9 +363,3 @@ def summary_lines(analysis: Analysis) -> list[str]:
                          f"at least {fairness.ranking.min_group_size} test samples")
         lines.append(f"{name}: " + "  ".join(parts))
     return lines
-
-
-def summary_record(analysis: Analysis) -> dict[str, Any]:
-    """The console summary as JSON-ready data (``fairens report --json``; see
-    :meth:`fairens.fairness.result.FairnessResult.summary_json`)."""
-    return analysis.fairness.summary_json()
