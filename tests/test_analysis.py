@@ -468,30 +468,30 @@ def test_fairness_json_round_trips_through_the_typed_result() -> None:
     assert back.groupings["site"].minority_vs_majority.verdict is \
         result.groupings["site"].minority_vs_majority.verdict
     assert back.groupings["sex"].subpop.equalized_odds is not None
-    assert back.groupings["sex"].parity["equalized_odds_difference"].ensemble >= 0
+    assert back.groupings["sex"].parity["demographic_parity_difference"].ensemble >= 0
     assert back.counterfactual.pairs == 60
 
 
 @pytest.mark.parametrize(("edit", "message"), [
     (lambda d: d.pop("schema_version"),
      "fairness.json: no schema_version (written by an earlier fairens); this fairens reads "
-     "schema_version 2: recompute it with `fairens report RUN_DIR`"),
-    (lambda d: d.update(schema_version=3),
-     "fairness.json: schema_version 3; this fairens reads schema_version 2: recompute it "
+     "schema_version 3: recompute it with `fairens report RUN_DIR`"),
+    (lambda d: d.update(schema_version=2),
+     "fairness.json: schema_version 2; this fairens reads schema_version 3: recompute it "
      "with `fairens report RUN_DIR`"),
     (lambda d: d["groupings"]["site"]["groups"]["a"].update(n="12"),
      "fairness.json: groupings.site.groups.a.n should be an integer, got '12' "
-     "(schema_version 2, docs/run-directory.md)"),
+     "(schema_version 3, docs/run-directory.md)"),
     (lambda d: d["groupings"]["class"].update(extra=1),
-     "fairness.json: unexpected key 'extra' at .groupings.class (schema_version 2, "
+     "fairness.json: unexpected key 'extra' at .groupings.class (schema_version 3, "
      "docs/run-directory.md)"),
     (lambda d: d["overall"].pop("ensemble"),
-     "fairness.json: missing key 'ensemble' at .overall (schema_version 2, "
+     "fairness.json: missing key 'ensemble' at .overall (schema_version 3, "
      "docs/run-directory.md)"),
     (lambda d: d["groupings"]["class"]["bottom_vs_top"].update(verdict="better"),
      "fairness.json: groupings.class.bottom_vs_top.verdict should be one of no_difference, "
      "not_tested, bottom_more, top_more, minority_more, majority_more, larger, smaller, "
-     "got 'better' (schema_version 2, docs/run-directory.md)"),
+     "got 'better' (schema_version 3, docs/run-directory.md)"),
 ])
 def test_a_fairness_json_that_does_not_fit_is_one_line(edit, message) -> None:
     from fairens.fairness.result import FairnessResult

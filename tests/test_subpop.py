@@ -1,4 +1,4 @@
-"""SubpopBench-style metrics: balanced accuracy, worst-group accuracy and equalized-odds
+"""SubpopBench-style metrics: group-mean accuracy, worst-group accuracy and equalized-odds
 gaps, by hand, against fairlearn, and their intervals in simulated worlds whose truth is
 known."""
 
@@ -33,7 +33,7 @@ def _majority(p: float, k: int) -> float:
     return sum(comb(k, j) * p ** j * (1 - p) ** (k - j) for j in range(k // 2 + 1, k + 1))
 
 
-def test_balanced_and_worst_group_accuracy_by_hand() -> None:
+def test_group_mean_and_worst_group_accuracy_by_hand() -> None:
     logits, labels, groups = _binary_world([0.9, 0.6, 0.75], 40, 3, seed=1)
     subpop = analyse(logits=logits, labels=labels, groups=groups,
                      options=AnalysisOptions(min_group_size=20)).fairness.to_json()[
@@ -45,14 +45,18 @@ def test_balanced_and_worst_group_accuracy_by_hand() -> None:
     ensemble = np.array([(np.mean(predicted[:, codes == g], axis=0) > 0.5).astype(int)
                          == labels[codes == g] for g in ("g0", "g1", "g2")], dtype=object)
     ensemble_acc = [float(np.mean(e)) for e in ensemble]
-    assert subpop["balanced_accuracy"]["single_mean"] == pytest.approx(
+    assert subpop["group_mean_accuracy"]["single_mean"] == pytest.approx(
         np.mean([a.mean() for a in per_group.values()]))
-    assert subpop["balanced_accuracy"]["ensemble"] == pytest.approx(np.mean(ensemble_acc))
+    assert subpop["group_mean_accuracy"]["ensemble"] == pytest.approx(np.mean(ensemble_acc))
     worst = subpop["worst_group"]
     assert worst["ensemble"]["accuracy"] == pytest.approx(min(ensemble_acc))
     assert worst["ensemble"]["group"] == f"g{int(np.argmin(ensemble_acc))}"
     own = np.min(np.stack(list(per_group.values())), axis=0)
-    assert worst["members"]["mean"] == pytest.approx(own.mean())
+    assert worst["single_mean"] == pytest.approx(own.mean())
+    assert worst["single_std"] == pytest.approx(own.std())
+    assert worst["gain"] == pytest.approx(min(ensemble_acc) - own.mean())
+    average_member = np.mean(np.stack(list(per_group.values())), axis=1)
+    assert worst["average_member"]["accuracy"] == pytest.approx(average_member.min())
     assert worst["level_per_group"] == pytest.approx(1 - 0.05 / 3)
 
 
@@ -101,13 +105,14 @@ def test_intervals_cover_the_known_truth() -> None:
         subpop = analyse(logits=logits, labels=labels, groups=groups,
                          options=AnalysisOptions(crosscheck=False)).fairness.to_json()[
             "groupings"]["attr"]["subpop"]
-        low, high = subpop["balanced_accuracy"]["ci"]["ensemble"]
+        low, high = subpop["group_mean_accuracy"]["ci"]["ensemble"]
         hits["balanced"] += low <= np.mean(truth["ensemble"]) <= high
-        for side, key in (("single_mean", "single"), ("ensemble", "ensemble")):
+        for side, key in (("average_member", "single"), ("ensemble", "ensemble")):
             low, high = subpop["worst_group"][side]["ci"]
             hits[f"worst_{key}"] += low <= min(truth[key]) <= high
             # two classes: TPR = p and FPR = 1 - p in every group, so both gaps are max - min
-            low, high = subpop["equalized_odds"]["largest"][side]["ci"]
+            odds_side = "single_mean" if side == "average_member" else side
+            low, high = subpop["equalized_odds"]["largest"][odds_side]["ci"]
             hits[f"gap_{key}"] += low <= max(truth[key]) - min(truth[key]) <= high
     coverage = {key: value / worlds for key, value in hits.items()}
     assert all(value >= 0.9 for value in coverage.values()), coverage

@@ -210,9 +210,10 @@ def _grouping(setup: _Setup, index: int) -> tuple[dict[str, Any], list[tuple[str
     protected = _protected(grouping.name)
     draft["subpop"] = subpop_block(context, setup.labels,
                                    setup.class_names if protected else None)
-    if setup.n_classes == 2 and protected:
+    if setup.n_classes == 2 and protected and draft["subpop"] is not None:
+        eligible = grouping.counts >= setup.options.min_group_size
         draft["parity"] = parity_differences(setup.labels, correct.member_predictions,
-                                             correct.ensemble_predictions, grouping)
+                                             correct.ensemble_predictions, grouping, eligible)
     return draft, tests, choice, estimates, reliability
 
 
@@ -229,7 +230,7 @@ def _result(setup: _Setup, shape: tuple[int, ...], summaries: dict[str, Grouping
         None if not options.intervals else IntervalSettings(INTERVAL_METHOD, LEVEL,
                                                             n_members > 1),
         VerdictSettings(options.scale, "holm", family, LEVEL),
-        _overall(summaries["class"], setup.correct), summaries,
+        _overall(setup, summaries["class"]), summaries,
         None if setup.pairs is None else _counterfactual(setup.correct, setup.pairs,
                                                          setup.labels, setup.groupings[0]),
         crosscheck)
@@ -492,11 +493,23 @@ def _spread(grouping: Grouping, correct: Correctness) -> tuple[_Spread, Reliabil
     return spread, reliability_bins(sums, grouping)
 
 
-def _overall(classes: GroupingResult, correct: Correctness) -> Overall:
+def _overall(setup: _Setup, classes: GroupingResult) -> Overall:
+    """Accuracy over every test sample, the class-balanced accuracy (the unweighted mean of
+    the class accuracies) and the ECE over every test sample."""
+    correct, grouping = setup.correct, setup.groupings[0]
     accuracy = correct.members.mean(axis=1)
     ci = classes.curve.ci
+    measures = Measures(grouping, correct, setup.layouts[0].cells, setup.layouts[0].halves,
+                        correct.group_sums[0])
+    context = Context(grouping, measures, setup.layouts[0], setup.options)
+    every = range(len(grouping))
+    balanced = gain_block(context, average([measures.single(measures.cells(g)) for g in every]),
+                          average([measures.ensemble(measures.cells(g)) for g in every]))
+    sums = calibration_bins(correct.confidence, correct.calibration_correct, grouping)
+    ece = expected_calibration_error(sums.sum(axis=2, keepdims=True))[:, 0]
     return Overall(float(accuracy.mean()), float(accuracy.std()), float(correct.ensemble.mean()),
-                   None if ci is None else AccuracyIntervals(ci.overall[0], ci.overall[-1]))
+                   None if ci is None else AccuracyIntervals(ci.overall[0], ci.overall[-1]),
+                   balanced, SingleAndEnsemble(float(ece[:-1].mean()), float(ece[-1])))
 
 
 def _counterfactual(correct: Correctness, pair_ids: np.ndarray, labels: np.ndarray,

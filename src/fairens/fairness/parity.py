@@ -5,24 +5,28 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+from fairlearn.metrics import demographic_parity_difference
 
 from .groups import Grouping
 from .result import MemberSpread
 
-PARITY_METRICS = {"demographic_parity_difference": demographic_parity_difference,
-                  "equalized_odds_difference": equalized_odds_difference}
+# equalized odds is subpop's (one gap per grouping, on the same groups)
+PARITY_METRICS = {"demographic_parity_difference": demographic_parity_difference}
 
 
 def parity_differences(labels: np.ndarray, member_predictions: np.ndarray,
                        ensemble_predictions: np.ndarray,
-                       grouping: Grouping) -> dict[str, MemberSpread]:
-    """fairlearn's demographic parity and equalized odds differences (class 1 positive) of
-    every member and of the ensemble, for one protected grouping.
+                       grouping: Grouping, eligible: np.ndarray) -> dict[str, MemberSpread]:
+    """fairlearn's demographic parity difference (class 1 positive) of every member and of
+    the ensemble, for one protected grouping, over the samples of its ``eligible`` groups
+    (the groups its subpopulation metrics use).
 
     Returns per metric the members' mean and spread, and the ensemble's value.
     """
-    sensitive = grouping.sample_groups()
+    keep = eligible[grouping.codes]
+    sensitive = grouping.sample_groups()[keep]
+    labels, member_predictions = labels[keep], member_predictions[:, keep]
+    ensemble_predictions = ensemble_predictions[keep]
     out = {}
     for name, metric in PARITY_METRICS.items():
         with warnings.catch_warnings():

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import FairensError
 from ..typed_json import OPTIONAL, SchemaMismatch, decode, encode
 
-SCHEMA_VERSION = 2  # 1: fairness.json of fairens before the field (the same blocks)
+SCHEMA_VERSION = 3  # 2: metric names before SubpopBench's (docs/run-directory.md); 1: no field
 SUMMARY_KEYS = ("bottom_k", "top_k", "worst_group", "minority", "bottom_vs_top",
                 "minority_vs_majority")
 
@@ -260,13 +260,17 @@ class WorstSide:
 
 @dataclass(frozen=True)
 class SubpopWorst:
-    """Worst-group accuracy with simultaneous intervals, and the members' own."""
+    """Worst-group accuracy as SubpopBench reports it: each member's own worst group
+    (``single_mean`` and ``single_std`` over members) against the ensemble's worst group
+    (with a simultaneous interval); ``average_member`` is the worst group of the mean
+    member's group accuracies, a different quantity."""
 
     level_per_group: float
-    single_mean: WorstSide
+    single_mean: float
+    single_std: float
     ensemble: WorstSide
-    members: Spread
     gain: float | None
+    average_member: WorstSide
 
 
 @dataclass(frozen=True)
@@ -308,7 +312,7 @@ class Subpop:
     """SubpopBench-style metrics over the groups with enough test samples."""
 
     groups: list[str]
-    balanced_accuracy: Gain
+    group_mean_accuracy: Gain
     worst_group: SubpopWorst
     equalized_odds: EqualizedOdds | None = field(default=None, metadata=OPTIONAL)
 
@@ -372,10 +376,16 @@ class VerdictSettings:
 
 @dataclass(frozen=True)
 class Overall:
+    """Accuracy over every test sample; ``class_balanced`` is the mean recall over the
+    classes (sklearn's ``balanced_accuracy_score``), ``ece`` the expected calibration error
+    over every test sample (docs/statistics.md)."""
+
     single_mean: float
     single_std: float
     ensemble: float
     ci: AccuracyIntervals | None
+    class_balanced: Gain
+    ece: SingleAndEnsemble
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """SubpopBench-style metrics of one grouping (docs/statistics.md, "Subpopulation metrics"):
-balanced (mean-per-group) accuracy, worst-group accuracy and, for attribute groupings, the
+group-mean accuracy (SubpopBench's ``adjusted_accuracy``), worst-group accuracy and, for attribute groupings, the
 equalized-odds gap, over the groups with at least ``report.min_group_size`` test samples;
 the mean single member versus the ensemble, with intervals that include training
 randomness.
@@ -55,9 +55,10 @@ def _simultaneous(context: Context, estimates: list[Estimate], level: float) -> 
 
 
 def _worst_group(context: Context, eligible: list[int]) -> SubpopWorst:
-    """The lowest group accuracy of the mean member and of the ensemble, each with the
-    interval [min of lower bounds, min of upper bounds] of simultaneous group intervals, and
-    the members' own worst-group accuracy (mean and spread over members)."""
+    """Each member's own worst-group accuracy (mean and spread over members: SubpopBench's
+    single-model number), the ensemble's worst group, and the worst group of the mean
+    member's group accuracies; each chosen group with the interval [min of lower bounds,
+    min of upper bounds] of simultaneous group intervals."""
     grouping, measures = context.grouping, context.measures
     level = 1 - (1 - LEVEL) / len(eligible)
     sides = []
@@ -70,8 +71,8 @@ def _worst_group(context: Context, eligible: list[int]) -> SubpopWorst:
                                None if intervals is None else [min(i[0] for i in intervals),
                                                                min(i[1] for i in intervals)]))
     own = grouping.accuracy(measures.correct.members)[:, eligible].min(axis=1)
-    return SubpopWorst(level, *sides, Spread(float(own.mean()), float(own.std())),
-                       num(sides[1].accuracy - sides[0].accuracy))
+    return SubpopWorst(level, float(own.mean()), float(own.std()), sides[1],
+                       num(sides[1].accuracy - own.mean()), sides[0])
 
 
 def _rate(context: Context, predicted_class: int, samples: np.ndarray) -> tuple[Estimate,

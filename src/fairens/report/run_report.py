@@ -122,14 +122,12 @@ def _verdict_rows(summary: GroupingResult) -> list[list[str]]:
 
 
 def _subpop_rows(block: Subpop) -> list[list[str]]:
-    balanced, worst = block.balanced_accuracy, block.worst_group
-    rows = [["balanced accuracy", pct(balanced.single_mean), _ci(balanced, "single_mean"),
+    balanced, worst = block.group_mean_accuracy, block.worst_group
+    rows = [["group-mean accuracy", pct(balanced.single_mean), _ci(balanced, "single_mean"),
              pct(balanced.ensemble), _ci(balanced, "ensemble"),
              f"{signed_pct(balanced.gain)} {_ci(balanced, 'gain', signed=True)}"],
-            [f"worst-group accuracy ({worst.single_mean.group} → "
-             f"{worst.ensemble.group}; members' own "
-             f"{pct(worst.members.mean)} ± {pct(worst.members.std)})",
-             pct(worst.single_mean.accuracy), pct_ci(worst.single_mean.ci),
+            [f"worst-group accuracy (each member's own; ensemble: {worst.ensemble.group})",
+             f"{pct(worst.single_mean)} ± {pct(worst.single_std)}", "",
              pct(worst.ensemble.accuracy), pct_ci(worst.ensemble.ci),
              signed_pct(worst.gain)]]
     odds = block.equalized_odds
