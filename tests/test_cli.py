@@ -29,7 +29,7 @@ def test_report_on_a_foreign_run_directory(tmp_path: Path, capsys) -> None:
     assert fairness["groupings"]["class"]["curve"]["subsets"] == [4, 3, 3, 1]
     assert set(fairness["groupings"]) == {"class", "site"}
     title = (tmp_path / "report.md").read_text().splitlines()[0]
-    assert title == "# fairens report: " + tmp_path.name.replace("_", "\\_")
+    assert title == f"# {tmp_path.name}: an ensemble of 4 models".replace("_", "\\_")
     assert "report: " in capsys.readouterr().out
 
 
@@ -266,3 +266,14 @@ def test_help_loads_neither_pytorch_nor_fairlearn() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+
+
+def test_report_renders_only_the_formats_asked(tmp_path: Path) -> None:
+    make_run(tmp_path, n_members=3, n=60)
+    main(["report", str(tmp_path), "--format", "md", "--min-group-size", "1"])
+    assert (tmp_path / "report.md").is_file() and not (tmp_path / "report.html").exists()
+    assert list((tmp_path / "plots").glob("*.png"))
+    main(["report", str(tmp_path), "--format", "json", "--min-group-size", "1"])
+    assert (tmp_path / "fairness.json").is_file() and (tmp_path / "groups.csv").is_file()
+    # the earlier Markdown report would contradict the new analysis: it is gone
+    assert not (tmp_path / "report.md").exists() and not list(tmp_path.rglob("*.png"))

@@ -17,6 +17,7 @@ from conftest import REPO, make_run
 # "(81.0, 86.0)" with a breakable space: a browser may wrap it mid-interval
 _BREAKABLE_INTERVAL = re.compile(r"\(([-+]?[\d.]+|n/a), ([-+]?[\d.]+|n/a)\)")
 _NS = {"h": "http://www.w3.org/1999/xhtml"}
+MAX_COLUMNS = 6
 
 
 def check_page(path: Path) -> None:
@@ -27,6 +28,11 @@ def check_page(path: Path) -> None:
         wrapper = [d for d in tree.iterfind(".//h:div[@class='table']", _NS)
                    if table in list(d)]
         assert wrapper, f"{path}: a table outside its scrolling wrapper"
+    folded = {t for d in tree.iterfind(".//h:details", _NS) for t in d.iterfind(".//h:table", _NS)}
+    for table in tree.iterfind(".//h:table", _NS):
+        columns = len(list(table.iterfind(".//h:thead/h:tr/h:th", _NS)))
+        # read at 800 px: the columns a reader sees at once; more go in a folded table
+        assert table in folded or columns <= MAX_COLUMNS, f"{path}: {columns} columns"
     for cell in tree.iterfind(".//h:td", _NS):
         text = "".join(cell.itertext())
         assert "\n" not in text, f"{path}: a table cell spans lines: {text!r}"
@@ -88,32 +94,63 @@ def _report_of(tmp_path: Path, n_classes: int, *flags: str) -> str:
     return (run / "report.md").read_text()
 
 
-def test_two_groups_are_shown_once(tmp_path: Path) -> None:
-    """With two classes, bottom-1 is the worst group: one line, one curve column."""
-    import json
-
+def _scripted_run(root: Path) -> Path:
+    """Two classes, five members, three groups with a known story: ``calibrated`` (each
+    member right 70% of the time at 70% confidence: the ensemble is right more often but
+    less sure, so its ECE rises), ``declining`` (members right 60% of the time, barely, and
+    wrong with confidence: averaging makes the ensemble worse) and ``shortcut`` (every
+    member always wrong: 0%, below chance)."""
     import numpy as np
     import pandas as pd
 
     from conftest import foreign_groups, foreign_predictions
     rng = np.random.default_rng(0)
-    labels = np.arange(300) % 2
-    run = tmp_path / "run"
-    foreign_groups(run, pd.DataFrame({"sample_id": np.arange(300), "label": labels,
-                                         "class": [f"c{c}" for c in labels]}))
-    signal = np.where(labels == 0, 0.3, 3.0)[:, None] * np.eye(2)[labels]
-    for member in range(4):
-        foreign_predictions(run, member, rng.normal(size=(300, 2)) + signal, np.arange(300))
+    groups = np.repeat(["calibrated", "declining", "shortcut"], [2000, 300, 60])
+    labels = rng.integers(0, 2, len(groups))
+    foreign_groups(root, pd.DataFrame({"sample_id": np.arange(len(groups)), "label": labels,
+                                       "class": [f"c{c}" for c in labels], "site": groups}))
+    for member in range(5):
+        right = np.where(groups == "calibrated", rng.random(len(groups)) < 0.7,
+                         np.where(groups == "declining", rng.random(len(groups)) < 0.6, False))
+        confidence = np.where(groups == "calibrated", 0.7,
+                              np.where(right, 0.55, 0.95))
+        p_label = np.where(right, confidence, 1 - confidence)
+        probs = np.where(np.arange(2) == labels[:, None], p_label[:, None], 1 - p_label[:, None])
+        foreign_predictions(root, member, np.log(probs), np.arange(len(groups)))
+    return root
+
+
+def test_the_summary_comes_first_in_plain_words_and_flags_harms(tmp_path: Path) -> None:
+    run = _scripted_run(tmp_path / "run")
     main(["report", str(run), "--ranking", "same_data"])
     report = (run / "report.md").read_text()
-    fairness = json.loads((tmp_path / "run" / "fairness.json").read_text())
-    summary = fairness["groupings"]["class"]
-    assert summary["bottom_k"]["groups"] == [summary["worst_group"]["group"]]
-    assert "- bottom-1 = worst group (" in report and "- worst group (" not in report
-    assert "| m | subsets | overall | bottom-1 = worst group | top-1 |" in report
-    assert "is also the worst group." in report
-    assert "The worst `class` group" not in report
-    assert "| minority |" not in report.split("## Grouping `class`")[1]  # none declared
+    assert report.split("\n## ")[1].startswith("Summary\n")
+    summary = report.split("## Summary")[1].split("\n## ")[0]
+    assert summary.split("\n- ")[1].startswith("An ensemble of 5 models ")
+    assert "The worst site group: single models' own worst group" in summary
+    warnings = [line for line in summary.splitlines() if line.startswith("> **Warning:**")]
+    text = "\n".join(warnings)
+    assert "Calibration error rises with ensembling" in text
+    assert "site 'declining' gets worse with the ensemble" in text
+    assert "site group(s) at or below chance (50.0%): " in text and "'shortcut' 0.0%" in text
+    for jargon in ("bottom_more", "no_difference", "min_group_size", "mean_prob", "`class`"):
+        assert jargon not in report, jargon
+    page = (run / "report.html").read_text()
+    assert page.index('<h2 id="s0">Summary</h2>') < page.index("<h2 id=\"s1\"")
+    assert '<ul class="flags">' in page.split('<h2 id="s1"')[0]
+    check_page(run / "report.html")
+
+
+def test_a_single_model_report_has_no_ensemble_sections(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", n_members=1, n=200, n_classes=3)
+    main(["report", str(run), "--min-group-size", "1"])
+    report = (run / "report.md").read_text()
+    assert "- One model is right on " in report
+    body = report.split("## Methods")[0]
+    for ensemble_only in ("ensemble (%)", "-curve.png", "verdict", "members", "gain"):
+        assert not re.search(rf"\b{re.escape(ensemble_only)}", body), ensemble_only
+    assert "plots/00-class-groups.png" in report
+    check_page(run / "report.html")
 
 
 def test_reliability_diagrams_and_no_run_details_without_run_json(tmp_path: Path) -> None:

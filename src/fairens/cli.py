@@ -82,8 +82,10 @@ def _print_json(data: Any) -> None:
 
 def _report(args: argparse.Namespace) -> None:
     from .report import summary_lines, write_report
+    from .report.publish import FORMATS
     from .rundir import report_file
-    analysis = write_report(args.run_dir, _options(args, args.run_dir))
+    formats = FORMATS if args.format == "all" else (args.format,)
+    analysis = write_report(args.run_dir, _options(args, args.run_dir), formats)
     report = report_file(args.run_dir)
     if args.json:
         _print_json({"run_dir": args.run_dir, "report": report, **analysis.fairness.summary_json()})
@@ -249,6 +251,10 @@ def _add_report(commands: Any) -> None:
                       "(re)compute fairness.json and the reports of a run directory")
     report.add_argument("run_dir", help="a folder holding test_groups.csv and predictions/ "
                                         "(results/<run> of python train.py)")
+    report.add_argument("--format", choices=["html", "md", "json", "all"], default="all",
+                        help="what to render besides fairness.json and groups.csv (json: "
+                             "nothing more); a report in another format from an earlier "
+                             "run is removed, as it would not match (default: all)")
     _json_flag(report)
     _analysis_options(report)
 

@@ -19,6 +19,7 @@ from ..export.evaluate import GraphAccuracy
 from ..export.folder import MANIFEST, latency_reports, open_export, read_compression, read_manifest
 from ..files import csv_text
 from ..report.document import Document, Image, pct
+from ..report.names import Names
 from ..report.plots import plot_text, png, series_color
 from ..report.publish import check_document_folder, document_folder, write_document
 
@@ -68,6 +69,7 @@ def _table(exports: list[_Measured], grouping: str) -> pd.DataFrame:
                                      f"{', '.join(measured.groupings)}")
                 groups = measured.groupings[grouping]
                 rows.append({
+                    **_intervals(measured, groups),
                     "model": manifest["model"], "run": manifest["run"], "graph": result["graph"],
                     "kind": graphs[result["graph"], result["precision"]]["kind"],
                     "members": graphs[result["graph"], result["precision"]]["members"],
@@ -87,6 +89,37 @@ def _table(exports: list[_Measured], grouping: str) -> pd.DataFrame:
         for _, index in table.groupby(["device", "threads", "format"]).groups.items():
             table.loc[pareto(table.loc[index], metric), f"pareto_{metric}"] = True
     return table
+
+
+Z = 1.959963984540054  # the normal 97.5% quantile
+
+
+def _wilson(p: float, n: int | None) -> tuple[float | None, float | None]:
+    if n is None or n == 0:
+        return None, None
+    denominator = 1 + Z * Z / n
+    centre = (p + Z * Z / (2 * n)) / denominator
+    half = Z / denominator * np.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _intervals(measured: GraphAccuracy, groups: Any) -> dict[str, float | None]:
+    """95% intervals of test sampling (the graph held fixed): Wilson for accuracy and the
+    worst group, the normal approximation for the bottom-k mean of group accuracies; None
+    where the compression report (of an earlier fairens) has no sample counts."""
+    out = dict(zip(("accuracy_lo", "accuracy_hi"), _wilson(measured.overall, measured.n),
+                   strict=True))
+    worst = groups.worst_group
+    out |= dict(zip(("worst_group_lo", "worst_group_hi"),
+                    _wilson(worst.accuracy, worst.n) if worst is not None else (None, None),
+                    strict=True))
+    bottom, bounds = groups.bottom_k, (None, None)
+    if bottom is not None and bottom.n:
+        rates = [groups.groups[g] for g in bottom.groups]
+        se = np.sqrt(sum(r * (1 - r) / n for r, n in zip(rates, bottom.n, strict=True))) \
+            / len(rates)
+        bounds = (max(0.0, bottom.accuracy - Z * se), min(1.0, bottom.accuracy + Z * se))
+    return out | dict(zip(("bottom_k_lo", "bottom_k_hi"), bounds, strict=True))
 
 
 def pareto(points: pd.DataFrame, metric: str) -> list:
@@ -115,6 +148,15 @@ def _figure(table: pd.DataFrame, device: str, threads: int, fmt: str, metric: st
     axis.step(front["p50_ms"], 100 * front[metric], where="post", color="black", linewidth=1)
     axis.scatter(front["p50_ms"], 100 * front[metric], s=110, facecolors="none",
                  edgecolors="black", linewidths=1.2)
+    if f"{metric}_lo" in front and front[f"{metric}_lo"].notna().all():
+        axis.errorbar(front["p50_ms"], 100 * front[metric],
+                      yerr=100 * np.abs(np.stack([front[metric] - front[f"{metric}_lo"],
+                                                  front[f"{metric}_hi"] - front[metric]])),
+                      fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
+    for _, point in front.iterrows():  # name every Pareto-optimal point
+        axis.annotate(plot_text(f"{point['model']} ×{point['members']} {point['precision']}"),
+                      (point["p50_ms"], 100 * point[metric]), xytext=(5, -10),
+                      textcoords="offset points", fontsize=7)
     axis.set_xscale("log")
     axis.xaxis.set_major_formatter(ScalarFormatter())
     axis.xaxis.set_minor_formatter(NullFormatter())
@@ -123,7 +165,7 @@ def _figure(table: pd.DataFrame, device: str, threads: int, fmt: str, metric: st
     axis.grid(alpha=0.3)
     present = [m for m in models if m in set(rows["model"])]
     axis.legend(handles=_legend_handles(present, models, sorted(set(rows["precision"]))),
-                loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+                loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return png(figure)
 
 
@@ -170,6 +212,31 @@ def _latency_section(doc: Document, exports: list[_Measured]) -> None:
                       collapsed=f"all {len(rows)} measurements" if len(rows) > 12 else None)
 
 
+def _summary(table: pd.DataFrame, grouping: str) -> list[str]:
+    """Per device setting: the most accurate graph, the fastest one within a point of it,
+    and the best worst group, in plain sentences."""
+    out = []
+    for (device, threads, fmt), rows in table.groupby(["device", "threads", "format"]):
+        def name(row: Any) -> str:
+            members = "one member" if row["members"] == 1 else f"{row['members']} members"
+            return f"{row['model']} ({members}, {row['precision']}) at {row['p50_ms']:.2f} ms"
+
+        best = rows.loc[rows["accuracy"].idxmax()]
+        close = rows[rows["accuracy"] >= best["accuracy"] - 0.01].sort_values("p50_ms").iloc[0]
+        text = (f"On {device} ({threads} thread(s), {fmt}): the most accurate graph is "
+                f"{name(best)}, {pct(best['accuracy'])}%")
+        if close.name != best.name:
+            text += (f"; {name(close)} is within a point ({pct(close['accuracy'])}%) at "
+                     f"{close['p50_ms'] / best['p50_ms']:.2f}x its latency")
+        worst = rows.dropna(subset=["worst_group"])
+        if not worst.empty:
+            top = worst.loc[worst["worst_group"].idxmax()]
+            text += (f". The best worst {grouping} group: {name(top)}, "
+                     f"{pct(top['worst_group'])}%")
+        out.append(text + ".")
+    return out
+
+
 def write_frontier(export_dirs: list[str | Path], out: str | Path,
                    grouping: str = "class") -> pd.DataFrame:
     """``frontier.csv``, ``frontier.md``, ``frontier.html`` and ``plots/`` into ``out``: an
@@ -184,17 +251,21 @@ def write_frontier(export_dirs: list[str | Path], out: str | Path,
     table = _table(exports, grouping)
     runs = list(dict.fromkeys(table["run"])) if not table.empty else []
     models = list(dict.fromkeys(table["model"])) if not table.empty else []
-    doc = Document(f"fairens frontier: {len(models)} model(s), {len(runs)} run(s)"
-                   if runs else "fairens frontier")
+    doc = Document(f"Accuracy, fairness and latency: {len(models)} model(s), {len(runs)} "
+                   "run(s)" if runs else "fairens frontier")
     if table.empty:
         doc.paragraph("No latency measured yet: run `fairens bench EXPORT_DIR` or ingest a "
                       "device's latency file.")
     else:
-        doc.paragraph(f"Accuracy (grouping `{grouping}`: bottom-k and worst group too) of "
-                      "every exported graph against its p50 latency at batch 1; circled "
-                      "points are Pareto-optimal (no other graph is as fast and as accurate); "
-                      "colour is the model, marker the precision, marker size the members. "
-                      f"Runs: {', '.join(runs)}.")
+        title = Names().grouping(grouping)
+        doc.heading("Summary")
+        doc.bullets(_summary(table, title))
+        doc.paragraph(f"Accuracy (and, by {title}, bottom-k and worst group) of every "
+                      "exported graph against its p50 latency at batch 1; circled and named "
+                      "points are Pareto-optimal (no other graph is as fast and as accurate), "
+                      "with 95% intervals of test sampling; colour is the model, marker the "
+                      "precision, marker size the members.")
+        doc.table(["run"], [[run] for run in runs], collapsed=f"the {len(runs)} runs")
         for (device, threads, fmt), _ in table.groupby(["device", "threads", "format"]):
             stem = f"frontier-{device}-{threads}t-{fmt}".replace(" ", "_")
             doc.heading(f"{device}, {threads} thread(s), {fmt}")

@@ -31,12 +31,15 @@ class ChosenGroups:
 class SetAccuracy:
     groups: list[str]
     accuracy: float
+    # each group's test samples (for the frontier's intervals; absent in older files)
+    n: list[int] | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
 class WorstAccuracy:
     group: str
     accuracy: float
+    n: int | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class GroupedAccuracy:
 class GraphAccuracy:
     overall: float
     groupings: dict[str, GroupedAccuracy]
+    n: int | None = field(default=None, metadata=OPTIONAL)  # test samples
 
 
 @dataclass(frozen=True)
@@ -123,12 +127,14 @@ def grouped_accuracy(correct: np.ndarray, grouping: Grouping,
     accuracy = dict(zip(grouping.names, grouping.accuracy(correct)[0].tolist(), strict=True))
     minority = np.isin(grouping.sample_groups(), chosen.minority)
     split = minority.any() and not minority.all()
+    counts = dict(zip(grouping.names, grouping.counts.tolist(), strict=True))
     return GroupedAccuracy(
         accuracy,
-        SetAccuracy(chosen.bottom_k, float(np.mean([accuracy[g] for g in chosen.bottom_k])))
-        if chosen.bottom_k else None,
+        SetAccuracy(chosen.bottom_k, float(np.mean([accuracy[g] for g in chosen.bottom_k])),
+                    [counts[g] for g in chosen.bottom_k]) if chosen.bottom_k else None,
         None if chosen.worst_group is None else
-        WorstAccuracy(chosen.worst_group, accuracy[chosen.worst_group]),
+        WorstAccuracy(chosen.worst_group, accuracy[chosen.worst_group],
+                      counts[chosen.worst_group]),
         float(correct[minority].mean()) if split else None,
         float(correct[~minority].mean()) if split else None)
 

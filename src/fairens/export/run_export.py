@@ -258,7 +258,8 @@ def _export_all(trained: _Trained, sizes: list[int], folder: Path, options: Expo
             correct = probs.argmax(axis=1) == labels
             accuracy[entry["name"]][precision] = GraphAccuracy(
                 float(correct.mean()),
-                {g.name: grouped_accuracy(correct, g, chosen[g.name]) for g in groupings})
+                {g.name: grouped_accuracy(correct, g, chosen[g.name]) for g in groupings},
+                len(correct))
             record = {"name": entry["name"], "kind": entry["kind"],
                       "members": len(entry["members"]), "precision": precision,
                       "onnx": f"{DEVICE_DIR}/{path.name}", "parity_max_abs_diff": difference,

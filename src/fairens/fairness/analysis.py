@@ -230,7 +230,7 @@ def _result(setup: _Setup, shape: tuple[int, ...], summaries: dict[str, Grouping
         None if not options.intervals else IntervalSettings(INTERVAL_METHOD, LEVEL,
                                                             n_members > 1),
         VerdictSettings(options.scale, "holm", family, LEVEL),
-        _overall(setup, summaries["class"]), summaries,
+        _overall(setup), summaries,
         None if setup.pairs is None else _counterfactual(setup.correct, setup.pairs,
                                                          setup.labels, setup.groupings[0]),
         crosscheck)
@@ -493,23 +493,22 @@ def _spread(grouping: Grouping, correct: Correctness) -> tuple[_Spread, Reliabil
     return spread, reliability_bins(sums, grouping)
 
 
-def _overall(setup: _Setup, classes: GroupingResult) -> Overall:
+def _overall(setup: _Setup) -> Overall:
     """Accuracy over every test sample, the class-balanced accuracy (the unweighted mean of
-    the class accuracies) and the ECE over every test sample."""
-    correct, grouping = setup.correct, setup.groupings[0]
-    accuracy = correct.members.mean(axis=1)
-    ci = classes.curve.ci
-    measures = Measures(grouping, correct, setup.layouts[0].cells, setup.layouts[0].halves,
-                        correct.group_sums[0])
-    context = Context(grouping, measures, setup.layouts[0], setup.options)
-    every = range(len(grouping))
-    balanced = gain_block(context, average([measures.single(measures.cells(g)) for g in every]),
-                          average([measures.ensemble(measures.cells(g)) for g in every]))
+    the class accuracies), both with their gains, and the ECE over every test sample."""
+    correct, grouping, layout = setup.correct, setup.groupings[0], setup.layouts[0]
+    measures = Measures(grouping, correct, layout.cells, layout.halves, correct.group_sums[0])
+    context = Context(grouping, measures, layout, setup.options)
+    every = measures.all_cells()
+    accuracy = gain_block(context, measures.single(every), measures.ensemble(every))
+    classes = range(len(grouping))
+    balanced = gain_block(context, average([measures.single(measures.cells(g)) for g in classes]),
+                          average([measures.ensemble(measures.cells(g)) for g in classes]))
     sums = calibration_bins(correct.confidence, correct.calibration_correct, grouping)
     ece = expected_calibration_error(sums.sum(axis=2, keepdims=True))[:, 0]
-    return Overall(float(accuracy.mean()), float(accuracy.std()), float(correct.ensemble.mean()),
-                   None if ci is None else AccuracyIntervals(ci.overall[0], ci.overall[-1]),
-                   balanced, SingleAndEnsemble(float(ece[:-1].mean()), float(ece[-1])))
+    return Overall(**accuracy.parts(), single_std=float(correct.members.mean(axis=1).std()),
+                   class_balanced=balanced,
+                   ece=SingleAndEnsemble(float(ece[:-1].mean()), float(ece[-1])))
 
 
 def _counterfactual(correct: Correctness, pair_ids: np.ndarray, labels: np.ndarray,

@@ -286,11 +286,12 @@ def _quantile(df: float, level: float = LEVEL) -> float:
     return float(stats.norm.ppf(upper) if not math.isfinite(df) else stats.t.ppf(upper, df))
 
 
-def t_interval(estimate: Estimate, spread: Uncertainty) -> list[float] | None:
-    """[low, high]: value -/+ t quantile x standard error."""
+def t_interval(estimate: Estimate, spread: Uncertainty,
+               level: float = LEVEL) -> list[float] | None:
+    """[low, high]: value -/+ t quantile x standard error, at confidence ``level``."""
     if not estimate.defined or not math.isfinite(spread.total):
         return None
-    half = _quantile(spread.df) * spread.se
+    half = _quantile(spread.df, level) * spread.se
     return [estimate.value - half, estimate.value + half]
 
 

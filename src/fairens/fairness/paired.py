@@ -73,6 +73,7 @@ def compare_runs(analyses: list[Analysis], reference: int, grouping: str,
     base = analyses[reference].verdicts[grouping]
     keys = analyses[reference].member_keys
     rows: list[dict[str, PairedDifference] | None] = []
+    estimates = {}  # (run, statistic) -> the difference and its uncertainty
     for index, analysis in enumerate(analyses):
         if index == reference:
             rows.append(None)
@@ -88,6 +89,7 @@ def compare_runs(analyses: list[Analysis], reference: int, grouping: str,
             gain_ours, gain_theirs = gain_scales(*ours)[scale], gain_scales(*theirs)[scale]
             design = base.design if statistic == "minority" else base.measured
             difference, spread = _paired(gain_ours, gain_theirs, design, shared)
+            estimates[index, statistic] = difference, spread
             entry = PairedDifference(_num(gain_ours.value), _num(gain_theirs.value),
                                      _num(difference.value), t_interval(difference, spread),
                                      p_value(difference, spread), None, Outcome.NO_DIFFERENCE)
@@ -97,16 +99,22 @@ def compare_runs(analyses: list[Analysis], reference: int, grouping: str,
                                 verdict=Outcome.NOT_TESTED)
             row[statistic] = entry
         rows.append(row)
-    tests = [(row, statistic) for row in rows if row for statistic in row]
-    for (row, statistic), adjusted in zip(tests, holm([row[s].p for row, s in tests]),
-                                          strict=True):
+    tests = [(index, row, statistic) for index, row in enumerate(rows) if row
+             for statistic in row]
+    for (index, row, statistic), adjusted in zip(
+            tests, holm([row[s].p for _, row, s in tests]), strict=True):
         entry = replace(row[statistic], p_adjusted=adjusted)
+        if adjusted is not None and entry.p is not None and adjusted > 0:
+            # the interval whose exclusion of zero is the Holm verdict: each test at the
+            # level its adjusted p-value implies
+            entry = replace(entry, ci_adjusted=t_interval(
+                *estimates[index, statistic], level=1 - 0.05 * entry.p / adjusted))
         if adjusted is not None and adjusted < 0.05 and entry.difference is not None:
             entry = replace(entry, verdict=Outcome.LARGER if entry.difference > 0
                             else Outcome.SMALLER)
         row[statistic] = entry
     return PairedComparison(reference, scale, grouping,
-                            len([1 for row, s in tests if row[s].p is not None]), rows)
+                            len([1 for _, row, s in tests if row[s].p is not None]), rows)
 
 
 def _num(value: float) -> float | None:

@@ -375,15 +375,19 @@ class VerdictSettings:
 
 
 @dataclass(frozen=True)
-class Overall:
-    """Accuracy over every test sample; ``class_balanced`` is the mean recall over the
-    classes (sklearn's ``balanced_accuracy_score``), ``ece`` the expected calibration error
-    over every test sample (docs/statistics.md)."""
+class Overall(_Scales):
+    """Accuracy over every test sample as a gain block with ``single_std``;
+    ``class_balanced`` is the mean recall over the classes (sklearn's
+    ``balanced_accuracy_score``), ``ece`` the expected calibration error over every test
+    sample (docs/statistics.md)."""
 
-    single_mean: float
+    single_mean: float | None
+    ensemble: float | None
+    gain: float | None
+    rel_gain: float | None
+    error_reduction: float | None
+    ci: GainIntervals | None
     single_std: float
-    ensemble: float
-    ci: AccuracyIntervals | None
     class_balanced: Gain
     ece: SingleAndEnsemble
 
@@ -463,7 +467,9 @@ class FairnessResult:
 @dataclass(frozen=True)
 class PairedDifference:
     """One run's gain minus the reference run's on the same groups and test samples
-    (``fairens compare``), with a paired interval and a Holm-adjusted p-value."""
+    (``fairens compare``), with a paired interval, a Holm-adjusted p-value and the
+    interval that excludes zero exactly when the adjusted p-value is below 0.05
+    (``ci_adjusted``: at confidence 1 - 0.05 p / p_adjusted)."""
 
     gain: float | None
     reference_gain: float | None
@@ -473,6 +479,7 @@ class PairedDifference:
     p_adjusted: float | None
     verdict: Outcome
     refused: str | None = field(default=None, metadata=OPTIONAL)
+    ci_adjusted: Interval | None = None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """SubpopBench-style metrics of one grouping (docs/statistics.md, "Subpopulation metrics"):
-group-mean accuracy (SubpopBench's ``adjusted_accuracy``), worst-group accuracy and, for attribute groupings, the
-equalized-odds gap, over the groups with at least ``report.min_group_size`` test samples;
-the mean single member versus the ensemble, with intervals that include training
-randomness.
+group-mean accuracy (SubpopBench's ``adjusted_accuracy``), worst-group accuracy and, for
+attribute groupings, the equalized-odds gap, over the groups with at least
+``report.min_group_size`` test samples; single members versus the ensemble, with intervals
+that include training randomness.
 
 The worst group and the largest gap are chosen on the data they are measured on, so their
 intervals are simultaneous: Bonferroni-level intervals for every group's rate, which all

@@ -27,7 +27,8 @@ from ..fairness.result import (
 )
 from ..files import csv_text, json_text
 from ..rundir import load_run
-from .document import Document, Image, pct, pct_ci, signed_pct
+from .document import Document, Image, p_value, pct, pct_ci, signed_pct
+from .names import Names, dataset_title, model_title, verdict_words
 from .plots import plot_text, png, series_color
 from .publish import check_document_folder, document_folder, write_document
 
@@ -139,14 +140,48 @@ def _figure(comparison: Comparison, key: str) -> bytes | None:
         if curve.band(key):
             bounds = 100 * np.asarray([b if b else [np.nan, np.nan] for b in curve.band(key)],
                                       dtype=float)
-            axis.plot(curve.m, bounds[:, 0], color=color, linewidth=0.6, linestyle=":")
-            axis.plot(curve.m, bounds[:, 1], color=color, linewidth=0.6, linestyle=":")
+            axis.fill_between(curve.m, bounds[:, 0], bounds[:, 1], color=color, alpha=0.08,
+                              linewidth=0)
     name = CURVES[key].replace("-k", f"-{k}")
     axis.set(xlabel="ensemble size m", ylabel="accuracy (%)",
-             title=plot_text(f"{name} ({grouping}); dotted: 95% intervals"))
+             title=plot_text(f"{name} ({grouping}); bands: 95% intervals"))
     axis.xaxis.get_major_locator().set_params(integer=True)
     axis.grid(alpha=0.3)
-    axis.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    axis.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return png(figure)
+
+
+def _forest(comparison: Comparison) -> bytes | None:
+    """Each run's paired difference to the reference, per statistic: the Holm-adjusted
+    interval the verdict uses (thick) and the unadjusted 95% interval (thin), zero line."""
+    paired, runs = comparison.paired, comparison.runs
+    statistics = [s for s in _STATISTICS if any(row and s in row for row in paired.comparisons)]
+    if not statistics:
+        return None
+    others = [i for i in range(len(runs)) if i != comparison.reference]
+    figure, axes = plt.subplots(1, len(statistics), sharey=True, squeeze=False,
+                                figsize=(3.3 * len(statistics) + 1.8, 0.42 * len(others) + 1.6),
+                                layout="constrained")
+    y = np.arange(len(others))[::-1]
+    k = comparison.k or "k"
+    for axis, statistic in zip(axes[0], statistics, strict=True):
+        axis.axvline(0, color="0.3", linewidth=0.9)
+        for row_y, index in zip(y, others, strict=True):
+            entry = (paired.comparisons[index] or {}).get(statistic)
+            if entry is None or entry.difference is None:
+                continue
+            color = "tab:red" if entry.verdict.claimed else "0.35"
+            for ci, width in ((entry.ci, 1.0), (entry.ci_adjusted, 3.0)):
+                if ci is not None:
+                    axis.plot([100 * ci[0], 100 * ci[1]], [row_y, row_y], color=color,
+                              linewidth=width, solid_capstyle="butt")
+            axis.plot(100 * entry.difference, row_y, "o", color=color, markersize=4)
+        axis.set_title(_STATISTICS[statistic].replace("-k", f"-{k}"))
+        axis.set_xlabel(f"{_SCALE_WORDS[paired.scale]}, run − reference")
+        axis.grid(axis="x", alpha=0.3)
+    axes[0, 0].set_yticks(y, [plot_text(runs[i].label) for i in others])
+    figure.suptitle(plot_text(f"paired differences to {runs[comparison.reference].label} "
+                              "(thick: Holm-adjusted interval; thin: 95%; red: separates)"))
     return png(figure)
 
 
@@ -185,16 +220,15 @@ def _paired_columns(entry: PairedDifference | None, key: str) -> dict[str, Any]:
             f"{key}_verdict": entry.verdict.value}
 
 
-def _findings(comparison: Comparison) -> list[str]:
+def _summary(comparison: Comparison, grouping_title: str) -> list[str]:
+    """The comparison's findings in plain sentences, the claims first."""
     paired, runs = comparison.paired, comparison.runs
     reference = runs[comparison.reference].label
     scale = _SCALE_WORDS[paired.scale]
-    lines = [f"Every run is measured on the groups that the reference run ({reference}) chose "
-             f"on data it is not measured on; each run's {scale} is compared with the "
-             f"reference's on the same test samples (paired), and a difference is claimed only "
-             f"where its 95% interval excludes zero after Holm's correction over the "
-             f"{paired.family} comparisons of this report."]
+    k = comparison.k or "k"
+    lines = []
     for statistic, word in _STATISTICS.items():
+        word = word.replace("-k", f"-{k}")
         claims, total = [], 0
         for run, row in zip(runs, paired.comparisons, strict=True):
             entry = (row or {}).get(statistic)
@@ -202,17 +236,26 @@ def _findings(comparison: Comparison) -> list[str]:
                 continue
             total += 1
             if entry.verdict.claimed:
-                claims.append(f"{run.label} ({_signed(entry.difference, paired.scale)}, "
-                              f"95% CI {_interval(entry.ci, paired.scale)}, adjusted p = "
-                              f"{entry.p_adjusted:.3g})")
+                interval = _interval(entry.ci_adjusted, paired.scale)
+                claims.append(f"{run.label} is {verdict_words(entry.verdict)} by "
+                              f"{_signed(entry.difference, paired.scale)} (Holm-adjusted "
+                              f"interval {interval}, adjusted p {p_value(entry.p_adjusted)})")
         if not total:
             continue
         if claims:
-            lines.append(f"{word.capitalize()} {scale}: " + "; ".join(claims)
-                         + f" separate from {reference}; the other runs do not.")
-        else:
-            lines.append(f"{word.capitalize()} {scale}: these data do not separate any run from "
+            lines.append(f"{word.capitalize()} {grouping_title} groups, {scale}: "
+                         + "; ".join(claims) + f"; the other runs do not separate from "
                          f"{reference}.")
+        else:
+            lines.append(f"{word.capitalize()} {grouping_title} groups, {scale}: the data do "
+                         f"not separate any run from {reference}.")
+    accuracy = [r.fairness.overall.ensemble for r in runs]
+    lines.append(f"Overall accuracy of the ensembles ranges from {pct(min(accuracy))}% to "
+                 f"{pct(max(accuracy))}%.")
+    lines.append(f"Every run is measured on the groups {reference} chose on data it is not "
+                 "measured on, and compared with it on the same test samples; a difference "
+                 "is claimed only where it holds after Holm's correction over the "
+                 f"{paired.family} comparisons.")
     return lines
 
 
@@ -239,42 +282,51 @@ def build_comparison(comparison: Comparison, out: Path) -> tuple[Document, pd.Da
     runs, grouping = comparison.runs, comparison.grouping
     scale = comparison.paired.scale
     reference = runs[comparison.reference]
-    doc = Document(f"fairens comparison of {len(runs)} runs ({grouping})")
-    doc.table(["run", "folder", "members", "data", "model", "vary"],
-              [[r.label + (" (reference)" if r is reference else ""),
-                os.path.relpath(r.folder.resolve(), out.resolve()), str(r.fairness.members),
-                str(r.meta.get("data", {}).get("name", "")),
-                str(r.meta.get("model", {}).get("name", "")),
-                "+".join(r.meta.get("ensemble", {}).get("vary", [])) or "none"] for r in runs])
-    doc.heading("Findings")
-    doc.bullets(_findings(comparison))
-    doc.heading(f"Accuracy versus ensemble size (grouping `{grouping}`)")
+    names = Names.of_run(reference.meta)
+    title = names.grouping(grouping)
+    doc = Document(f"{names.dataset}, {names.model}: {len(runs)} runs compared by {title}")
+    doc.heading("Summary")
+    doc.bullets(_summary(comparison, title))
+    forest = _forest(comparison)
+    if forest is not None:
+        doc.image(Image("compare-differences.png", forest,
+                        "Each run's gain minus the reference's, with the Holm-adjusted interval "
+                        "the verdict uses (thick) and the 95% interval (thin)", wide=True))
+    table = gains_table(comparison)
+    k = comparison.k
+    present = [(key, word.replace("-k", f"-{k}")) for key, word in
+               (("bottom_k", "bottom-k"), ("top_k", "top-k"), ("minority", "minority"))
+               if f"{key}_{scale}" in table.columns]
+    main, full = [], []
+    for row in table.to_dict("records"):
+        run = row["run"] + (" (reference)" if row["reference"] else "")
+        accuracy = f"{pct(row['overall_single'])} → {pct(row['overall_ensemble'])}"
+        main.append([run, accuracy, *(_cell(row, f"{key}_vs_reference") for key, _ in present)])
+        cells = [run, str(row["members"])]
+        for key, _ in present:
+            adjusted = row.get(f"{key}_p_adjusted")
+            cells += [_signed(row.get(f"{key}_{scale}"), scale),
+                      "" if adjusted is None or adjusted != adjusted else p_value(adjusted)]
+        full.append(cells)
+    doc.heading(f"Gains ({_SCALE_WORDS[scale]}) and paired differences to the reference")
+    doc.table(["run", "accuracy, one model → ensemble (%)",
+               *(f"{word}: run − reference (95% CI)" for _, word in present)], main)
+    doc.table(["run", "members", *(f"{word} {head}" for _, word in present
+                                   for head in ("gain", "adjusted p"))], full,
+              collapsed="each run's gains and adjusted p-values")
+    doc.heading(f"Accuracy versus ensemble size, by {title}")
     for key in CURVES:
         figure = _figure(comparison, key)
         if figure is not None:
             doc.image(Image(f"compare-{key}.png", figure, f"{CURVES[key]} accuracy versus "
                             "ensemble size, on the reference's groups, with 95% intervals"))
-    table = gains_table(comparison)
-    k = comparison.k
-    doc.heading(f"Gains on the report's scale, {_SCALE_WORDS[scale]}, and paired differences "
-                "to the reference")
-    header = ["run", "members", "overall (%)"]
-    present = [(key, word.replace("-k", f"-{k}")) for key, word in
-               (("bottom_k", "bottom-k"), ("top_k", "top-k"), ("minority", "minority"))
-               if f"{key}_{scale}" in table.columns]
-    for _, word in present:
-        header += [f"{word} {scale}", f"{word} vs reference (95% CI)", "adjusted p"]
-    rows = []
-    for row in table.to_dict("records"):
-        cells = [row["run"] + (" (reference)" if row["reference"] else ""), str(row["members"]),
-                 f"{pct(row['overall_single'])} → {pct(row['overall_ensemble'])}"]
-        for key, _ in present:
-            adjusted = row.get(f"{key}_p_adjusted")
-            cells += [_signed(row.get(f"{key}_{scale}"), scale),
-                      _cell(row, f"{key}_vs_reference"),
-                      "" if adjusted is None or adjusted != adjusted else f"{adjusted:.3g}"]
-        rows.append(cells)
-    doc.table(header, rows)
+    doc.heading("The runs compared")
+    doc.table(["run", "folder", "members", "data", "model", "vary"],
+              [[r.label + (" (reference)" if r is reference else ""),
+                os.path.relpath(r.folder.resolve(), out.resolve()), str(r.fairness.members),
+                dataset_title(r.meta), model_title(r.meta),
+                "+".join(r.meta.get("ensemble", {}).get("vary", [])) or "none"] for r in runs],
+              collapsed=f"the {len(runs)} runs and their folders")
     return doc, table
 
 

@@ -15,7 +15,13 @@ from ..fairness.calibration import Reliability
 from ..fairness.result import GroupEstimate, GroupingResult
 from .document import visible
 
+# one type scale for every figure
+plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9,
+                     "xtick.labelsize": 8, "ytick.labelsize": 8, "legend.fontsize": 8,
+                     "figure.titlesize": 11})
+
 MAX_BARS = 40  # beyond this many groups, bar charts show the 20 lowest and 20 highest
+MIN_BIN_SHARE = 0.02  # reliability bins with fewer of a group's samples are not drawn
 LINES = {"overall": ("overall", "black"), "bottom_k": ("bottom-{k}", "tab:red"),
          "top_k": ("top-{k}", "tab:blue"), "worst_group": ("worst group", "tab:purple"),
          "minority": ("minority", "tab:orange"), "majority": ("majority", "tab:green")}
@@ -86,15 +92,11 @@ def curve_lines(summary: GroupingResult) -> list[tuple[str, str, str]]:
     return lines
 
 
-def _legend_outside(axis: plt.Axes) -> None:
-    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-
-
 def curve_figure(summary: GroupingResult, title: str) -> bytes:
     """Accuracy versus ensemble size, one small panel per line (overall, bottom-k, top-k,
     worst group, minority, majority) on a shared axis, each with its 95% band and the
     overall line in grey for reference: the FAIR-Ensemble headline figure, without
-    overlapping bands."""
+    overlapping bands; each panel's title gives its change from one member to all."""
     curve, lines = summary.curve, curve_lines(summary)
     columns = 2 if len(lines) == 4 else min(3, len(lines))  # no half-empty second row
     rows = -(-len(lines) // columns)
@@ -105,64 +107,39 @@ def curve_figure(summary: GroupingResult, title: str) -> bytes:
     for axis, (key, label, color) in zip(axes.flat, lines, strict=False):
         if key != "overall":
             axis.plot(m, overall, color="0.6", linewidth=1, label="overall")
-        axis.plot(m, 100 * np.asarray(curve.line(key), dtype=float), marker="o", markersize=3,
-                  color=color, linewidth=1.6)
+        values = 100 * np.asarray(curve.line(key), dtype=float)
+        axis.plot(m, values, marker="o", markersize=3, color=color, linewidth=1.6)
         ci = curve.band(key)
         if ci is not None:
             bounds = np.asarray([b if b else [np.nan, np.nan] for b in ci], dtype=float) * 100
             axis.fill_between(m, bounds[:, 0], bounds[:, 1], color=color, alpha=0.18,
                               linewidth=0)
-        axis.set_title(plot_text(label), fontsize=10, color=color)
+        axis.set_title(f"{plot_text(label)}: {values[-1] - values[0]:+.1f} pts", color=color)
         axis.grid(alpha=0.3)
         axis.xaxis.get_major_locator().set_params(integer=True)
-        axis.tick_params(labelsize=9)
     for axis in axes.flat[len(lines):]:
         axis.set_visible(False)
     for axis in axes[-1]:
-        axis.set_xlabel("ensemble size m", fontsize=9)
+        axis.set_xlabel("ensemble size m")
     for axis in axes[:, 0]:
-        axis.set_ylabel("accuracy (%)", fontsize=9)
-    figure.suptitle(plot_text(title) + "  (band: 95% interval; grey: overall)", fontsize=11)
+        axis.set_ylabel("accuracy (%)")
+    figure.suptitle(plot_text(title) + "  (band: 95% interval; grey: overall)")
     figure.tight_layout()
     return png(figure)
 
 
-def relative_gain_figure(summary: GroupingResult, title: str) -> bytes:
-    """Relative gain over a single member, (acc(m) - acc(1)) / acc(1), per line."""
-    curve = summary.curve
-    figure, axis = plt.subplots(figsize=(6.0, 3.6))
-    for key, label, color in curve_lines(summary):
-        if curve.line(key)[0]:
-            values = np.asarray(curve.line(key), dtype=float)
-            axis.plot(curve.m, 100 * (values / values[0] - 1), marker="o", markersize=3,
-                      color=color, label=plot_text(label))
-    axis.axhline(0, color="grey", linewidth=0.8)
-    axis.set(xlabel="ensemble size m", ylabel="relative gain over one member (%)",
-             title=plot_text(title))
-    axis.xaxis.get_major_locator().set_params(integer=True)
-    axis.grid(alpha=0.3)
-    _legend_outside(axis)
-    return png(figure)
-
-
 def shown_groups(summary: GroupingResult) -> list[str]:
-    """Groups a bar chart shows: all, or the 20 lowest and 20 highest by single_mean."""
+    """Groups a per-group figure shows, lowest single-model accuracy first: all, or the 20
+    lowest and 20 highest."""
     groups = summary.groups
-    if len(groups) <= MAX_BARS:
-        return list(groups)
     ranked = sorted(groups, key=lambda g: (groups[g].single_mean, g))
+    if len(ranked) <= MAX_BARS:
+        return ranked
     return ranked[:MAX_BARS // 2] + ranked[-MAX_BARS // 2:]
 
 
-def _bar_axis(names: list[str]) -> tuple[plt.Figure, plt.Axes]:
-    width = max(6.4, 0.32 * len(names) + 2)
-    figure, axis = plt.subplots(figsize=(width, 4.2))
-    crowded = len(names) > 8
-    labels = [plot_text(n if len(n) <= 24 else n[:22] + "…") for n in names]
-    axis.set_xticks(range(len(names)), labels,
-                    rotation=60 if crowded else 0, ha="right" if crowded else "center", fontsize=8)
-    axis.grid(axis="y", alpha=0.3)
-    return figure, axis
+def _short(name: str, limit: int = 28) -> str:
+    return plot_text(name if len(name) <= limit else name[:limit - 2] + "…")
 
 
 def _interval(groups: dict[str, GroupEstimate], names: list[str],
@@ -175,66 +152,113 @@ def _interval(groups: dict[str, GroupEstimate], names: list[str],
     return 100 * np.abs(np.stack([point - bounds[:, 0], bounds[:, 1] - point]))
 
 
-def group_bars_figure(summary: GroupingResult, title: str) -> bytes:
-    """Per group, a dot plot on a 0-100% axis: the mean single member and the ensemble, each
-    with its 95% interval (groups in table order, top to bottom)."""
-    names = shown_groups(summary)
-    groups = summary.groups
-    figure, axis = plt.subplots(figsize=(6.4, 0.3 * len(names) + 1.6), layout="constrained")
+def forest_figure(summary: GroupingResult, title: str, single_model: bool = False) -> bytes:
+    """Per group, lowest single-model accuracy at the top: accuracy of the mean single
+    member and of the ensemble with 95% intervals (left), and the ensemble's gain in points
+    with its interval and the zero line (right); one model: its accuracy only."""
+    names, groups = shown_groups(summary), summary.groups
+    panels = 1 if single_model else 2
+    figure, axes = plt.subplots(1, panels, figsize=(4.4 * panels + 1.6, 0.26 * len(names) + 1.5),
+                                sharey=True, squeeze=False, layout="constrained")
     y = np.arange(len(names))[::-1]
-    for offset, key, color, label in ((0.15, "single_mean", "0.45", "single member (mean)"),
-                                      (-0.15, "ensemble", "tab:blue", "ensemble")):
-        values = 100 * np.array([groups[g].on(key) for g in names])
-        axis.errorbar(values, y + offset, xerr=_interval(groups, names, key), fmt="o",
-                      markersize=4, color=color, elinewidth=1, capsize=2, label=label)
-    axis.set_yticks(y, [plot_text(n if len(n) <= 28 else n[:26] + "…") for n in names],
-                    fontsize=8)
-    axis.set(xlim=(0, 100), xlabel="accuracy (%), with 95% intervals", title=plot_text(title))
-    axis.grid(axis="x", alpha=0.3)
-    figure.legend(fontsize=8, loc="outside lower center", ncol=2, frameon=False)
+    labels = [f"{_short(n)} ({groups[n].n})" for n in names]
+    sides = (("ensemble", "tab:blue", "one model" if single_model else "ensemble"),) \
+        if single_model else ((("single_mean", "0.45", "one model (mean)"),
+                               ("ensemble", "tab:blue", "ensemble")))
+    for offset, (key, color, label) in zip((0.0,) if single_model else (0.14, -0.14), sides,
+                                           strict=True):
+        values = 100 * np.array([groups[g].on(key) for g in names], dtype=float)
+        axes[0, 0].errorbar(values, y + offset, xerr=_interval(groups, names, key), fmt="o",
+                            markersize=3.5, color=color, elinewidth=1, capsize=2, label=label)
+    axes[0, 0].set_yticks(y, labels)
+    axes[0, 0].set(xlabel="accuracy (%), 95% intervals")
+    axes[0, 0].grid(axis="x", alpha=0.3)
+    if not single_model:
+        axes[0, 0].legend(loc="lower right", frameon=True)
+        gains = 100 * np.array([groups[g].gain for g in names], dtype=float)
+        axis = axes[0, 1]
+        axis.axvline(0, color="0.3", linewidth=0.9)
+        colors = ["tab:red" if (groups[g].interval("gain") or [0, 0])[1] < 0 else
+                  "tab:green" if (groups[g].interval("gain") or [0, 0])[0] > 0 else "0.3"
+                  for g in names]
+        error = _interval(groups, names, "gain")
+        for i, color in enumerate(colors):
+            axis.errorbar(gains[i], y[i], xerr=None if error is None else error[:, i:i + 1],
+                          fmt="s", markersize=3.5, color=color, elinewidth=1, capsize=2)
+        axis.set(xlabel="gain of the ensemble (points), 95% intervals")
+        axis.grid(axis="x", alpha=0.3)
+    figure.suptitle(plot_text(title))
     return png(figure)
 
 
-def disagreement_figure(summary: GroupingResult, title: str) -> bytes:
-    """Per group: mean pairwise disagreement between members."""
-    names = shown_groups(summary)
-    values = [summary.groups[g].disagreement or 0.0 for g in names]
-    figure, axis = _bar_axis(names)
-    axis.bar(np.arange(len(names)), 100 * np.asarray(values), color="tab:orange")
-    axis.set(ylabel="members disagreeing (% of pairs × samples)", title=plot_text(title))
+def heatmap_figure(summary: GroupingResult, title: str, single_model: bool = False) -> bytes | None:
+    """A two-attribute intersection (groups named ``a&b``) as a grid: each cell the
+    ensemble's accuracy and, below it, its gain over one model and n; None when the group
+    names are not pairs."""
+    pairs = [name.split("&") for name in summary.groups]
+    if any(len(pair) != 2 for pair in pairs):
+        return None
+    rows = list(dict.fromkeys(pair[0] for pair in pairs))
+    columns = list(dict.fromkeys(pair[1] for pair in pairs))
+    values = np.full((len(rows), len(columns)), np.nan)
+    text = np.full((len(rows), len(columns)), "", dtype=object)
+    for name, (row, column) in zip(summary.groups, pairs, strict=True):
+        entry = summary.groups[name]
+        i, j = rows.index(row), columns.index(column)
+        values[i, j] = 100 * entry.ensemble
+        text[i, j] = f"{100 * entry.ensemble:.1f}" + (
+            "" if single_model else f"\n{100 * entry.gain:+.1f}") + f"\nn={entry.n}"
+    figure, axis = plt.subplots(figsize=(1.0 * len(columns) + 2.4, 0.62 * len(rows) + 1.4),
+                                layout="constrained")
+    image = axis.imshow(values, cmap="viridis", aspect="auto")
+    for (i, j), label in np.ndenumerate(text):
+        if label:
+            dark = values[i, j] < np.nanmean(values)
+            axis.text(j, i, label, ha="center", va="center", fontsize=7,
+                      color="white" if dark else "black")
+    axis.set_xticks(range(len(columns)), [_short(c, 16) for c in columns], rotation=30,
+                    ha="right")
+    axis.set_yticks(range(len(rows)), [_short(r, 16) for r in rows])
+    figure.colorbar(image, ax=axis, label="accuracy (%)" if single_model else
+                    "ensemble accuracy (%)")
+    axis.set_title(plot_text(title))
     return png(figure)
 
 
 def reliability_figure(bins: Reliability, names: list[str], title: str) -> bytes:
     """Reliability diagram per group: accuracy against mean confidence in each of the
-    15 confidence bins, for single members (pooled) and the ensemble; the diagonal is
-    perfect calibration, and a point's size grows with its bin's samples."""
+    15 confidence bins, for single members (pooled) and the ensemble, with the diagonal of
+    perfect calibration; bins holding under 2% of a group's samples are not drawn (their
+    accuracy is noise), and the bars at the bottom show how many samples each bin holds."""
     columns = min(4, len(names))
     rows = -(-len(names) // columns)
     figure, axes = plt.subplots(rows, columns, figsize=(2.5 * columns + 0.4, 2.4 * rows + 0.9),
                                 sharex=True, sharey=True, squeeze=False, layout="constrained")
     index = {name: i for i, name in enumerate(bins.groups)}
+    width = 100 / bins.count.shape[2]
     for axis, name in zip(axes.flat, names, strict=False):
         g = index[name]
         axis.plot([0, 100], [0, 100], color="0.7", linewidth=0.8)
+        share = bins.count[1, g] / max(bins.count[1, g].sum(), 1)
+        axis.bar(width * (np.arange(len(share)) + 0.5), 25 * share / max(share.max(), 1e-12),
+                 width=width * 0.9, color="tab:blue", alpha=0.15)
         for row, color, label in ((0, "0.45", "single members"), (1, "tab:blue", "ensemble")):
             count = bins.count[row, g]
-            used = count > 0
-            confidence, accuracy = bins.confidence[row, g, used], bins.accuracy[row, g, used]
-            axis.plot(100 * confidence, 100 * accuracy, color=color, linewidth=1, label=label)
-            axis.scatter(100 * confidence, 100 * accuracy,
-                         s=6 + 40 * count[used] / max(count.max(), 1), color=color, zorder=3)
-        axis.set_title(plot_text(name if len(name) <= 24 else name[:22] + "…"), fontsize=10)
+            kept = count >= MIN_BIN_SHARE * count.sum()
+            confidence = np.where(kept, bins.confidence[row, g], np.nan)
+            accuracy = np.where(kept, bins.accuracy[row, g], np.nan)
+            axis.plot(100 * confidence, 100 * accuracy, color=color, linewidth=1, marker="o",
+                      markersize=3, label=label)
+        axis.set_title(_short(name, 24))
         axis.set(xlim=(0, 100), ylim=(0, 100))
-        axis.tick_params(labelsize=9)
         axis.grid(alpha=0.3)
     for axis in axes.flat[len(names):]:
         axis.set_visible(False)
     for axis in axes[-1]:
-        axis.set_xlabel("confidence (%)", fontsize=9)
+        axis.set_xlabel("confidence (%)")
     for axis in axes[:, 0]:
-        axis.set_ylabel("accuracy (%)", fontsize=9)
-    figure.legend(*axes.flat[0].get_legend_handles_labels(), fontsize=9,
+        axis.set_ylabel("accuracy (%)")
+    figure.legend(*axes.flat[0].get_legend_handles_labels(),
                   loc="outside lower center", ncol=2, frameon=False)
-    figure.suptitle(plot_text(title), fontsize=11)
+    figure.suptitle(plot_text(title) + " (bars: the ensemble's samples per bin)")
     return png(figure)

@@ -22,17 +22,23 @@ from ..rundir import (
     run_lock,
 )
 from .document import Document, render_html, render_markdown
-from .run_report import build_run_document
+from .run_report import build_run_document, run_title
 
 
-def document_outputs(stem: str, doc: Document,
-                     files: dict[str, str | bytes] | None = None) -> dict[str, str | bytes]:
-    """``files`` (relative path -> content) plus ``<stem>.md``, ``<stem>.html`` and the
-    document's PNGs under ``plots/``."""
-    outputs = {**(files or {}), **{f"{PLOTS_DIR}/{image.name}": image.data
-                                   for image in doc.images}}
-    outputs[f"{stem}.md"] = render_markdown(doc, PLOTS_DIR)
-    outputs[f"{stem}.html"] = render_html(doc)
+FORMATS = ("html", "md", "json")  # what `fairens report --format` may ask for
+
+
+def document_outputs(stem: str, doc: Document | None,
+                     files: dict[str, str | bytes] | None = None,
+                     formats: tuple[str, ...] = FORMATS) -> dict[str, str | bytes]:
+    """``files`` (relative path -> content) plus, as ``formats`` ask, ``<stem>.md`` with
+    the document's PNGs under ``plots/`` and ``<stem>.html`` (the PNGs embedded)."""
+    outputs = dict(files or {})
+    if doc is not None and "md" in formats:
+        outputs |= {f"{PLOTS_DIR}/{image.name}": image.data for image in doc.images}
+        outputs[f"{stem}.md"] = render_markdown(doc, PLOTS_DIR)
+    if doc is not None and "html" in formats:
+        outputs[f"{stem}.html"] = render_html(doc)
     return outputs
 
 
@@ -81,12 +87,14 @@ def write_document(folder: OwnedFolder, stem: str, doc: Document,
     folder.publish(document_outputs(stem, doc, files), by=stem)
 
 
-def write_report(run_dir: str | Path, options: AnalysisOptions | None = None) -> Analysis:
+def write_report(run_dir: str | Path, options: AnalysisOptions | None = None,
+                 formats: tuple[str, ...] = FORMATS) -> Analysis:
     """Analyse the run in ``run_dir`` (without ``options``: the settings it was trained
     with, :meth:`fairens.rundir.RunPredictions.analyse`) and publish ``fairness.json``,
-    ``groups.csv``, ``groups_metricframe.csv``, ``report.md``, ``report.html`` and
-    ``plots/`` there in one step: a failure or a kill leaves all the earlier outputs, and
-    files fairens did not write are never replaced."""
+    ``groups.csv``, ``groups_metricframe.csv`` and, as ``formats`` ask, ``report.md`` with
+    ``plots/`` and ``report.html``, there in one step: a failure or a kill leaves all the
+    earlier outputs, files fairens did not write are never replaced, and an earlier report
+    in a format not asked for is removed (it would contradict the new fairness.json)."""
     run_dir = Path(run_dir)
     run = load_run(run_dir)
     if run.missing_members:
@@ -97,14 +105,15 @@ def write_report(run_dir: str | Path, options: AnalysisOptions | None = None) ->
     fixed = [FAIRNESS_JSON, GROUPS_CSV, METRICFRAME_CSV, f"{REPORT}.md", f"{REPORT}.html"]
     owned.check(fixed, "report")  # refused before the analysis, not after it
     analysis = run.analyse(options)
-    title = f"fairens report: {run.meta.get('run_name', run_dir.name)}"
+    title = run_title(run.meta, analysis.fairness, run_dir.name)
     doc = build_run_document(analysis, title=title, meta=run.meta,
-                             members=load_member_summaries(run_dir))
+                             members=load_member_summaries(run_dir)) \
+        if {"md", "html"} & set(formats) else None
     files = {FAIRNESS_JSON: json_text(analysis.fairness.to_json()),
              GROUPS_CSV: csv_text(analysis.table)}
     if not analysis.metricframe.empty:
         files[METRICFRAME_CSV] = csv_text(analysis.metricframe)
     name = run.meta.get("run_name", run_dir.name)
     with hold(run_lock(run_dir), f"run {name!r}", wait=RUN_LOCK_WAIT):
-        owned.publish(document_outputs(REPORT, doc, files), by="report")
+        owned.publish(document_outputs(REPORT, doc, files, formats), by="report")
     return analysis

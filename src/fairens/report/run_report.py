@@ -1,4 +1,5 @@
-"""The report of one run: findings, per-grouping tables and figures."""
+"""The report of one run: the summary first (sentences, a small table, flags), then per
+grouping its figures and tables, the methods folded away, and the run's details."""
 
 from __future__ import annotations
 
@@ -9,16 +10,10 @@ from typing import Any
 from ..fairness import Analysis
 from ..fairness.calibration import Reliability
 from ..fairness.result import FairnessResult, GroupingResult, Subpop
-from .document import Document, Image, drop_empty_columns, pct, pct_ci, signed_pct
-from .findings import RANKING_WORDS, SCALE_WORDS, findings
-from .plots import (
-    curve_figure,
-    curve_lines,
-    disagreement_figure,
-    group_bars_figure,
-    relative_gain_figure,
-    reliability_figure,
-)
+from .document import Document, Image, estimate, p_value, pct, signed_pct
+from .names import RANKING_WORDS, SCALE_WORDS, Names, verdict_words
+from .plots import curve_figure, forest_figure, heatmap_figure, reliability_figure, shown_groups
+from .summary import summary_block
 
 RELIABILITY_GROUPS = 8  # groups drawn in a reliability diagram: those with the largest ECE
 
@@ -32,128 +27,104 @@ def slug(text: str, limit: int = 60) -> str:
     return f"{safe[:limit - 9]}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
 
 
-def _ci(entry: Any, key: str, signed: bool = False) -> str:
-    """The interval of ``key`` of a block with intervals (a group, a set, a side)."""
-    return pct_ci(None if entry.ci is None else getattr(entry.ci, key), signed)
+def _cell(block: Any, key: str, signed: bool = False) -> str:
+    """'78.4 (77.5, 79.3)': the estimate ``key`` of a block and its interval."""
+    return estimate(block.on(key), block.interval(key), signed)
 
 
-def _percent(value: float | None) -> str:
-    """0.012 -> '+1.2%'; None -> 'n/a'."""
-    return signed_pct(value) + ("" if value is None else "%")
-
-
-def _group_rows(summary: GroupingResult) -> list[list[str]]:
+def _group_tables(summary: GroupingResult, single: bool) -> tuple[tuple, tuple]:
+    """The per-group table (lowest single-model accuracy first) and its secondary columns."""
     minority = set(summary.minority_groups())
-    rows = []
-    for name, g in summary.groups.items():
-        rows.append([name, str(g.n) + ("" if g.eligible else " *"),
-                     f"{pct(g.single_mean)} ± {pct(g.single_std)}",
-                     _ci(g, "single_mean"), pct(g.ensemble), _ci(g, "ensemble"),
-                     signed_pct(g.gain), _ci(g, "gain", signed=True), signed_pct(g.rel_gain),
-                     pct(g.disagreement), f"{pct(g.ece.single_mean)} → {pct(g.ece.ensemble)}",
+    names = sorted(summary.groups, key=lambda g: (summary.groups[g].single_mean, g))
+    main, more = [], []
+    for name in names:
+        g = summary.groups[name]
+        n = str(g.n) + ("" if g.eligible else " *")
+        if single:
+            main.append([name, n, _cell(g, "ensemble"), pct(g.ece.ensemble)])
+            continue
+        main.append([name, n, _cell(g, "single_mean"), _cell(g, "ensemble"),
+                     _cell(g, "gain", signed=True)])
+        more.append([name, pct(g.single_std), _cell(g, "rel_gain", signed=True),
+                     _cell(g, "error_reduction", signed=True), pct(g.disagreement),
+                     f"{pct(g.ece.single_mean)} → {pct(g.ece.ensemble)}",
                      "yes" if name in minority else ""])
-    return rows
+    if single:
+        return (["group", "n", "accuracy (%)", "ECE (%)"], main), ([], [])
+    return ((["group", "n", "one model (%)", "ensemble (%)", "gain (points)"], main),
+            (["group", "std over members", "relative gain (%)", "error-rate reduction (%)",
+              "members disagree (%)", "ECE one model → ensemble (%)", "minority"], more))
 
 
-GROUP_HEADER = ["group", "n", "single (mean ± std, %)", "single 95% CI", "ensemble (%)",
-                "ensemble 95% CI", "gain (pts)", "gain 95% CI", "rel. gain (%)",
-                "disagreement (%)", "ECE single → ensemble (%)", "minority"]
-
-
-def _set_bullets(summary: GroupingResult) -> list[str]:
-    out = []
-    bottom, top, worst, block = summary.bottom_k, summary.top_k, summary.worst_group, \
-        summary.minority
-    if bottom is not None and top is not None:
-        for label, entry in ((f"bottom-{bottom.k}", bottom), (f"top-{bottom.k}", top)):
+def _set_rows(summary: GroupingResult) -> list[list[str]]:
+    """Bottom-k, top-k, the worst group chosen on the ranking data, minority, majority."""
+    rows = []
+    for side, entry in (("bottom", summary.bottom_k), ("top", summary.top_k)):
+        if entry is not None:
+            label = f"{side}-{entry.k}"
             chosen = (" / ".join(", ".join(half) for half in entry.by_half)
                       if entry.by_half is not None else ", ".join(entry.groups))
-            out.append(f"{label} ({chosen}): single {pct(entry.single_mean)} "
-                       f"{_ci(entry, 'single_mean')} → ensemble {pct(entry.ensemble)} "
-                       f"{_ci(entry, 'ensemble')}, gain {signed_pct(entry.gain)} "
-                       f"{_ci(entry, 'gain', signed=True)} points, relative gain "
-                       f"{_percent(entry.rel_gain)} {_ci(entry, 'rel_gain', signed=True)}, "
-                       f"error-rate reduction {_percent(entry.error_reduction)} "
-                       f"{_ci(entry, 'error_reduction', signed=True)}".replace(" ,", ","))
-    if worst is not None and bottom is not None and worst.by_half is None and \
-            bottom.groups == [worst.group]:
-        out[0] = out[0].replace(" (", " = worst group (", 1)  # one group, one line
-    elif worst is not None:
-        chosen = " / ".join(worst.by_half or [worst.group])
-        out.append(f"worst group ({chosen}): single {pct(worst.single_mean)} "
-                   f"{_ci(worst, 'single_mean')} → ensemble {pct(worst.ensemble)} "
-                   f"{_ci(worst, 'ensemble')}")
-    if block is not None:
-        same = bottom is not None and top is not None and bottom.by_half is None and \
-            block.groups == bottom.groups and \
-            len(bottom.groups) + len(top.groups) == len(summary.groups)
-        for index, side in enumerate(("minority", "majority")):
-            entry = getattr(block, side)
-            if same:  # two groups: the minority is the bottom set, the majority the top one
-                out[index] = out[index].replace(" (", f" = {side} (", 1)
-                continue
-            out.append(f"{side} (n={entry.n}): single {pct(entry.single_mean)} "
-                       f"{_ci(entry, 'single_mean')} → ensemble {pct(entry.ensemble)} "
-                       f"{_ci(entry, 'ensemble')}")
-        gap = block.gap
-        out.append(f"majority − minority gap: {signed_pct(gap.single_mean)} → "
-                   f"{signed_pct(gap.ensemble)} points (change {signed_pct(gap.change)} "
-                   f"{_ci(gap, 'change', signed=True)})")
-    return out
-
-
-_VERDICT_LABELS = {"bottom_vs_top": "bottom-k minus top-k",
-                   "minority_vs_majority": "minority minus majority"}
+            rows.append([label, chosen, _cell(entry, "single_mean"), _cell(entry, "ensemble"),
+                         _cell(entry, "gain", signed=True)])
+    worst = summary.worst_group
+    if worst is not None:
+        ci = worst.ci
+        rows.append(["worst group (chosen on the ranking data)",
+                     " / ".join(worst.by_half or [worst.group]),
+                     estimate(worst.single_mean, None if ci is None else ci.single_mean),
+                     estimate(worst.ensemble, None if ci is None else ci.ensemble),
+                     signed_pct(None if worst.ensemble is None or worst.single_mean is None
+                                else worst.ensemble - worst.single_mean)])
+    if summary.minority is not None:
+        for side in ("minority", "majority"):
+            entry = getattr(summary.minority, side)
+            groups = summary.minority.groups if side == "minority" else \
+                [g for g in summary.groups if g not in summary.minority.groups]
+            rows.append([side, ", ".join(groups), _cell(entry, "single_mean"),
+                         _cell(entry, "ensemble"), _cell(entry, "gain", signed=True)])
+    return rows
 
 
 def _verdict_rows(summary: GroupingResult) -> list[list[str]]:
     rows = []
+    k = None if summary.bottom_k is None else summary.bottom_k.k
+    labels = {"bottom_vs_top": f"bottom-{k} minus top-{k}",
+              "minority_vs_majority": "minority minus majority"}
     for key, entry in summary.verdicts():
         for scale, value in entry.scales.items():
             primary = scale == entry.scale
-            adjusted = entry.p_adjusted if primary else None
-            rows.append([_VERDICT_LABELS[key], SCALE_WORDS[scale]
-                         + (" (decides)" if primary else ""),
-                         signed_pct(value.difference), pct_ci(value.ci, signed=True),
-                         "" if value.p is None else f"{value.p:.3g}",
-                         "" if adjusted is None else f"{adjusted:.3g}",
-                         entry.verdict.value if primary else ""])
+            rows.append([labels[key], SCALE_WORDS[scale] + (" (decides)" if primary else ""),
+                         estimate(value.difference, value.ci, signed=True),
+                         p_value(value.p), p_value(entry.p_adjusted) if primary else "",
+                         (entry.note or verdict_words(entry.verdict, k)) if primary else
+                         (f"not tested: {value.refused}" if value.refused else "")])
     return rows
 
 
-def _subpop_rows(block: Subpop) -> list[list[str]]:
-    balanced, worst = block.group_mean_accuracy, block.worst_group
-    rows = [["group-mean accuracy", pct(balanced.single_mean), _ci(balanced, "single_mean"),
-             pct(balanced.ensemble), _ci(balanced, "ensemble"),
-             f"{signed_pct(balanced.gain)} {_ci(balanced, 'gain', signed=True)}"],
-            [f"worst-group accuracy (each member's own; ensemble: {worst.ensemble.group})",
-             f"{pct(worst.single_mean)} ± {pct(worst.single_std)}", "",
-             pct(worst.ensemble.accuracy), pct_ci(worst.ensemble.ci),
-             signed_pct(worst.gain)]]
-    odds = block.equalized_odds
+def _subpop_rows(block: Subpop, single: bool) -> list[list[str]]:
+    mean, worst, odds = block.group_mean_accuracy, block.worst_group, block.equalized_odds
+    if single:
+        rows = [["group-mean accuracy", _cell(mean, "ensemble")],
+                [f"worst-group accuracy ({worst.ensemble.group})",
+                 estimate(worst.ensemble.accuracy, worst.ensemble.ci)]]
+        if odds is not None:
+            rows.append(["equalized-odds gap (points)",
+                         estimate(odds.largest.ensemble.gap, odds.largest.ensemble.ci)])
+        return rows
+    rows = [["group-mean accuracy", _cell(mean, "single_mean"), _cell(mean, "ensemble"),
+             _cell(mean, "gain", signed=True)],
+            [f"worst-group accuracy (each model's own worst group; ensemble: "
+             f"{worst.ensemble.group})", f"{pct(worst.single_mean)} ± {pct(worst.single_std)}",
+             estimate(worst.ensemble.accuracy, worst.ensemble.ci), signed_pct(worst.gain)],
+            [f"worst group of the average member ({worst.average_member.group})",
+             estimate(worst.average_member.accuracy, worst.average_member.ci), "", ""]]
     if odds is not None:
         largest = odds.largest
-        rows.append([f"largest equalized-odds gap, pts (members' own "
-                     f"{pct(odds.members.mean)} ± {pct(odds.members.std)})",
-                     pct(largest.single_mean.gap), pct_ci(largest.single_mean.ci),
-                     pct(largest.ensemble.gap), pct_ci(largest.ensemble.ci),
-                     signed_pct(largest.ensemble.gap - largest.single_mean.gap)])
+        rows.append(["equalized-odds gap (points; lower is fairer)",
+                     f"{pct(odds.members.mean)} ± {pct(odds.members.std)}",
+                     estimate(largest.ensemble.gap, largest.ensemble.ci),
+                     signed_pct(largest.ensemble.gap - odds.members.mean)])
     return rows
-
-
-def _curve_rows(summary: GroupingResult) -> tuple[list[str], list[list[str]]]:
-    curve = summary.curve
-    lines = curve_lines(summary)  # identical lines (one group in two roles) share a column
-    header = ["m", "subsets", *[label for _, label, _ in lines]]
-    rows = []
-    for i, m in enumerate(curve.m):
-        cells = [str(m), str(curve.subsets[i])]
-        for key, _, _ in lines:
-            band = curve.band(key)
-            interval = band[i] if band else None
-            cells.append(f"{pct(curve.line(key)[i])} {pct_ci(interval)}".strip())
-        rows.append(cells)
-    return header, rows
 
 
 def _reliability_groups(summary: GroupingResult) -> list[str]:
@@ -167,54 +138,63 @@ def _reliability_groups(summary: GroupingResult) -> list[str]:
 
 
 def _grouping_section(doc: Document, index: int, name: str, summary: GroupingResult,
-                      reliability: Reliability | None) -> None:
-    doc.heading(f"Grouping `{name}`")
+                      reliability: Reliability | None, names: Names, single: bool) -> None:
+    title = names.grouping(name)
+    doc.heading(f"By {title}")
     stem = f"{index:02d}-{slug(name)}"
-    doc.image(Image(f"{stem}-curve.png",
-                    curve_figure(summary, f"accuracy vs ensemble size: {name}"),
-                    f"Accuracy versus ensemble size ({name}), with 95% intervals", wide=True))
-    doc.image(Image(f"{stem}-relative-gain.png",
-                    relative_gain_figure(summary, f"relative gain: {name}"),
-                    f"Relative gain over one member versus ensemble size ({name})"))
-    doc.image(Image(f"{stem}-groups.png", group_bars_figure(summary, f"per group: {name}"),
-                    f"Mean single member versus the ensemble per group ({name}), with 95% "
-                    "intervals"))
-    if any(g.disagreement for g in summary.groups.values()):
-        doc.image(Image(f"{stem}-disagreement.png",
-                        disagreement_figure(summary, f"disagreement: {name}"),
-                        f"Disagreement between members per group ({name})"))
-    shown = _reliability_groups(summary)
-    if reliability is not None and shown:
-        some = "" if len(shown) == len(summary.groups) else \
-            f"; the {len(shown)} groups with the largest ensemble ECE"
-        doc.image(Image(f"{stem}-reliability.png",
-                        reliability_figure(reliability, shown, f"reliability: {name}"),
-                        f"Reliability diagram per group ({name}{some}): accuracy against "
-                        "confidence in 15 equal-width bins, single members pooled and the "
-                        "ensemble; the diagonal is perfect calibration", wide=True))
-    doc.table(*drop_empty_columns(GROUP_HEADER, _group_rows(summary)))
+    shown = shown_groups(summary)
+    some = "" if len(shown) == len(summary.groups) else \
+        f" (the {len(shown) // 2} lowest and {len(shown) // 2} highest of {len(summary.groups)})"
+    doc.image(Image(f"{stem}-groups.png", forest_figure(summary, title, single),
+                    f"Accuracy per {title} group{some}, lowest single-model accuracy first, "
+                    + ("with 95% intervals" if single else
+                       "and the ensemble's gain in points (red: worse with the ensemble, "
+                       "green: better; 95% intervals)")))
+    heatmap = heatmap_figure(summary, title, single) if "&" in name else None
+    if heatmap is not None:
+        doc.image(Image(f"{stem}-heatmap.png", heatmap,
+                        f"{title}: accuracy of each intersection"
+                        + ("" if single else " with the ensemble, its gain below")))
+    (header, rows), more = _group_tables(summary, single)
+    doc.table(header, rows)
+    if more[1]:
+        doc.table(*more, collapsed=f"more columns for each {title} group")
     if any(not g.eligible for g in summary.groups.values()):
-        doc.paragraph("* fewer test samples than report.min_group_size (or none in a ranking "
-                      "half): reported, never chosen as bottom-k, top-k or worst group.")
-    doc.bullets(_set_bullets(summary))
-    verdicts = _verdict_rows(summary)
-    if verdicts:
-        doc.paragraph("Differences of gains on each scale (the verdict is decided on the "
-                      "report's scale, Holm-adjusted over every verdict of the report):")
-        doc.table(["comparison", "scale", "difference", "95% CI", "p", "adjusted p",
-                   "verdict"], verdicts)
+        doc.paragraph("* too few test samples to be judged: shown, never chosen as "
+                      "bottom-k, top-k or worst group.")
+    if not single:
+        sets = _set_rows(summary)
+        if sets:
+            doc.table(["set", "groups", "one model (%)", "ensemble (%)", "gain (points)"], sets)
+        verdicts = _verdict_rows(summary)
+        if verdicts:
+            doc.table(["comparison", "scale", "difference (95% CI)", "p", "adjusted p",
+                       "verdict"], verdicts, collapsed="the verdicts on each scale")
     if summary.subpop is not None:
-        doc.paragraph(f"Subpopulation metrics over the {len(summary.subpop.groups)} "
-                      "groups with at least report.min_group_size test samples (worst group "
-                      "and equalized-odds intervals are simultaneous over the groups):")
-        doc.table(["metric", "single (mean member, %)", "single 95% CI", "ensemble (%)",
-                   "ensemble 95% CI", "ensemble − single (pts)"], _subpop_rows(summary.subpop))
+        doc.table(["metric (%)", *(["value (95% CI)"] if single else
+                                   ["one model", "ensemble", "change"])],
+                  _subpop_rows(summary.subpop, single))
     if summary.parity is not None:
-        doc.table(["fairlearn metric", "single (mean ± std)", "ensemble"],
-                  [[metric.replace("_", " "), f"{pct(v.single_mean)} ± {pct(v.single_std)}",
-                    pct(v.ensemble)] for metric, v in summary.parity.items()])
-    doc.paragraph("Accuracy (%) versus ensemble size, with 95% intervals:")
-    doc.table(*_curve_rows(summary))
+        parity = summary.parity["demographic_parity_difference"]
+        doc.paragraph(f"Demographic-parity gap (points): {pct(parity.ensemble)}"
+                      + ("" if single else f" for the ensemble, {pct(parity.single_mean)} ± "
+                                           f"{pct(parity.single_std)} for one model") + ".")
+    if not single and summary.curve is not None:
+        doc.image(Image(f"{stem}-curve.png", curve_figure(summary, f"{title}: accuracy vs "
+                                                                   "ensemble size"),
+                        f"Accuracy versus ensemble size ({title}), with 95% intervals",
+                        wide=True))
+    drawn = _reliability_groups(summary)
+    if reliability is not None and drawn:
+        doc.fold(f"calibration of each {title} group")
+        doc.image(Image(f"{stem}-reliability.png",
+                        reliability_figure(reliability, drawn, f"reliability: {title}"),
+                        f"Reliability diagram per {title} group"
+                        + ("" if len(drawn) == len(summary.groups) else
+                           f" (the {len(drawn)} with the largest ECE)")
+                        + ": accuracy against confidence in 15 bins; the diagonal is perfect "
+                          "calibration", wide=True))
+        doc.fold(None)
 
 
 def _recipe_text(config: dict[str, Any]) -> str:
@@ -286,57 +266,111 @@ def run_details(doc: Document, meta: dict[str, Any], members: list[dict[str, Any
                    for s in seeds], collapsed=f"seeds of the {len(seeds)} members (docs/seeds.md)")
 
 
-def _method_paragraph(fairness: FairnessResult) -> str:
+def _methods(doc: Document, fairness: FairnessResult) -> None:
+    """How the numbers were made, folded away at the end."""
     ranking, intervals = fairness.ranking, fairness.intervals
-    return (
-        f"{fairness.members} members combined by `{fairness.combine}`, "
-        f"{fairness.n_samples} test samples, {fairness.n_classes} classes. Bottom-k, "
-        f"top-k and worst groups are {RANKING_WORDS[ranking.method]}; groups with fewer than "
-        f"{ranking.min_group_size} test samples are never chosen. "
-        + ("No intervals were computed." if intervals is None else
-           "Intervals are 95% intervals that include both test sampling and training "
-           "randomness (which members happened to be trained): " + intervals.method + ". "
-           f"Verdicts are decided on the {SCALE_WORDS[fairness.verdicts.scale]} scale "
-           "and claimed only where the Holm-adjusted p-value over the report's "
-           f"{fairness.verdicts.family} verdicts is below 0.05; per-group intervals "
-           "describe each group and are not adjusted for the number of groups."))
+    doc.heading("Methods")
+    doc.fold("how these numbers were computed")
+    members = "one model" if fairness.members == 1 else \
+        f"{fairness.members} members combined by their {COMBINE_WORDS[fairness.combine]}"
+    text = (f"{members}, {fairness.n_samples:,} test samples, {fairness.n_classes} classes. "
+            f"Bottom-k, top-k and the worst group are {RANKING_WORDS[ranking.method]}; groups "
+            f"with fewer than {ranking.min_group_size} test samples are never chosen. ")
+    if intervals is None:
+        text += "No intervals were computed."
+    elif fairness.members == 1:
+        text += ("Intervals are 95% intervals of test sampling (Wilson score intervals for "
+                 "accuracies); how much a retrained model would differ is not measured by one "
+                 "model. Worst-group and equalized-odds intervals are simultaneous over the "
+                 "groups, so they hold although the worst group is picked on the test data.")
+    else:
+        text += ("Intervals are 95% intervals that include both test sampling and training "
+                 "randomness (which members happened to be trained): " + intervals.method
+                 + ". Worst-group and equalized-odds intervals are simultaneous over the "
+                 "groups, so they hold although the worst group is picked on the test data.")
+        if fairness.members > 1:
+            text += (f" Verdicts are decided on the {SCALE_WORDS[fairness.verdicts.scale]} "
+                     "scale and claimed only where the Holm-adjusted p-value over the "
+                     f"report's {fairness.verdicts.family} verdicts is below 0.05; per-group "
+                     "intervals describe each group and are not adjusted for the number of "
+                     "groups.")
+    doc.paragraph(text)
+    doc.paragraph("Group-mean accuracy is SubpopBench's adjusted accuracy (the mean over "
+                  "groups), class-balanced accuracy sklearn's balanced accuracy (the mean "
+                  "recall over classes); a single model's worst-group accuracy is each "
+                  "model's own worst group, averaged over the members, as SubpopBench reports "
+                  "it; ECE is top-label with 15 bins. docs/statistics.md defines every number "
+                  "and names its equivalent in SubpopBench and fairlearn.")
+    if fairness.crosscheck is not None:
+        doc.paragraph("Per-group accuracies were recomputed with fairlearn's MetricFrame "
+                      f"(groups_metricframe.csv); largest difference "
+                      f"{fairness.crosscheck.metricframe_max_abs_diff:.1e}.")
+    doc.fold(None)
+
+
+COMBINE_WORDS = {"mean_prob": "mean probability", "mean_logit": "mean logit",
+                 "vote": "majority vote"}
+
+
+def run_title(meta: dict[str, Any], fairness: FairnessResult, fallback: str) -> str:
+    """'UTKFace (gender), an ensemble of 10 ResNet-9s (width 16): utkface_resnet9_w16_k10';
+    a run without run.json: 'run: an ensemble of 4 models'."""
+    names = Names.of_run(meta)
+    models = f"one {names.model}" if fairness.members == 1 else \
+        f"an ensemble of {fairness.members} {names.plural}"
+    if not meta:
+        return f"{fallback}: {models}"
+    target = "" if names.target in ("class", "digit") else f" ({names.target})"
+    return f"{names.dataset}{target}, {models}: {meta.get('run_name', fallback)}"
+
+
+def _counterfactual(doc: Document, fairness: FairnessResult, single: bool) -> None:
+    block = fairness.counterfactual
+    doc.heading("Counterfactual pairs")
+    doc.paragraph(f"{block.pairs:,} pairs of test images that differ only in the protected "
+                  "attribute; the flip rate is the share of pairs whose prediction changes.")
+    rows = [["all", str(block.pairs), pct(block.overall.single_mean),
+             pct(block.overall.ensemble)]]
+    rows += [[name, str(v.pairs), pct(v.single_mean), pct(v.ensemble)]
+             for name, v in block.per_class.items()]
+    header = ["class", "pairs", "flip rate, one model (%)", "flip rate, ensemble (%)"]
+    if single:
+        header, rows = header[:3], [row[:3] for row in rows]
+    doc.table(header, rows)
 
 
 def build_run_document(analysis: Analysis, *, title: str,
                        meta: dict[str, Any] | None = None,
                        members: list[dict[str, Any]] | None = None) -> Document:
     """The report of one analysed run; ``meta`` is its run.json (or empty), ``members``
-    its members' summaries (members/member_XX.json, or none)."""
+    its members' summaries (members/member_XX.json, or none). A single model (one member)
+    gets the same report without the ensemble's columns, verdicts and curves."""
     fairness, meta = analysis.fairness, meta or {}
+    names, single = Names.of_run(meta), fairness.members == 1
     doc = Document(title)
-    doc.paragraph(_method_paragraph(fairness))
-    doc.heading("Findings")
-    doc.bullets(findings(fairness))
+    summary_block(doc, fairness, names)
     for index, (name, summary) in enumerate(fairness.groupings.items()):
-        _grouping_section(doc, index, name, summary, analysis.reliability.get(name))
+        _grouping_section(doc, index, name, summary, analysis.reliability.get(name), names,
+                          single)
     if fairness.counterfactual is not None:
-        block = fairness.counterfactual
-        doc.heading("Counterfactual pairs")
-        doc.paragraph(f"{block.pairs} pairs of test images that differ only in the protected "
-                      "attribute; flip rate = fraction of pairs whose prediction changes.")
-        rows = [["all", str(block.pairs), pct(block.overall.single_mean),
-                 pct(block.overall.ensemble)]]
-        rows += [[name, str(v.pairs), pct(v.single_mean), pct(v.ensemble)]
-                 for name, v in block.per_class.items()]
-        doc.table(["class", "pairs", "flip rate, single (%)", "flip rate, ensemble (%)"], rows)
-    if fairness.crosscheck is not None:
-        doc.paragraph("Per-group accuracies were recomputed with fairlearn's `MetricFrame` "
-                      f"(groups_metricframe.csv); largest difference "
-                      f"{fairness.crosscheck.metricframe_max_abs_diff:.1e}.")
+        _counterfactual(doc, fairness, single)
+    _methods(doc, fairness)
     run_details(doc, meta, members or [])
     return doc
 
 
 def summary_lines(analysis: Analysis) -> list[str]:
     """A few console lines: overall, and per grouping bottom-k, top-k, worst group, minority
-    and the verdicts."""
+    and the verdicts (one model: its accuracy and worst group)."""
     fairness = analysis.fairness
     overall = fairness.overall
+    if fairness.members == 1:
+        lines = [f"overall: one model {pct(overall.ensemble)}"]
+        for name, summary in fairness.groupings.items():
+            if summary.subpop is not None:
+                worst = summary.subpop.worst_group.ensemble
+                lines.append(f"{name}: worst {worst.group!r} {pct(worst.accuracy)}")
+        return lines
     lines = [f"overall: single {pct(overall.single_mean)} ± {pct(overall.single_std)}  "
              f"ensemble {pct(overall.ensemble)}  ({fairness.members} members; groups "
              f"chosen by {fairness.ranking.method}, verdicts on "

@@ -1,0 +1,203 @@
+"""The summary that opens every run report: one plain sentence per question (does
+ensembling help overall, the worst group, bottom-k versus top-k, minority versus majority,
+calibration), a small table, and flags for harms and implausible results.
+
+Every claim is the analysis's: a difference is claimed only where its verdict is (Holm's
+correction over the report's verdicts, docs/statistics.md); otherwise the sentence says the
+data do not separate the two sides."""
+
+from __future__ import annotations
+
+from ..fairness.result import FairnessResult, GroupingResult, Verdict
+from .document import Document, estimate, p_value, pct, signed_pct
+from .names import Names, verdict_words
+
+SHORTCUT_FLIP_RATE = 0.2  # flip rates at or above this say the models use the attribute
+FALL = 0.01  # a worst-group line that ends this far below its start is said to fall
+
+
+def _ci_words(ci: list | None, signed: bool = True) -> str:
+    if ci is None or None in ci:
+        return ""
+    fmt = signed_pct if signed else pct
+    return f" (95% CI {fmt(ci[0])} to {fmt(ci[1])})"
+
+
+def _protected(name: str) -> bool:
+    return name != "train_frequency"
+
+
+def _verdict_clause(verdict: Verdict, k: int | None) -> str:
+    """'ensembling helps the bottom-3 more (difference +1.2 points, 95% CI +0.3 to +2.1,
+    adjusted p 0.01)'; the difference is in points on the gain scale, else in % of it."""
+    words = verdict_words(verdict.verdict, k)
+    if verdict.refused or verdict.p is None:
+        return words
+    unit = " points" if verdict.scale == "gain" else "%"
+    ci = "" if verdict.ci is None else \
+        f", 95% CI {signed_pct(verdict.ci[0])} to {signed_pct(verdict.ci[1])}"
+    return (f"{words} (difference {signed_pct(verdict.difference)}{unit}{ci}, adjusted p "
+            f"{p_value(verdict.p_adjusted)})")
+
+
+def _overall_sentence(fairness: FairnessResult, names: Names) -> str:
+    overall = fairness.overall
+    if fairness.members == 1:
+        return (f"One {names.model} is right on {pct(overall.ensemble)}% of the "
+                f"{fairness.n_samples:,} {names.dataset} test samples"
+                f"{_ci_words(overall.interval('ensemble'), signed=False)}.")
+    verb = "raises" if overall.gain > 0 else "lowers" if overall.gain < 0 else "keeps"
+    return (f"An ensemble of {fairness.members} {names.plural} {verb} accuracy on the "
+            f"{fairness.n_samples:,} {names.dataset} test samples from {pct(overall.single_mean)}"
+            f"% (one model, mean of {fairness.members}) to {pct(overall.ensemble)}%: "
+            f"{signed_pct(overall.gain)} points{_ci_words(overall.interval('gain'))}.")
+
+
+def _worst_sentence(name: str, summary: GroupingResult, names: Names, members: int) -> str:
+    worst = summary.subpop.worst_group
+    title = names.grouping(name)
+    if members == 1:
+        return (f"The worst {title} group is {worst.ensemble.group!r} at "
+                f"{pct(worst.ensemble.accuracy)}%{_ci_words(worst.ensemble.ci, False)}"
+                f" (group-mean accuracy {pct(summary.subpop.group_mean_accuracy.ensemble)}%).")
+    direction = "rises" if worst.gain > 0 else "falls" if worst.gain < 0 else "stays"
+    return (f"The worst {title} group: single models' own worst group averages "
+            f"{pct(worst.single_mean)}%; the ensemble's, {worst.ensemble.group!r}, is at "
+            f"{pct(worst.ensemble.accuracy)}%{_ci_words(worst.ensemble.ci, False)}, so "
+            f"worst-group accuracy {direction} by {signed_pct(abs(worst.gain))} points.")
+
+
+def _sets_sentence(name: str, summary: GroupingResult, names: Names) -> str | None:
+    bottom, top, versus = summary.bottom_k, summary.top_k, summary.bottom_vs_top
+    if bottom is None or top is None or versus is None or versus.note is not None:
+        return None
+    return (f"Bottom-{bottom.k} {names.grouping(name)} groups ({', '.join(bottom.groups)}) "
+            f"gain {signed_pct(bottom.gain)} points{_ci_words(bottom.interval('gain'))}, the "
+            f"top-{top.k} {signed_pct(top.gain)}: {_verdict_clause(versus, bottom.k)}.")
+
+
+def _minority_sentence(name: str, summary: GroupingResult, names: Names) -> str | None:
+    block, versus = summary.minority, summary.minority_vs_majority
+    if block is None or versus is None or versus.note is not None:
+        return None
+    return (f"Minority {names.grouping(name)} groups gain "
+            f"{signed_pct(block.minority.gain)} points"
+            f"{_ci_words(block.minority.interval('gain'))}, the majority "
+            f"{signed_pct(block.majority.gain)}: {_verdict_clause(versus, None)}.")
+
+
+def _calibration_sentence(fairness: FairnessResult) -> str:
+    ece = fairness.overall.ece
+    if fairness.members == 1:
+        return f"Calibration error (ECE) is {pct(ece.ensemble)}%."
+    verb = "rises" if ece.ensemble > ece.single_mean else "falls"
+    return (f"Calibration error (ECE) {verb} from {pct(ece.single_mean)}% for one model to "
+            f"{pct(ece.ensemble)}% for the ensemble.")
+
+
+def sentences(fairness: FairnessResult, names: Names) -> list[str]:
+    """The summary's sentences, most important first."""
+    out = [_overall_sentence(fairness, names)]
+    for name, summary in fairness.groupings.items():
+        if summary.subpop is not None and _protected(name):
+            out.append(_worst_sentence(name, summary, names, fairness.members))
+        if fairness.members > 1:
+            out += [s for s in (_sets_sentence(name, summary, names),
+                                _minority_sentence(name, summary, names)) if s]
+    out.append(_calibration_sentence(fairness))
+    return out
+
+
+def summary_rows(fairness: FairnessResult, names: Names) -> tuple[list[str], list[list[str]]]:
+    """The summary table: accuracy, class-balanced accuracy, each grouping's worst-group
+    accuracy, ECE; one model, the ensemble and the change (estimates with intervals)."""
+    overall, single = fairness.overall, fairness.members == 1
+    table = []
+    for label, block in (("accuracy", overall),
+                         (f"class-balanced accuracy ({names.target})", overall.class_balanced)):
+        cells = [estimate(block.ensemble, block.interval("ensemble"))]
+        if not single:
+            cells = [estimate(block.single_mean, block.interval("single_mean")), *cells,
+                     estimate(block.gain, block.interval("gain"), signed=True)]
+        table.append([label, *cells])
+    for name, summary in fairness.groupings.items():
+        if summary.subpop is None:
+            continue
+        worst = summary.subpop.worst_group
+        label = f"worst {names.grouping(name)} group"
+        cells = [estimate(worst.ensemble.accuracy, worst.ensemble.ci)]
+        if not single:
+            cells = [f"{pct(worst.single_mean)} ± {pct(worst.single_std)}", *cells,
+                     signed_pct(worst.gain)]
+        table.append([label, *cells])
+    ece = overall.ece
+    table.append(["ECE (lower is better)", *([pct(ece.ensemble)] if single else
+                                             [pct(ece.single_mean), pct(ece.ensemble),
+                                              signed_pct(ece.ensemble - ece.single_mean)])])
+    header = ["metric (%)", "one model (95% CI)"] if single else \
+        ["metric (%)", "one model (95% CI)", "ensemble (95% CI)", "change, points"]
+    return header, table
+
+
+def flags(fairness: FairnessResult, names: Names) -> list[str]:
+    """Harms and implausible results a reader must not miss."""
+    out = []
+    chance = 1 / fairness.n_classes
+    min_size = fairness.ranking.min_group_size
+    for name, summary in fairness.groupings.items():
+        title = names.grouping(name)
+        if fairness.members > 1:
+            worse = [g for g, e in summary.groups.items() if e.eligible and e.ci is not None
+                     and e.ci.gain is not None and e.ci.gain[1] < 0]
+            for group in worse[:5]:
+                entry = summary.groups[group]
+                out.append(f"{title} {group!r} gets worse with the ensemble: "
+                           f"{signed_pct(entry.gain)} points{_ci_words(entry.interval('gain'))}.")
+            line = summary.curve.worst_group if summary.curve is not None else None
+            if line and line[0] is not None and line[-1] is not None and \
+                    line[-1] < line[0] - FALL:
+                out.append(f"The worst {title} group falls as members are added: "
+                           f"{pct(line[0])}% with one member, {pct(line[-1])}% with "
+                           f"{fairness.members}.")
+            rising = [g for g, e in summary.groups.items()
+                      if e.eligible and e.ece.ensemble > e.ece.single_mean]
+            eligible = sum(e.eligible for e in summary.groups.values())
+            if eligible and len(rising) > eligible / 2 and name == "class":
+                out.append(f"Calibration worsens with the ensemble in {len(rising)} of "
+                           f"{eligible} {title} groups.")
+        low = [g for g, e in summary.groups.items()
+               if e.eligible and e.ensemble is not None and e.ensemble <= chance]
+        if low:
+            shown = ", ".join(f"{g!r} {pct(summary.groups[g].ensemble)}%" for g in low[:4])
+            out.append(f"{len(low)} {title} group(s) at or below chance ({pct(chance)}%): "
+                       f"{shown}{', ...' if len(low) > 4 else ''}: a shortcut the models learned "
+                       "or labels that do not fit the images.")
+        small = [g for g, e in summary.groups.items() if not e.eligible]
+        if small:
+            out.append(f"{len(small)} {title} group(s) have fewer than {min_size} test "
+                       "samples (or none in a ranking half): shown, too small to judge.")
+    if fairness.members > 1 and fairness.overall.ece.ensemble > fairness.overall.ece.single_mean:
+        ece = fairness.overall.ece
+        out.insert(0, f"Calibration error rises with ensembling: {pct(ece.single_mean)}% for "
+                      f"one model, {pct(ece.ensemble)}% for the ensemble.")
+    if fairness.counterfactual is not None:
+        flips = fairness.counterfactual.overall
+        if max(flips.single_mean, flips.ensemble) >= SHORTCUT_FLIP_RATE:
+            out.insert(0, f"Changing only the protected attribute flips "
+                          f"{pct(flips.single_mean)}% of single models' predictions and "
+                          f"{pct(flips.ensemble)}% of the ensemble's: the models decide by it "
+                          "(a shortcut), and ensembling does not remove it.")
+    if fairness.overall.ensemble is not None and fairness.overall.ensemble <= chance:
+        out.insert(0, f"Overall accuracy {pct(fairness.overall.ensemble)}% is at chance "
+                      f"({pct(chance)}%): the models learned nothing usable.")
+    return out
+
+
+def summary_block(doc: Document, fairness: FairnessResult, names: Names) -> None:
+    """The summary section: sentences, the small table, the flags."""
+    doc.heading("Summary")
+    doc.bullets(sentences(fairness, names))
+    doc.table(*summary_rows(fairness, names))
+    found = flags(fairness, names)
+    if found:
+        doc.flags(found)
