@@ -24,7 +24,6 @@ from ..rundir import (
 from .document import Document, render_html, render_markdown
 from .run_report import build_run_document, run_title
 
-
 FORMATS = ("html", "md", "json")  # what `fairens report --format` may ask for
 
 
