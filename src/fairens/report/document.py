@@ -183,7 +183,7 @@ color:#222;line-height:1.45}.table{overflow-x:auto;margin:0.5rem 0 1.5rem;max-wi
 table{border-collapse:separate;border-spacing:0;font-size:0.9rem}
 th,td{border:1px solid #ccc;border-width:0 1px 1px 0;padding:0.25rem 0.6rem;text-align:right;
 vertical-align:top}tr>:first-child{border-left-width:1px}thead th{border-top-width:1px}
-th{background:#f2f2f2;min-width:3.5rem}.ci{display:block;color:#555;font-size:0.8rem;
+th{background:#f2f2f2;min-width:3.5rem}td.t{text-align:left}.ci{display:block;color:#555;font-size:0.8rem;
 white-space:nowrap}th:first-child,td:first-child{text-align:left;min-width:7rem;
 max-width:16rem;position:sticky;left:0;background:#fff;z-index:1}th:first-child{background:#f2f2f2}
 .figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,34rem),1fr));
@@ -229,8 +229,17 @@ def _toc(doc: Document) -> str:
 def _html_table(header: list[str], rows: list[list[str]]) -> str:
     return ('<div class="table"><table><thead><tr>'
             + "".join(f"<th>{_html(h)}</th>" for h in header) + "</tr></thead><tbody>"
-            + "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>"
-                      for row in rows) + "</tbody></table></div>")
+            + "".join("<tr>" + "".join(_td(c) for c in row) + "</tr>" for row in rows)
+            + "</tbody></table></div>")
+
+
+_NUMBER = re.compile(r"^[-+<>]?\s?[\d.]|^n/a$|^$")
+
+
+def _td(text: object) -> str:
+    """A cell: numbers right-aligned (the table's style), words left-aligned."""
+    css = "" if _NUMBER.match(str(text)) else ' class="t"'
+    return f"<td{css}>{_cell(text)}</td>"
 
 
 def render_html(doc: Document) -> str:

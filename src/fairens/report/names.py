@@ -66,6 +66,11 @@ class Names:
                  for part in name.split("&")]
         return " × ".join(parts)
 
+    def group_of(self, name: str) -> str:
+        """'race group', 'age group' (not 'age group group'), 'gender × race group'."""
+        title = self.grouping(name)
+        return title if title.endswith(" group") else f"{title} group"
+
 
 def verdict_words(outcome: Outcome, k: int | None = None) -> str:
     """A verdict as a reader says it."""

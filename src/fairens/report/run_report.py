@@ -82,7 +82,20 @@ def _set_rows(summary: GroupingResult) -> list[list[str]]:
                 [g for g in summary.groups if g not in summary.minority.groups]
             rows.append([side, ", ".join(groups), _cell(entry, "single_mean"),
                          _cell(entry, "ensemble"), _cell(entry, "gain", signed=True)])
-    return rows
+    return _merge_same(rows)
+
+
+def _merge_same(rows: list[list[str]]) -> list[list[str]]:
+    """One row for sets that are the same samples with the same numbers (with two groups
+    the bottom-1 is often the worst group and the minority): 'bottom-1 = minority'."""
+    merged: dict[tuple[str, ...], list[str]] = {}
+    for label, *cells in rows:
+        key = tuple(cells[:3])
+        if key in merged:
+            merged[key][0] += f" = {label}"
+        else:
+            merged[key] = [label, *cells]
+    return list(merged.values())
 
 
 def _verdict_rows(summary: GroupingResult) -> list[list[str]]:
@@ -139,17 +152,17 @@ def _reliability_groups(summary: GroupingResult) -> list[str]:
 
 def _grouping_section(doc: Document, index: int, name: str, summary: GroupingResult,
                       reliability: Reliability | None, names: Names, single: bool) -> None:
-    title = names.grouping(name)
+    title, group = names.grouping(name), names.group_of(name)
     doc.heading(f"By {title}")
     stem = f"{index:02d}-{slug(name)}"
     shown = shown_groups(summary)
     some = "" if len(shown) == len(summary.groups) else \
         f" (the {len(shown) // 2} lowest and {len(shown) // 2} highest of {len(summary.groups)})"
     doc.image(Image(f"{stem}-groups.png", forest_figure(summary, title, single),
-                    f"Accuracy per {title} group{some}, lowest single-model accuracy first, "
+                    f"Accuracy per {group}{some}, lowest single-model accuracy first, "
                     + ("with 95% intervals" if single else
                        "and the ensemble's gain in points (red: worse with the ensemble, "
-                       "green: better; 95% intervals)")))
+                       "green: better; 95% intervals)"), wide=True))
     heatmap = heatmap_figure(summary, title, single) if "&" in name else None
     if heatmap is not None:
         doc.image(Image(f"{stem}-heatmap.png", heatmap,
@@ -158,7 +171,7 @@ def _grouping_section(doc: Document, index: int, name: str, summary: GroupingRes
     (header, rows), more = _group_tables(summary, single)
     doc.table(header, rows)
     if more[1]:
-        doc.table(*more, collapsed=f"more columns for each {title} group")
+        doc.table(*more, collapsed=f"more columns for each {group}")
     if any(not g.eligible for g in summary.groups.values()):
         doc.paragraph("* too few test samples to be judged: shown, never chosen as "
                       "bottom-k, top-k or worst group.")
@@ -186,14 +199,15 @@ def _grouping_section(doc: Document, index: int, name: str, summary: GroupingRes
                         wide=True))
     drawn = _reliability_groups(summary)
     if reliability is not None and drawn:
-        doc.fold(f"calibration of each {title} group")
+        doc.fold(f"calibration of each {group}")
         doc.image(Image(f"{stem}-reliability.png",
                         reliability_figure(reliability, drawn, f"reliability: {title}"),
-                        f"Reliability diagram per {title} group"
+                        f"Reliability diagram per {group}"
                         + ("" if len(drawn) == len(summary.groups) else
                            f" (the {len(drawn)} with the largest ECE)")
-                        + ": accuracy against confidence in 15 bins; the diagonal is perfect "
-                          "calibration", wide=True))
+                        + ": accuracy against confidence in 15 bins (bins with under 5 samples "
+                          "or 2% of the group not drawn); the diagonal is perfect calibration",
+                        wide=True))
         doc.fold(None)
 
 

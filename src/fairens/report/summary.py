@@ -8,7 +8,7 @@ data do not separate the two sides."""
 
 from __future__ import annotations
 
-from ..fairness.result import FairnessResult, GroupingResult, Verdict
+from ..fairness.result import FairnessResult, Verdict
 from .document import Document, estimate, p_value, pct, signed_pct
 from .names import Names, verdict_words
 
@@ -53,37 +53,63 @@ def _overall_sentence(fairness: FairnessResult, names: Names) -> str:
             f"{signed_pct(overall.gain)} points{_ci_words(overall.interval('gain'))}.")
 
 
-def _worst_sentence(name: str, summary: GroupingResult, names: Names, members: int) -> str:
-    worst = summary.subpop.worst_group
-    title = names.grouping(name)
-    if members == 1:
-        return (f"The worst {title} group is {worst.ensemble.group!r} at "
-                f"{pct(worst.ensemble.accuracy)}%{_ci_words(worst.ensemble.ci, False)}"
-                f" (group-mean accuracy {pct(summary.subpop.group_mean_accuracy.ensemble)}%).")
-    direction = "rises" if worst.gain > 0 else "falls" if worst.gain < 0 else "stays"
-    return (f"The worst {title} group: single models' own worst group averages "
-            f"{pct(worst.single_mean)}%; the ensemble's, {worst.ensemble.group!r}, is at "
-            f"{pct(worst.ensemble.accuracy)}%{_ci_words(worst.ensemble.ci, False)}, so "
-            f"worst-group accuracy {direction} by {signed_pct(abs(worst.gain))} points.")
-
-
-def _sets_sentence(name: str, summary: GroupingResult, names: Names) -> str | None:
-    bottom, top, versus = summary.bottom_k, summary.top_k, summary.bottom_vs_top
-    if bottom is None or top is None or versus is None or versus.note is not None:
+def _worst_sentence(fairness: FairnessResult, names: Names) -> str | None:
+    """The worst group of every grouping of people in one sentence: whether the ensemble
+    lifts it, and the lowest one with its interval."""
+    worst = {name: summary.subpop.worst_group for name, summary in fairness.groupings.items()
+             if summary.subpop is not None and _protected(name)}
+    if not worst:
         return None
-    return (f"Bottom-{bottom.k} {names.grouping(name)} groups ({', '.join(bottom.groups)}) "
-            f"gain {signed_pct(bottom.gain)} points{_ci_words(bottom.interval('gain'))}, the "
-            f"top-{top.k} {signed_pct(top.gain)}: {_verdict_clause(versus, bottom.k)}.")
+    lowest = min(worst, key=lambda name: worst[name].ensemble.accuracy)
+    side = worst[lowest].ensemble
+    where = (f"the lowest is the {names.group_of(lowest)} {side.group!r} at "
+             f"{pct(side.accuracy)}%{_ci_words(side.ci, signed=False)}")
+    if fairness.members == 1:
+        return f"Worst groups: {where}."
+    gains = {name: w.gain for name, w in worst.items()}
+    low, high = min(gains.values()), max(gains.values())
+    if low >= 0 or high <= 0:
+        verb = "raises" if low >= 0 else "lowers"
+        smallest, largest = sorted((abs(low), abs(high)))
+        span = pct(smallest) if low == high else f"{pct(smallest)} to {pct(largest)}"
+        text = f"Ensembling {verb} the worst-group accuracy by {span} points"
+    else:
+        falls = [names.grouping(n) for n, gain in gains.items() if gain < 0]
+        text = (f"Ensembling changes the worst-group accuracy by {signed_pct(low)} to "
+                f"{signed_pct(high)} points (lower by {', '.join(falls)})")
+    text += " against each single model's own worst group"
+    return (f"{text}; {where}, against {pct(worst[lowest].single_mean)}% for single "
+            "models.")
 
 
-def _minority_sentence(name: str, summary: GroupingResult, names: Names) -> str | None:
-    block, versus = summary.minority, summary.minority_vs_majority
-    if block is None or versus is None or versus.note is not None:
+def _versus_sentence(fairness: FairnessResult, names: Names, key: str) -> str | None:
+    """Every grouping's bottom-k versus top-k (or minority versus majority) verdict in one
+    sentence: the claims, then how far apart the others are."""
+    verdicts = {name: getattr(summary, key) for name, summary in fairness.groupings.items()
+                if getattr(summary, key) is not None and getattr(summary, key).note is None}
+    if not verdicts or fairness.members == 1:
         return None
-    return (f"Minority {names.grouping(name)} groups gain "
-            f"{signed_pct(block.minority.gain)} points"
-            f"{_ci_words(block.minority.interval('gain'))}, the majority "
-            f"{signed_pct(block.majority.gain)}: {_verdict_clause(versus, None)}.")
+    sides = "the bottom-k and top-k groups" if key == "bottom_vs_top" else \
+        "minority and majority groups"
+    claims = []
+    for name, verdict in verdicts.items():
+        if verdict.verdict.claimed:
+            k = fairness.groupings[name].bottom_k.k if key == "bottom_vs_top" else None
+            claims.append(f"by {names.grouping(name)}, {_verdict_clause(verdict, k)}")
+    rest = [v.difference for n, v in verdicts.items()
+            if not v.verdict.claimed and v.difference is not None]
+    unit = " points" if fairness.verdicts.scale == "gain" else "%"
+    quiet = ""
+    if rest:
+        spread = signed_pct(rest[0]) if len(rest) == 1 else \
+            f"{signed_pct(min(rest))} to {signed_pct(max(rest))}"
+        others = "in the other groupings" if claims else \
+            ("by " + names.grouping(next(iter(verdicts))) if len(verdicts) == 1
+             else f"in all {len(verdicts)} groupings")
+        quiet = (f"{others} the data do not separate the gains of {sides} "
+                 f"(differences {spread}{unit})")
+    text = "; ".join([*claims, *([quiet] if quiet else [])])
+    return text[:1].upper() + text[1:] + "."
 
 
 def _calibration_sentence(fairness: FairnessResult) -> str:
@@ -96,16 +122,13 @@ def _calibration_sentence(fairness: FairnessResult) -> str:
 
 
 def sentences(fairness: FairnessResult, names: Names) -> list[str]:
-    """The summary's sentences, most important first."""
-    out = [_overall_sentence(fairness, names)]
-    for name, summary in fairness.groupings.items():
-        if summary.subpop is not None and _protected(name):
-            out.append(_worst_sentence(name, summary, names, fairness.members))
-        if fairness.members > 1:
-            out += [s for s in (_sets_sentence(name, summary, names),
-                                _minority_sentence(name, summary, names)) if s]
-    out.append(_calibration_sentence(fairness))
-    return out
+    """The summary: one sentence per question (overall, the worst group, bottom-k versus
+    top-k, minority versus majority, calibration)."""
+    out = [_overall_sentence(fairness, names), _worst_sentence(fairness, names),
+           _versus_sentence(fairness, names, "bottom_vs_top"),
+           _versus_sentence(fairness, names, "minority_vs_majority"),
+           _calibration_sentence(fairness)]
+    return [sentence for sentence in out if sentence]
 
 
 def summary_rows(fairness: FairnessResult, names: Names) -> tuple[list[str], list[list[str]]]:
@@ -124,7 +147,7 @@ def summary_rows(fairness: FairnessResult, names: Names) -> tuple[list[str], lis
         if summary.subpop is None:
             continue
         worst = summary.subpop.worst_group
-        label = f"worst {names.grouping(name)} group"
+        label = f"worst {names.group_of(name)}"
         cells = [estimate(worst.ensemble.accuracy, worst.ensemble.ci)]
         if not single:
             cells = [f"{pct(worst.single_mean)} ± {pct(worst.single_std)}", *cells,
@@ -169,12 +192,13 @@ def flags(fairness: FairnessResult, names: Names) -> list[str]:
                if e.eligible and e.ensemble is not None and e.ensemble <= chance]
         if low:
             shown = ", ".join(f"{g!r} {pct(summary.groups[g].ensemble)}%" for g in low[:4])
-            out.append(f"{len(low)} {title} group(s) at or below chance ({pct(chance)}%): "
+            out.append(f"{len(low)} {names.group_of(name)}(s) at or below chance "
+                       f"({pct(chance)}%): "
                        f"{shown}{', ...' if len(low) > 4 else ''}: a shortcut the models learned "
                        "or labels that do not fit the images.")
         small = [g for g, e in summary.groups.items() if not e.eligible]
         if small:
-            out.append(f"{len(small)} {title} group(s) have fewer than {min_size} test "
+            out.append(f"{len(small)} {names.group_of(name)}(s) have fewer than {min_size} test "
                        "samples (or none in a ranking half): shown, too small to judge.")
     if fairness.members > 1 and fairness.overall.ece.ensemble > fairness.overall.ece.single_mean:
         ece = fairness.overall.ece
