@@ -127,7 +127,8 @@ def test_the_summary_comes_first_in_plain_words_and_flags_harms(tmp_path: Path) 
     assert report.split("\n## ")[1].startswith("Summary\n")
     summary = report.split("## Summary")[1].split("\n## ")[0]
     assert summary.split("\n- ")[1].startswith("An ensemble of 5 models ")
-    assert "The worst site group: single models' own worst group" in summary
+    assert "the lowest is the site group 'shortcut' at 0.0% (95% CI 0.0 to " in summary
+    assert "Calibration error (ECE) rises from " in summary
     warnings = [line for line in summary.splitlines() if line.startswith("> **Warning:**")]
     text = "\n".join(warnings)
     assert "Calibration error rises with ensembling" in text

@@ -28,7 +28,7 @@ from ..fairness.result import (
 from ..files import csv_text, json_text
 from ..rundir import load_run
 from .document import Document, Image, p_value, pct, pct_ci, signed_pct
-from .names import Names, dataset_title, model_title, verdict_words
+from .names import SCALE_WORDS, Names, dataset_title, model_title, verdict_words
 from .plots import plot_text, png, series_color
 from .publish import check_document_folder, document_folder, write_document
 
@@ -238,7 +238,8 @@ def _summary(comparison: Comparison, grouping_title: str) -> list[str]:
             if entry.verdict.claimed:
                 interval = _interval(entry.ci_adjusted, paired.scale)
                 claims.append(f"{run.label} is {verdict_words(entry.verdict)} by "
-                              f"{_signed(entry.difference, paired.scale)} (Holm-adjusted "
+                              f"{_signed(abs(entry.difference), paired.scale).lstrip('+')} "
+                              "(Holm-adjusted "
                               f"interval {interval}, adjusted p {p_value(entry.p_adjusted)})")
         if not total:
             continue
@@ -308,7 +309,8 @@ def build_comparison(comparison: Comparison, out: Path) -> tuple[Document, pd.Da
             cells += [_signed(row.get(f"{key}_{scale}"), scale),
                       "" if adjusted is None or adjusted != adjusted else p_value(adjusted)]
         full.append(cells)
-    doc.heading(f"Gains ({_SCALE_WORDS[scale]}) and paired differences to the reference")
+    doc.heading(f"{SCALE_WORDS[scale].capitalize()}: each run and its paired difference "
+                "to the reference")
     doc.table(["run", "accuracy, one model → ensemble (%)",
                *(f"{word}: run − reference (95% CI)" for _, word in present)], main)
     doc.table(["run", "members", *(f"{word} {head}" for _, word in present

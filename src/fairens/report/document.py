@@ -37,7 +37,9 @@ def signed_pct(value: float | None, digits: int = 1) -> str:
     if value is None:
         return "n/a"
     text = f"{100 * value:+.{digits}f}"
-    return text[1:] if float(text) == 0 else text
+    if float(text) == 0 and value != 0:  # a small non-zero value keeps its sign: -0.02
+        text = f"{100 * value:+.{digits + 1}f}"
+    return f"{0:.{digits}f}" if float(text) == 0 else text
 
 
 def estimate(value: float | None, ci: list | None, signed: bool = False) -> str:
@@ -47,12 +49,13 @@ def estimate(value: float | None, ci: list | None, signed: bool = False) -> str:
 
 
 def p_value(p: float | None) -> str:
-    """A p-value as a reader reads it: '0.003', '< 0.001', '1.00' (never a bare '1')."""
+    """A p-value as a reader reads it: '0.0031', '0.049', '< 0.001', '0.26', '1.00' (never a
+    bare '1', and never 0.049 rounded up to '0.05')."""
     if p is None:
         return ""
     if p < 0.001:
         return "< 0.001"
-    return f"{p:.2f}" if p >= 0.01 else f"{p:.3f}"
+    return f"{p:.2f}" if p >= 0.1 else f"{p:.2g}"
 
 
 def pct_ci(ci: list | None, signed: bool = False) -> str:
