@@ -133,7 +133,7 @@ def test_the_summary_comes_first_in_plain_words_and_flags_harms(tmp_path: Path) 
     text = "\n".join(warnings)
     assert "Calibration error rises with ensembling" in text
     assert "site 'declining' gets worse with the ensemble" in text
-    assert "site group(s) at or below chance (50.0%): " in text and "'shortcut' 0.0%" in text
+    assert "2 site groups at or below chance (50.0%): " in text and "'shortcut' 0.0%" in text
     for jargon in ("bottom_more", "no_difference", "min_group_size", "mean_prob", "`class`"):
         assert jargon not in report, jargon
     page = (run / "report.html").read_text()

@@ -22,6 +22,9 @@ RANKING_WORDS = {
                  "docs/statistics.md)"}
 
 
+PLAIN = {"class", "digit"}  # targets whose values need no "group" after them
+
+
 def dataset_title(meta: dict[str, Any]) -> str:
     """'CIFAR-10' for an imagefolder of data/cifar10; the configured name otherwise."""
     config = (meta.get("config") or {}).get("data") or {}
@@ -67,9 +70,15 @@ class Names:
         return " × ".join(parts)
 
     def group_of(self, name: str) -> str:
-        """'race group', 'age group' (not 'age group group'), 'gender × race group'."""
+        """'race group', 'age group' (not 'age group group'), 'gender × race group'; a
+        class or a digit is itself the group: 'class', 'digit'."""
         title = self.grouping(name)
-        return title if title.endswith(" group") else f"{title} group"
+        return title if title.endswith(" group") or title in PLAIN else f"{title} group"
+
+    def groups_of(self, name: str) -> str:
+        """The plural of :meth:`group_of`: 'classes', 'digits', 'race groups'."""
+        one = self.group_of(name)
+        return one + ("es" if one.endswith("s") else "s")
 
 
 def verdict_words(outcome: Outcome, k: int | None = None) -> str:

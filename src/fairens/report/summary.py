@@ -101,13 +101,13 @@ def _versus_sentence(fairness: FairnessResult, names: Names, key: str) -> str | 
     unit = " points" if fairness.verdicts.scale == "gain" else "%"
     quiet = ""
     if rest:
-        spread = signed_pct(rest[0]) if len(rest) == 1 else \
-            f"{signed_pct(min(rest))} to {signed_pct(max(rest))}"
+        spread = f"difference {signed_pct(rest[0])}" if len(rest) == 1 else \
+            f"differences {signed_pct(min(rest))} to {signed_pct(max(rest))}"
         others = "in the other groupings" if claims else \
             ("by " + names.grouping(next(iter(verdicts))) if len(verdicts) == 1
              else f"in all {len(verdicts)} groupings")
         quiet = (f"{others} the data do not separate the gains of {sides} "
-                 f"(differences {spread}{unit})")
+                 f"({spread}{unit})")
     text = "; ".join([*claims, *([quiet] if quiet else [])])
     return text[:1].upper() + text[1:] + "."
 
@@ -162,6 +162,11 @@ def summary_rows(fairness: FairnessResult, names: Names) -> tuple[list[str], lis
     return header, table
 
 
+def _count(n: int, grouping: str, names: Names) -> str:
+    """'1 race group', '3 classes'."""
+    return f"{n} {names.group_of(grouping) if n == 1 else names.groups_of(grouping)}"
+
+
 def flags(fairness: FairnessResult, names: Names) -> list[str]:
     """Harms and implausible results a reader must not miss."""
     out = []
@@ -187,18 +192,18 @@ def flags(fairness: FairnessResult, names: Names) -> list[str]:
             eligible = sum(e.eligible for e in summary.groups.values())
             if eligible and len(rising) > eligible / 2 and name == "class":
                 out.append(f"Calibration worsens with the ensemble in {len(rising)} of "
-                           f"{eligible} {title} groups.")
+                           f"{eligible} {names.groups_of(name)}.")
         low = [g for g, e in summary.groups.items()
                if e.eligible and e.ensemble is not None and e.ensemble <= chance]
         if low:
             shown = ", ".join(f"{g!r} {pct(summary.groups[g].ensemble)}%" for g in low[:4])
-            out.append(f"{len(low)} {names.group_of(name)}(s) at or below chance "
+            out.append(f"{_count(len(low), name, names)} at or below chance "
                        f"({pct(chance)}%): "
                        f"{shown}{', ...' if len(low) > 4 else ''}: a shortcut the models learned "
                        "or labels that do not fit the images.")
         small = [g for g, e in summary.groups.items() if not e.eligible]
         if small:
-            out.append(f"{len(small)} {names.group_of(name)}(s) have fewer than {min_size} test "
+            out.append(f"{_count(len(small), name, names)} with fewer than {min_size} test "
                        "samples (or none in a ranking half): shown, too small to judge.")
     if fairness.members > 1 and fairness.overall.ece.ensemble > fairness.overall.ece.single_mean:
         ece = fairness.overall.ece
