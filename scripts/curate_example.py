@@ -12,7 +12,8 @@ that `fairens report` (or `fairens compare`) on the copy rewrites the same fairn
         results/ablation_digits_small_cnn_k10_{vary-all,init,batch_order,augmentation,none}
 
 A comparison is made anew from the copied runs (under runs/, in the order given, with the
-default analysis settings), so that its folders point at them.
+default analysis settings) into comparison/ beside them, so that its folders point at them
+(fairens writes no comparison into a folder holding files it did not write).
 """
 
 from __future__ import annotations
@@ -74,9 +75,10 @@ def main() -> None:
     copies = [args.destination / "runs" / run.name for run in args.sources]
     for run, copy in zip(args.sources, copies, strict=True):
         curate_run(run, copy, report=False)
-    fairens(["compare", *map(str, copies), "--out", str(args.destination)])
+    out = args.destination / "comparison"
+    fairens(["compare", *map(str, copies), "--out", str(out)])
     for name in LEFT_BEHIND:
-        (args.destination / name).unlink(missing_ok=True)
+        (out / name).unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Every curated example re-runs: `fairens report` on a copy of an example run's inputs
 writes the shipped fairness.json byte for byte, and `fairens compare` on a comparison's
-shipped runs writes its compare.json (scripts/curate_example.py made them)."""
+shipped runs (`runs/` beside its `comparison/`) writes its compare.json (scripts/curate_example.py made them)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ INPUTS = ("run.json", "test_groups.csv", "val_groups.csv", "predictions", "membe
 RUNS = sorted(p.parent.relative_to(EXAMPLES) for p in EXAMPLES.rglob("fairness.json")
               if (p.parent / "predictions").is_dir())
 COMPARISONS = sorted(p.parent.relative_to(EXAMPLES) for p in EXAMPLES.rglob("compare.json")
-                     if (p.parent / "runs").is_dir())
+                     if (p.parent.parent / "runs").is_dir())
 
 
 def _inputs(source: Path, destination: Path) -> Path:
@@ -51,8 +51,8 @@ def test_an_example_run_reports_its_shipped_fairness_json(example: Path, tmp_pat
 def test_an_example_comparison_compares_its_runs_again(example: Path, tmp_path: Path) -> None:
     shipped = json.loads((EXAMPLES / example / "compare.json").read_text())
     out = tmp_path / "comparison"
-    runs = [_inputs(EXAMPLES / example / run["folder"], out / run["folder"])
-            for run in shipped["runs"]]
+    runs = [_inputs((EXAMPLES / example / run["folder"]).resolve(),
+                    (out / run["folder"]).resolve()) for run in shipped["runs"]]
     main(["compare", *map(str, runs), "--out", str(out), "--grouping", shipped["grouping"]])
     assert (out / "compare.json").read_bytes() == \
         (EXAMPLES / example / "compare.json").read_bytes()

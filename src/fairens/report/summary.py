@@ -181,6 +181,12 @@ def flags(fairness: FairnessResult, names: Names) -> list[str]:
                 entry = summary.groups[group]
                 out.append(f"{title} {group!r} gets worse with the ensemble: "
                            f"{signed_pct(entry.gain)} points{_ci_words(entry.interval('gain'))}.")
+            worst = summary.subpop.worst_group if summary.subpop is not None else None
+            if worst is not None and worst.gain is not None and worst.gain < -FALL:
+                out.append(f"The worst {names.group_of(name)} is worse with the ensemble: "
+                           f"{worst.ensemble.group!r} at {pct(worst.ensemble.accuracy)}%, "
+                           f"against {pct(worst.single_mean)}% for each single model's own "
+                           f"worst group ({signed_pct(worst.gain)} points).")
             line = summary.curve.worst_group if summary.curve is not None else None
             if line and line[0] is not None and line[-1] is not None and \
                     line[-1] < line[0] - FALL:
