@@ -1,6 +1,7 @@
 """Every curated example re-runs: `fairens report` on a copy of an example run's inputs
 writes the shipped fairness.json byte for byte, and `fairens compare` on a comparison's
-shipped runs (`runs/` beside its `comparison/`) writes its compare.json (scripts/curate_example.py made them)."""
+shipped runs (`runs/` beside its `comparison/`) writes its compare.json
+(scripts/curate_example.py made them)."""
 
 from __future__ import annotations
 
