@@ -12,7 +12,13 @@ from ..fairness.result import Outcome
 DATASETS = {"digits": "digits (scikit-learn)", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
             "cifar10s": "CIFAR-10S", "utkface": "UTKFace", "celeba": "CelebA",
             "cifar10-jpg": "CIFAR-10"}
-MODELS = {"small_cnn": "small CNN", "resnet9": "ResNet-9"}
+MODELS = {"small_cnn": "small CNN", "resnet9": "ResNet-9",
+          "efficientformerv2_s0": "EfficientFormerV2-S0", "repvit_m0_9": "RepViT-M0.9",
+          "mobilevit_xxs": "MobileViT-XXS", "mobilevitv2_050": "MobileViTv2-0.5",
+          "levit_128s": "LeViT-128S", "edgenext_xx_small": "EdgeNeXt-XXS",
+          "fastvit_t8": "FastViT-T8", "tiny_vit_5m_224": "TinyViT-5M",
+          "deit_tiny_patch16_224": "DeiT-Tiny", "mobilenetv3_small_050": "MobileNetV3-S-0.5",
+          "mobilenetv4_conv_small": "MobileNetV4-Conv-S"}
 SCALE_WORDS = {"gain": "gain in points", "rel_gain": "relative gain",
                "error_reduction": "error-rate reduction"}
 RANKING_WORDS = {
