@@ -93,7 +93,7 @@ def test_class_groupings_get_no_equalized_odds_and_tiny_groups_are_left_out() ->
 
 
 def test_intervals_cover_the_known_truth() -> None:
-    """Over simulated worlds, the 95% intervals of balanced accuracy, worst-group accuracy
+    """Over simulated worlds, the 95% intervals of group-mean accuracy, worst-group accuracy
     and the equalized-odds gap hold the true population values at least ~95% of the time
     (the worst-group and gap intervals are simultaneous, so they may cover more)."""
     accuracy, members, worlds = [0.85, 0.7, 0.78, 0.62], 5, 100

@@ -81,7 +81,8 @@ def test_fairness_json_and_report_are_written(two_member_run: Path) -> None:
     assert fairness["members"] == 2 and set(fairness["groupings"]) == {"class", "train_frequency"}
     assert fairness["groupings"]["train_frequency"]["groups"].keys() == {"minority", "majority"}
     report = (results / "report.md").read_text()
-    assert "## Grouping `class`" in report and "| group | n | single (mean ± std, %)" in report
+    assert report.startswith("# digits (scikit-learn), an ensemble of 2 small CNNs: test\n")
+    assert "## By digit" in report and "| group | n | one model (%) | ensemble (%) |" in report
 
 
 def test_checkpoint_rebuilds_the_member(two_member_run: Path) -> None:
