@@ -54,7 +54,9 @@ def subset(entry: dict, keys=("n", "k", "group", "groups", "single_mean", "singl
 def test_overall_by_hand() -> None:
     result = hand_example(k=2)
     # member 0 is right on samples 0, 2, 4; member 1 on 1, 2, 3; the ensemble on all five
-    assert subset(result["overall"]) == {"single_mean": 0.6, "single_std": 0.0, "ensemble": 1.0}
+    assert subset(result["overall"]) == {"single_mean": 0.6, "single_std": 0.0, "ensemble": 1.0,
+                                         "gain": pytest.approx(0.4),
+                                         "rel_gain": pytest.approx(0.4 / 0.6)}
     assert (result["members"], result["combine"], result["k"]) == (2, "mean_prob", 2)
 
 

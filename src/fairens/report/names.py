@@ -69,6 +69,11 @@ class Names:
         return cls(str(target).replace("_", " "), dataset_title(meta), model_title(meta),
                    model_title(meta, plural=True))
 
+    @property
+    def test_set(self) -> str:
+        """'UTKFace test' ('test' where the dataset is not known)."""
+        return "test" if self.dataset == "the test set" else f"{self.dataset} test"
+
     def grouping(self, name: str) -> str:
         """'class&race' of a gender target -> 'gender × race'; 'age_group' -> 'age group'."""
         parts = [self.target if part == "class" else part.replace("_", " ")

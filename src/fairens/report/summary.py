@@ -44,11 +44,11 @@ def _overall_sentence(fairness: FairnessResult, names: Names) -> str:
     overall = fairness.overall
     if fairness.members == 1:
         return (f"One {names.model} is right on {pct(overall.ensemble)}% of the "
-                f"{fairness.n_samples:,} {names.dataset} test samples"
+                f"{fairness.n_samples:,} {names.test_set} samples"
                 f"{_ci_words(overall.interval('ensemble'), signed=False)}.")
     verb = "raises" if overall.gain > 0 else "lowers" if overall.gain < 0 else "keeps"
     return (f"An ensemble of {fairness.members} {names.plural} {verb} accuracy on the "
-            f"{fairness.n_samples:,} {names.dataset} test samples from {pct(overall.single_mean)}"
+            f"{fairness.n_samples:,} {names.test_set} samples from {pct(overall.single_mean)}"
             f"% (one model, mean of {fairness.members}) to {pct(overall.ensemble)}%: "
             f"{signed_pct(overall.gain)} points{_ci_words(overall.interval('gain'))}.")
 
