@@ -244,11 +244,11 @@ def _summary(comparison: Comparison, grouping_title: str) -> list[str]:
         if not total:
             continue
         if claims:
-            lines.append(f"{word.capitalize()} {grouping_title} groups, {scale}: "
+            lines.append(f"{word.capitalize()} {grouping_title}, {scale}: "
                          + "; ".join(claims) + f"; the other runs do not separate from "
                          f"{reference}.")
         else:
-            lines.append(f"{word.capitalize()} {grouping_title} groups, {scale}: the data do "
+            lines.append(f"{word.capitalize()} {grouping_title}, {scale}: the data do "
                          f"not separate any run from {reference}.")
     accuracy = [r.fairness.overall.ensemble for r in runs]
     lines.append(f"Overall accuracy of the ensembles ranges from {pct(min(accuracy))}% to "
@@ -287,7 +287,7 @@ def build_comparison(comparison: Comparison, out: Path) -> tuple[Document, pd.Da
     title = names.grouping(grouping)
     doc = Document(f"{names.dataset}, {names.model}: {len(runs)} runs compared by {title}")
     doc.heading("Summary")
-    doc.bullets(_summary(comparison, title))
+    doc.bullets(_summary(comparison, names.groups_of(grouping)))
     forest = _forest(comparison)
     if forest is not None:
         doc.image(Image("compare-differences.png", forest,
