@@ -8,7 +8,7 @@ data do not separate the two sides."""
 
 from __future__ import annotations
 
-from ..fairness.result import FairnessResult, Verdict
+from ..fairness.result import FairnessResult, GroupingResult, Verdict
 from .document import Document, estimate, p_value, pct, signed_pct
 from .names import Names, verdict_words
 
@@ -167,50 +167,62 @@ def _count(n: int, grouping: str, names: Names) -> str:
     return f"{n} {names.group_of(grouping) if n == 1 else names.groups_of(grouping)}"
 
 
+def _ensemble_flags(name: str, summary: GroupingResult, names: Names,
+                    members: int) -> list[str]:
+    """One grouping's harms from ensembling: groups worse with it, a worst group worse
+    than single models' own or falling with the ensemble's size, calibration worsening."""
+    out = []
+    worse = [g for g, e in summary.groups.items() if e.eligible and e.ci is not None
+             and e.ci.gain is not None and e.ci.gain[1] < 0]
+    for group in worse[:5]:
+        entry = summary.groups[group]
+        out.append(f"{names.grouping(name)} {group!r} gets worse with the ensemble: "
+                   f"{signed_pct(entry.gain)} points{_ci_words(entry.interval('gain'))}.")
+    worst = summary.subpop.worst_group if summary.subpop is not None else None
+    if worst is not None and worst.gain is not None and worst.gain < -FALL:
+        out.append(f"The worst {names.group_of(name)} is worse with the ensemble: "
+                   f"{worst.ensemble.group!r} at {pct(worst.ensemble.accuracy)}%, "
+                   f"against {pct(worst.single_mean)}% for each single model's own "
+                   f"worst group ({signed_pct(worst.gain)} points).")
+    line = summary.curve.worst_group if summary.curve is not None else None
+    if line and line[0] is not None and line[-1] is not None and line[-1] < line[0] - FALL:
+        out.append(f"The worst {names.group_of(name)} falls as members are added: "
+                   f"{pct(line[0])}% with one member, {pct(line[-1])}% with {members}.")
+    rising = [g for g, e in summary.groups.items()
+              if e.eligible and e.ece.ensemble > e.ece.single_mean]
+    eligible = sum(e.eligible for e in summary.groups.values())
+    if name == "class" and eligible and len(rising) > eligible / 2:
+        out.append(f"Calibration worsens with the ensemble in {len(rising)} of "
+                   f"{eligible} {names.groups_of(name)}.")
+    return out
+
+
+def _group_flags(name: str, summary: GroupingResult, names: Names, chance: float,
+                 min_size: int) -> list[str]:
+    """One grouping's implausible groups: at or below chance, or too small to judge."""
+    out = []
+    low = [g for g, e in summary.groups.items()
+           if e.eligible and e.ensemble is not None and e.ensemble <= chance]
+    if low:
+        shown = ", ".join(f"{g!r} {pct(summary.groups[g].ensemble)}%" for g in low[:4])
+        out.append(f"{_count(len(low), name, names)} at or below chance ({pct(chance)}%): "
+                   f"{shown}{', ...' if len(low) > 4 else ''}: a shortcut the models learned "
+                   "or labels that do not fit the images.")
+    small = [g for g, e in summary.groups.items() if not e.eligible]
+    if small:
+        out.append(f"{_count(len(small), name, names)} with fewer than {min_size} test "
+                   "samples (or none in a ranking half): shown, too small to judge.")
+    return out
+
+
 def flags(fairness: FairnessResult, names: Names) -> list[str]:
     """Harms and implausible results a reader must not miss."""
     out = []
     chance = 1 / fairness.n_classes
-    min_size = fairness.ranking.min_group_size
     for name, summary in fairness.groupings.items():
-        title = names.grouping(name)
         if fairness.members > 1:
-            worse = [g for g, e in summary.groups.items() if e.eligible and e.ci is not None
-                     and e.ci.gain is not None and e.ci.gain[1] < 0]
-            for group in worse[:5]:
-                entry = summary.groups[group]
-                out.append(f"{title} {group!r} gets worse with the ensemble: "
-                           f"{signed_pct(entry.gain)} points{_ci_words(entry.interval('gain'))}.")
-            worst = summary.subpop.worst_group if summary.subpop is not None else None
-            if worst is not None and worst.gain is not None and worst.gain < -FALL:
-                out.append(f"The worst {names.group_of(name)} is worse with the ensemble: "
-                           f"{worst.ensemble.group!r} at {pct(worst.ensemble.accuracy)}%, "
-                           f"against {pct(worst.single_mean)}% for each single model's own "
-                           f"worst group ({signed_pct(worst.gain)} points).")
-            line = summary.curve.worst_group if summary.curve is not None else None
-            if line and line[0] is not None and line[-1] is not None and \
-                    line[-1] < line[0] - FALL:
-                out.append(f"The worst {title} group falls as members are added: "
-                           f"{pct(line[0])}% with one member, {pct(line[-1])}% with "
-                           f"{fairness.members}.")
-            rising = [g for g, e in summary.groups.items()
-                      if e.eligible and e.ece.ensemble > e.ece.single_mean]
-            eligible = sum(e.eligible for e in summary.groups.values())
-            if eligible and len(rising) > eligible / 2 and name == "class":
-                out.append(f"Calibration worsens with the ensemble in {len(rising)} of "
-                           f"{eligible} {names.groups_of(name)}.")
-        low = [g for g, e in summary.groups.items()
-               if e.eligible and e.ensemble is not None and e.ensemble <= chance]
-        if low:
-            shown = ", ".join(f"{g!r} {pct(summary.groups[g].ensemble)}%" for g in low[:4])
-            out.append(f"{_count(len(low), name, names)} at or below chance "
-                       f"({pct(chance)}%): "
-                       f"{shown}{', ...' if len(low) > 4 else ''}: a shortcut the models learned "
-                       "or labels that do not fit the images.")
-        small = [g for g, e in summary.groups.items() if not e.eligible]
-        if small:
-            out.append(f"{_count(len(small), name, names)} with fewer than {min_size} test "
-                       "samples (or none in a ranking half): shown, too small to judge.")
+            out += _ensemble_flags(name, summary, names, fairness.members)
+        out += _group_flags(name, summary, names, chance, fairness.ranking.min_group_size)
     if fairness.members > 1 and fairness.overall.ece.ensemble > fairness.overall.ece.single_mean:
         ece = fairness.overall.ece
         out.insert(0, f"Calibration error rises with ensembling: {pct(ece.single_mean)}% for "
