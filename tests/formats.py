@@ -109,7 +109,8 @@ def write_utkface(root: Path, per_stratum: int = 10, ages: tuple[int, ...] = (25
     """``root/UTKFace/<age>_<gender>_<race>_<datetime>.jpg.chip.jpg`` as distributed (small
     random faces): ``per_stratum`` images for every gender x race x age, plus the faults of
     the real dataset: a name without the race field, a byte-identical copy under the same
-    labels and one under other labels."""
+    labels and one under other labels, and a re-encoded, resized copy (a near-duplicate)
+    of face 10 under the same labels and of face 20 under another race."""
     rng = np.random.default_rng(seed)
     folder = root / "UTKFace"
     stamp, written = 20170116000000000, []
@@ -129,4 +130,18 @@ def write_utkface(root: Path, per_stratum: int = 10, ages: tuple[int, ...] = (25
     # a copy whose gender disagrees: both dropped
     (folder / f"{age}_{1 - int(gender)}_{race}_{stamp + 2}.jpg.chip.jpg").write_bytes(
         written[-1].read_bytes())
+    # near-duplicates: re-encoded at another quality and resized, under other names
+    age, gender, race = written[10].name.split("_")[:3]
+    _near_copy(written[10], folder / f"{age}_{gender}_{race}_{stamp + 3}.jpg.chip.jpg")
+    age, gender, race = written[20].name.split("_")[:3]
+    _near_copy(written[20], folder / f"{age}_{gender}_{(int(race) + 1) % 5}_{stamp + 4}"
+                                     ".jpg.chip.jpg")
     return folder
+
+
+def _near_copy(source: Path, target: Path) -> None:
+    """``source`` resized to 2x and saved as a JPEG of another quality: the same photo,
+    other bytes (a near-duplicate)."""
+    with Image.open(source) as image:
+        image.convert("RGB").resize((image.width * 2, image.height * 2)).save(
+            target, format="JPEG", quality=70)

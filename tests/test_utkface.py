@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fairens.data import load_dataset
-from fairens.data.decode import decode_file, file_digests
-from fairens.data.utkface import AGE_GROUPS, age_group
+from fairens.data.decode import decode_file
+from fairens.data.duplicates import duplicate_sets, file_hashes, near_pairs, split_sets
+from fairens.data.utkface import AGE_GROUPS, Hygiene, age_group
 from fairens.settings import load_data
 
 from conftest import REPO, output_files
@@ -54,10 +56,12 @@ def test_age_groups() -> None:
 def test_hygiene_is_counted_and_reported(faces: Path) -> None:
     data = _load(faces)
     assert data.hygiene == {
-        "files": 303, "unparsable": 1, "unparsable_example": "61_1_20170109150557335.jpg.chip.jpg",
+        "files": 305, "unparsable": 1, "unparsable_example": "61_1_20170109150557335.jpg.chip.jpg",
         "duplicate_sets": 2, "duplicates_dropped_as_copies": 1, "conflicting_sets": 1,
-        "conflicting_images_dropped": 2, "kept": 299,
-        "split_sizes": {"train": 211, "val": 29, "test": 59}}
+        "conflicting_images_dropped": 2, "near_duplicates": True, "near_duplicate_distance": 46,
+        "near_duplicate_sets": 2, "near_duplicate_images": 4,
+        "near_duplicate_conflicting_sets": 1, "near_duplicate_conflicting_images_dropped": 2,
+        "kept": 299, "split_sizes": {"train": 213, "val": 28, "test": 58}}
     assert data.summary()["hygiene"] == data.hygiene  # run.json records it
 
 
@@ -95,17 +99,87 @@ def test_decode_cache_keys_on_the_size(faces: Path, tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("utkface-*.npy"))) == 2
 
 
-def test_content_hashes_are_cached_and_follow_changed_files(tmp_path: Path) -> None:
+def test_content_hashes_are_cached_and_follow_changed_files(faces: Path, tmp_path: Path) -> None:
     files = [tmp_path / "a.jpg", tmp_path / "b.jpg"]
+    one = next((faces / "UTKFace").glob("25_0_0_*"))
     for path in files:
-        path.write_bytes(b"same bytes")
+        path.write_bytes(one.read_bytes())
     cache = tmp_path / "cache"
-    assert file_digests(files, cache_dir=cache) == [hashlib.sha256(b"same bytes").hexdigest()] * 2
-    [stored] = cache.glob("sha256-*.json")
-    stored.write_text('["cached-a", "cached-b"]')
-    assert file_digests(files, cache_dir=cache) == ["cached-a", "cached-b"]
-    files[1].write_bytes(b"other bytes!")
-    assert file_digests(files, cache_dir=cache)[1] == hashlib.sha256(b"other bytes!").hexdigest()
+    digests, hashes = file_hashes(files, cache_dir=cache)
+    assert digests == [hashlib.sha256(one.read_bytes()).hexdigest()] * 2
+    assert hashes.shape == (2, 4) and (hashes[0] == hashes[1]).all()
+    [stored] = cache.glob("hashes-*.json")
+    stored.write_text(json.dumps({"sha256": ["cached-a", "cached-b"], "phash": ["0" * 64] * 2}))
+    assert file_hashes(files, cache_dir=cache)[0] == ["cached-a", "cached-b"]
+    files[1].write_bytes(next((faces / "UTKFace").glob("35_1_2_*")).read_bytes())
+    digests, hashes = file_hashes(files, cache_dir=cache)
+    assert digests[1] == hashlib.sha256(files[1].read_bytes()).hexdigest()
+    assert near_pairs(hashes, 46).empty  # two different random faces
+
+
+def _split_of(data, source: str) -> str:
+    files = data.files.set_index("source")
+    return files.loc[f"UTKFace/{source}", "split"]
+
+
+def test_near_duplicates_stay_in_one_split_and_conflicts_are_dropped(faces: Path) -> None:
+    copies = sorted(p.name for p in (faces / "UTKFace").glob("35_0_0_*"))
+    original, copy = copies[0], copies[-1]  # face 10 and its re-encoded, resized copy
+    for seed in range(8):
+        data = _load(faces, split_seed=seed)
+        assert _split_of(data, original) == _split_of(data, copy) != "dropped"
+        sets = data.files.set_index("source")["duplicate_set"]
+        assert sets[f"UTKFace/{original}"] == sets[f"UTKFace/{copy}"]
+    # face 20's copy is labelled with another race: both are dropped, and say why
+    reasons = data.files.set_index("source")["reason"]
+    face_20 = sorted(p.name for p in (faces / "UTKFace").glob("45_0_0_*"))[0]
+    [its_copy] = [p.name for p in (faces / "UTKFace").glob("45_0_1_*304.jpg.chip.jpg")]
+    assert {reasons[f"UTKFace/{face_20}"], reasons[f"UTKFace/{its_copy}"]} == {
+        "label conflict (near-duplicates)"}
+
+
+def test_without_near_duplicates_the_split_is_the_images_split(faces: Path) -> None:
+    data = _load(faces, near_duplicates=False)
+    assert data.hygiene["near_duplicates"] is False and data.hygiene["kept"] == 301
+    assert "near-duplicates not looked for" in Hygiene(**data.hygiene).describe()
+    assert data.files["duplicate_set"].isna().all()
+
+
+def test_split_sets_assigns_whole_sets_at_the_fractions() -> None:
+    rng = np.random.default_rng(0)
+    n = 1000
+    pairs = near_pairs(np.arange(n, dtype=np.uint64)[:, None] // 3, 0)  # sets of three
+    sets = duplicate_sets(n, pairs)
+    assert sets.max() == 333 and (np.bincount(sets) <= 3).all()
+    strata = np.asarray(["a", "b"], dtype=object)[(np.arange(n) // 3) % 2]
+    split = split_sets(sets, pd.DataFrame({"s": strata}),
+                       {"train": 0.7, "val": 0.1, "test": 0.2}, rng)
+    assert all(len(set(split[sets == s])) == 1 for s in range(sets.max() + 1))
+    share = {name: (split == name).mean() for name in ("train", "val", "test")}
+    assert abs(share["test"] - 0.2) < 0.01 and abs(share["val"] - 0.1) < 0.01
+    # every set a single image: the stratified split of the images, drawn as before
+    singles = split_sets(np.arange(n), pd.DataFrame({"s": strata}),
+                         {"train": 0.7, "val": 0.1, "test": 0.2}, np.random.default_rng(0))
+    counts = pd.Series(strata).value_counts()
+    assert (singles == "test").sum() == sum(int(c * 0.2) for c in counts)
+
+
+def test_provenance_round_trips(faces: Path) -> None:
+    data = _load(faces)
+    table = data.test_groups()
+    assert list(table.columns[:3]) == ["sample_id", "label", "source"]
+    for row in table.head(5).itertuples():
+        image = decode_file(faces / row.source, size=16)
+        index = int(np.flatnonzero(data.test.sample_ids.numpy() == row.sample_id)[0])
+        assert np.array_equal(image.numpy(), data.test.images[index].numpy())
+    files = data.files
+    assert len(files) == 305 and set(files["split"]) == {"train", "val", "test", "dropped"}
+    kept = files[files["split"] != "dropped"]
+    assert sorted(kept["sample_id"]) == sorted(
+        np.concatenate([getattr(data, s).sample_ids.numpy() for s in ("train", "val", "test")]))
+    assert set(files.loc[files["split"] == "dropped", "reason"]) == {
+        "unparsable name", "byte-identical copy", "label conflict (byte-identical copies)",
+        "label conflict (near-duplicates)"}
 
 
 def test_a_run_records_the_hygiene(train_config, faces: Path, tmp_path: Path) -> None:
@@ -113,8 +187,17 @@ def test_a_run_records_the_hygiene(train_config, faces: Path, tmp_path: Path) ->
     train(train_config("data=utkface", f"data.root={faces}", "data.image_size=16",
                        f"data.cache_dir={tmp_path}/c", "trainer.limit_train_batches=1",
                        "ensemble.size=1", "report.intervals=false"))
-    meta = json.loads((tmp_path / "results" / "test" / "run.json").read_text())
+    run = tmp_path / "results" / "test"
+    meta = json.loads((run / "run.json").read_text())
     assert meta["data"]["hygiene"]["conflicting_images_dropped"] == 2
+    assert meta["data"]["hygiene"]["near_duplicate_conflicting_images_dropped"] == 2
+    from fairens.rundir import load_groups, load_run
+    split = pd.read_csv(run / "data_split.csv", dtype=str, keep_default_na=False)
+    assert list(split.columns) == ["source", "split", "reason", "sample_id", "duplicate_set"]
+    assert len(split) == 305
+    test = load_groups(run)
+    assert set(test["source"]) == set(split.loc[split["split"] == "test", "source"])
+    assert "source" not in load_run(run).groups.columns  # provenance is not a grouping
 
 
 BAD = {

@@ -37,6 +37,7 @@ from .models import get_spec, profile_model
 from .ownership import OwnedFolder
 from .report import summary_lines, write_report
 from .rundir import (
+    DATA_SPLIT,
     RUN_JSON,
     TEST_GROUPS,
     VAL_GROUPS,
@@ -53,6 +54,7 @@ from .rundir import (
     resume_file,
     run_lock,
     save_predictions,
+    write_data_split,
     write_run_json,
     write_test_groups,
 )
@@ -156,9 +158,11 @@ def _prepare_run(run: OwnedFolder, paths: RunPaths, meta: dict[str, Any],
         if not (paths.results / VAL_GROUPS).exists():  # trained before validation was kept
             write_test_groups(run, data.val_groups(), split="val")
         return
-    run.check([TEST_GROUPS, VAL_GROUPS, RUN_JSON], "train")
+    run.check([TEST_GROUPS, VAL_GROUPS, DATA_SPLIT, RUN_JSON], "train")
     write_test_groups(run, data.test_groups())
     write_test_groups(run, data.val_groups(), split="val")
+    if data.files is not None:
+        write_data_split(run, data.files)
     write_run_json(run, meta)
 
 

@@ -43,7 +43,8 @@ PLOTS_DIR = "plots"
 MEMBERS_DIR = "members"
 LOGS_DIR = "logs"
 LOG_FILES = ("metrics.csv", "hparams.yaml")  # what Lightning's CSV logger writes
-RESERVED_COLUMNS = ("sample_id", "label", "pair_id")
+RESERVED_COLUMNS = ("sample_id", "label", "pair_id", "source")
+DATA_SPLIT = "data_split.csv"
 MAX_MEMBERS = 10_000  # more members than any ensemble trains: a larger count is a broken file
 MAX_CLASSES = 100_000
 _MEMBER_FILE = re.compile(r"^member_(\d+)\.npz$")
@@ -204,6 +205,13 @@ def write_test_groups(run: OwnedFolder, frame: pd.DataFrame, split: str = "test"
     if missing:
         raise FairensError(f"{split} groups lack the required columns {missing}")
     return run.write(SPLITS[split][0], csv_text(frame, raw=True), by="train")
+
+
+def write_data_split(run: OwnedFolder, files: pd.DataFrame) -> Path:
+    """Write ``data_split.csv``: every image the dataset read (source), its split (train,
+    val, test, or dropped) and why it was dropped (reason), its sample_id, and its
+    near-duplicate set (duplicate_set, empty for an image alone)."""
+    return run.write(DATA_SPLIT, csv_text(files, raw=True), by="train")
 
 
 def write_run_json(run: OwnedFolder, meta: dict[str, Any]) -> Path:

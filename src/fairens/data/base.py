@@ -33,13 +33,16 @@ class AugmentSpec:
 
 @dataclass(frozen=True)
 class Split:
-    """One split: images uint8 [N, C, H, W], labels int64 [N], sample_ids int64 [N], and
-    ``attributes``, N rows with one string column per grouping other than ``class``."""
+    """One split: images uint8 [N, C, H, W], labels int64 [N], sample_ids int64 [N],
+    ``attributes``, N rows with one string column per grouping other than ``class``, and
+    ``sources``, where each image came from (a file path relative to ``data.root``, or the
+    dataset's own index), or None."""
 
     images: torch.Tensor
     labels: torch.Tensor
     sample_ids: torch.Tensor
     attributes: pd.DataFrame = field(default_factory=pd.DataFrame)
+    sources: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.attributes.empty and len(self.attributes) != len(self.labels):
@@ -52,7 +55,9 @@ class Split:
         """The samples at ``index``, in that order."""
         index = torch.as_tensor(index, dtype=torch.int64)
         rows = self.attributes.iloc[index.numpy()].reset_index(drop=True)
-        return Split(self.images[index], self.labels[index], self.sample_ids[index], rows)
+        sources = None if self.sources is None else self.sources[index.numpy()]
+        return Split(self.images[index], self.labels[index], self.sample_ids[index], rows,
+                     sources)
 
     def with_attribute(self, name: str, values: np.ndarray | Sequence[str]) -> Split:
         """A copy with one more attribute column (string values, one per sample)."""
@@ -77,6 +82,8 @@ class ImageData:
         minority: for groupings that declare them, the groups that are minorities.
         pair_ids: int64 [N_test] counterfactual pair of each test sample, or None.
         hygiene: what reading the files found (skipped names, duplicates), or None.
+        files: every image the dataset read (``data_split.csv``: source, split, reason,
+            sample_id, duplicate_set), or None: then it is made from the splits' sources.
     """
 
     name: str
@@ -88,6 +95,7 @@ class ImageData:
     minority: dict[str, tuple[str, ...]] = field(default_factory=dict)
     pair_ids: np.ndarray | None = None
     hygiene: dict | None = None
+    files: pd.DataFrame | None = None
 
     @property
     def channels(self) -> int:
@@ -117,11 +125,12 @@ class ImageData:
         return tuple(mean.tolist()), tuple(std.tolist())
 
     def test_groups(self) -> pd.DataFrame:
-        """The rows of ``test_groups.csv``: sample_id, label, [pair_id], class, groupings."""
+        """The rows of ``test_groups.csv``: sample_id, label, [pair_id], [source], class,
+        groupings."""
         return self._groups(self.test, self.pair_ids)
 
     def val_groups(self) -> pd.DataFrame:
-        """The rows of ``val_groups.csv``: sample_id, label, class, groupings."""
+        """The rows of ``val_groups.csv``: sample_id, label, [source], class, groupings."""
         return self._groups(self.val, None)
 
     def _groups(self, split: Split, pair_ids: np.ndarray | None) -> pd.DataFrame:
@@ -129,10 +138,28 @@ class ImageData:
         frame = pd.DataFrame({"sample_id": split.sample_ids.numpy(), "label": labels})
         if pair_ids is not None:
             frame["pair_id"] = pair_ids
+        if split.sources is not None:
+            frame["source"] = split.sources
         frame["class"] = np.asarray(self.classes, dtype=object)[labels]
         for column in self.test.attributes.columns:
             frame[column] = split.attributes[column].astype(str).to_numpy()
         return frame
+
+    def data_split(self, before: ImageData | None = None) -> pd.DataFrame | None:
+        """The rows of ``data_split.csv``: every image read, its split, or why it was dropped;
+        training images of ``before`` (the loader's split) that the long tail or
+        ``data.max_train_per_class`` left out are dropped as not sampled. None for a dataset
+        without sources."""
+        before = before or self
+        files = before.files if before.files is not None else _files_of(before)
+        if files is None:
+            return None
+        files = files.copy()
+        trained = set(self.train.sample_ids.tolist())
+        unused = (files["split"] == "train") & ~files["sample_id"].isin(trained)
+        files.loc[unused, "split"] = "dropped"
+        files.loc[unused, "reason"] = "not sampled (data.max_train_per_class or the long tail)"
+        return files[["source", "split", "reason", "sample_id", "duplicate_set"]]
 
     def summary(self) -> dict:
         """Sizes and class counts, for run.json."""
@@ -144,6 +171,20 @@ class ImageData:
                 "groupings": self.groupings,
                 "minority": {k: list(v) for k, v in self.minority.items()},
                 **({"hygiene": self.hygiene} if self.hygiene is not None else {})}
+
+
+def _files_of(data: ImageData) -> pd.DataFrame | None:
+    """A split table made from the splits' sources (every image kept), or None."""
+    splits = {"train": data.train, "val": data.val, "test": data.test}
+    if any(split.sources is None for split in splits.values()):
+        return None
+    return pd.DataFrame({
+        "source": np.concatenate([s.sources for s in splits.values()]),
+        "split": np.repeat(list(splits), [len(s) for s in splits.values()]),
+        "reason": "",
+        "sample_id": pd.array(np.concatenate([s.sample_ids.numpy() for s in splits.values()]),
+                              dtype="Int64"),
+        "duplicate_set": pd.array([pd.NA] * sum(map(len, splits.values())), dtype="Int64")})
 
 
 def stratified_split(labels: np.ndarray, sizes: Sequence[int],

@@ -87,7 +87,9 @@ def load_celeba(*, root: str | None = None, download: bool = False,
     images = decode_cached(paths, size=image_size, crop=_CROP, name="celeba",
                            cache_dir=cache_dir)
     labels = torch.from_numpy(attributes[target_attr].to_numpy().astype(np.int64))
-    everything = Split(images, labels, torch.arange(len(labels), dtype=torch.int64))
+    everything = Split(images, labels, torch.arange(len(labels), dtype=torch.int64),
+                       sources=np.array([f"img_align_celeba/{name}" for name in attributes.index],
+                                        dtype=object))
     for attribute in sensitive:
         values = np.where(attributes[attribute].to_numpy(), attribute, f"not_{attribute}")
         everything = everything.with_attribute(attribute, values)

@@ -69,8 +69,10 @@ def _find_folder(root: str | Path | None, folder: str, meta_file: str, download:
 
 
 def _read_batches(folder: Path, files: list[str], label_key: str,
-                  n_classes: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    images, labels = [], {}
+                  n_classes: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """(images uint8 [N, 3, 32, 32], label lists by key, each image's source
+    ``<batch file>:<row>``) of the batch files."""
+    images, labels, sources = [], {}, []
     for name in files:
         path = folder / name
         if not path.is_file():
@@ -81,6 +83,7 @@ def _read_batches(folder: Path, files: list[str], label_key: str,
             raise bad_file(path, f"'data' must be uint8 [N, 3072], got {data.dtype} "
                                  f"{list(data.shape)}")
         images.append(data.reshape(-1, 3, 32, 32))
+        sources.append(np.char.add(f"{name}:", np.arange(len(data)).astype(str)).astype(object))
         for key, value in entry.items():
             if key.endswith("labels"):
                 labels.setdefault(key, []).append(np.asarray(value, dtype=np.int64))
@@ -91,7 +94,7 @@ def _read_batches(folder: Path, files: list[str], label_key: str,
     if len(bad):
         raise bad_file(folder / files[0], f"label {int(bad[0])} is not in the class list "
                                           f"(0..{n_classes - 1})")
-    return np.concatenate(images), merged
+    return np.concatenate(images), merged, np.concatenate(sources)
 
 
 def _load(spec: tuple, *, root: str | Path | None, download: bool, val_fraction: float,
@@ -100,12 +103,15 @@ def _load(spec: tuple, *, root: str | Path | None, download: bool, val_fraction:
     folder = _find_folder(root, folder_name, meta_file, download, title, downloader)
     meta = _read_pickle(folder / meta_file)
     classes = tuple(meta[names_key])
-    train_images, train_labels = _read_batches(folder, train_files, label_key, len(classes))
-    test_images, test_labels = _read_batches(folder, test_files, label_key, len(classes))
+    train_images, train_labels, train_sources = _read_batches(folder, train_files, label_key,
+                                                              len(classes))
+    test_images, test_labels, test_sources = _read_batches(folder, test_files, label_key,
+                                                           len(classes))
     pool = Split(torch.from_numpy(train_images), torch.from_numpy(train_labels[label_key]),
-                 torch.arange(len(train_images), dtype=torch.int64))
+                 torch.arange(len(train_images), dtype=torch.int64), sources=train_sources)
     test = Split(torch.from_numpy(test_images), torch.from_numpy(test_labels[label_key]),
-                 torch.arange(len(test_images), dtype=torch.int64) + _TEST_ID_OFFSET)
+                 torch.arange(len(test_images), dtype=torch.int64) + _TEST_ID_OFFSET,
+                 sources=test_sources)
     train, val = split_off_validation(pool, val_fraction, seed)
     data = ImageData(name=name, classes=classes, train=train, val=val, test=test,
                      augment=_CIFAR_AUGMENT)
@@ -190,14 +196,15 @@ def load_cifar10s(*, root: str | None = None, download: bool = False,
             gray[of_class[:round(share * len(of_class))]] = True
         images = split.images.clone()
         images[torch.from_numpy(gray)] = _to_gray(split.images[torch.from_numpy(gray)])
-        out = Split(images, split.labels, split.sample_ids, split.attributes)
+        out = Split(images, split.labels, split.sample_ids, split.attributes, split.sources)
         return with_intersection(out.with_attribute("color", np.where(gray, "gray", "color")),
                                  base.classes, "color")
 
     test = base.test
     doubled = Split(torch.cat([test.images, _to_gray(test.images)]),
                     torch.cat([test.labels, test.labels]),
-                    torch.cat([test.sample_ids, test.sample_ids + _TEST_ID_OFFSET]))
+                    torch.cat([test.sample_ids, test.sample_ids + _TEST_ID_OFFSET]),
+                    sources=np.concatenate([test.sources, test.sources + " (gray copy)"]))
     doubled = with_intersection(
         doubled.with_attribute("color", ["color"] * len(test) + ["gray"] * len(test)),
         base.classes, "color")

@@ -16,7 +16,6 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from ..errors import FairensError, bad_file
-from ..files import read_json
 from ..ownership import open_folder
 from .base import check_memory
 
@@ -94,12 +93,17 @@ def decode_files(paths: Sequence[str | Path], *, size: int | None, crop: int | N
     return torch.stack(images)
 
 
-def _signature(paths: Sequence[str | Path], options: dict) -> str:
+def cache_key(paths: Sequence[str | Path], options: dict, cache_dir: str | Path | None,
+              name: str, suffix: str) -> tuple[Path, Path]:
+    """(the cache file of ``name`` for these files and options, the cache folder): the key is
+    made of every file's path, size and modification time and the options, so any change to
+    the files computes again."""
     digest = hashlib.sha256(json.dumps({"version": _CACHE_VERSION, **options}).encode())
     for path in map(str, paths):
         stat = os.stat(path)
         digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:24]
+    folder = _cache_folder(cache_dir)
+    return folder / f"{name}-{digest.hexdigest()[:24]}{suffix}", folder
 
 
 def decode_cached(paths: Sequence[str | Path], *, size: int | None, crop: int | None = None,
@@ -107,41 +111,15 @@ def decode_cached(paths: Sequence[str | Path], *, size: int | None, crop: int | 
     """:func:`decode_files`, cached in ``cache_dir`` (None: :func:`default_cache_dir`) under
     a key made of every file's path, size and modification time and the decoding options,
     so a second run skips decoding and any change to the files decodes again."""
-    key = _signature(paths, {"size": size, "crop": crop})
-    folder = _cache_folder(cache_dir)
-    cache = folder / f"{name}-{key}.npy"
+    cache, folder = cache_key(paths, {"size": size, "crop": crop}, cache_dir, name, ".npy")
     if cache.is_file():
         try:
             return torch.from_numpy(np.load(cache, allow_pickle=False))
         except (OSError, ValueError):
             pass  # unreadable: decode again, and replace it if it is fairens's
     images = decode_files(paths, size=size, crop=crop, desc=f"decoding {name}")
-    _store(cache, folder, lambda f: np.save(f, images.numpy(), allow_pickle=False))
+    store_in_cache(cache, folder, lambda f: np.save(f, images.numpy(), allow_pickle=False))
     return images
-
-
-def file_digests(paths: Sequence[str | Path], *, cache_dir: str | Path | None) -> list[str]:
-    """SHA-256 of each file's bytes, cached under the same kind of key as
-    :func:`decode_cached`: reading and hashing 23,708 UTKFace files takes ~0.8 s, a third of
-    a cached load (``benchmarks/data_pipeline.py --utkface``)."""
-    key = _signature(paths, {"digest": "sha256"})
-    folder = _cache_folder(cache_dir)
-    cache = folder / f"sha256-{key}.json"
-    if cache.is_file():
-        try:
-            digests = read_json(cache, "a cache of file digests")
-            if isinstance(digests, list) and len(digests) == len(paths):
-                return digests
-        except FairensError:
-            pass  # unreadable: hash again
-    digests = [_sha256(path) for path in paths]
-    _store(cache, folder, lambda f: f.write(json.dumps(digests).encode()))
-    return digests
-
-
-def _sha256(path: str | Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
 
 
 _CACHE_FILE = re.compile(r"^[A-Za-z0-9_]+-[0-9a-f]{24}\.(npy|json)$")
@@ -149,12 +127,13 @@ _CACHE_FILE = re.compile(r"^[A-Za-z0-9_]+-[0-9a-f]{24}\.(npy|json)$")
 
 def _adopt_cache(folder: Path) -> dict[str, str]:
     """The cache files an earlier version of fairens left (named ``<name>-<key>.npy`` or
-    ``sha256-<key>.json``); nothing else in the folder becomes fairens's."""
+    ``<name>-<key>.json``); nothing else in the folder becomes fairens's."""
     return {p.name: "cache" for p in folder.iterdir()
             if _CACHE_FILE.match(p.name) and p.is_file() and not p.is_symlink()}
 
 
-def _store(cache: Path, folder: Path, write: Callable[[BinaryIO], object]) -> None:
+def store_in_cache(cache: Path, folder: Path, write: Callable[[BinaryIO], object]) -> None:
+    """Write ``cache`` with ``write`` in the cache folder, if fairens may write there."""
     try:
         owned = open_folder(folder, "cache", adopt=_adopt_cache)
         with owned.writing(cache.name, by="cache") as tmp, open(tmp, "wb") as f:

@@ -29,7 +29,9 @@ def load_digits(*, seed: int = 0, test_per_class: int = 50, val_per_class: int =
     # 4-bit intensities 0..16 to the uint8 range every other dataset uses.
     images = torch.from_numpy(np.rint(bunch.images * (255 / 16)).astype(np.uint8)[:, None])
     labels = torch.from_numpy(bunch.target.astype(np.int64))
-    everything = Split(images, labels, torch.arange(len(labels), dtype=torch.int64))
+    index = np.arange(len(labels))
+    everything = Split(images, labels, torch.from_numpy(index), sources=np.char.add(
+        "sklearn.datasets.load_digits:", index.astype(str)).astype(object))
     test, val, train = stratified_split(bunch.target, [test_per_class, val_per_class],
                                         np.random.default_rng([seed, DATA_SALTS["digits_split"]]))
     return ImageData(

@@ -56,10 +56,11 @@ def _attributes(csv: Path, root: Path, paths: list[Path]) -> pd.DataFrame:
 
 
 def _stack(entries: list[tuple[Path, int]], images: torch.Tensor, start_id: int,
-           attributes: pd.DataFrame) -> Split:
+           attributes: pd.DataFrame, root: Path) -> Split:
     labels = torch.tensor([label for _, label in entries], dtype=torch.int64)
     ids = torch.arange(start_id, start_id + len(entries), dtype=torch.int64)
-    return Split(images, labels, ids, attributes.reset_index(drop=True))
+    sources = np.array([os.path.relpath(path, root) for path, _ in entries], dtype=object)
+    return Split(images, labels, ids, attributes.reset_index(drop=True), sources)
 
 
 @register_dataset("imagefolder")
@@ -87,8 +88,8 @@ def load_imagefolder(*, root: str | None = None, attributes_csv: str | None = No
     else:
         attributes = pd.DataFrame(index=range(len(paths)))
     n_train = len(entries["train"])
-    pool = _stack(entries["train"], images[:n_train], 0, attributes.iloc[:n_train])
-    test = _stack(entries["test"], images[n_train:], n_train, attributes.iloc[n_train:])
+    pool = _stack(entries["train"], images[:n_train], 0, attributes.iloc[:n_train], root)
+    test = _stack(entries["test"], images[n_train:], n_train, attributes.iloc[n_train:], root)
     train, val = split_off_validation(pool, val_fraction, seed)
     return ImageData(name="imagefolder", classes=tuple(classes), train=train, val=val,
                      test=test, augment=_AUGMENT)
@@ -165,7 +166,8 @@ def load_manifest(*, manifest: str | None = None, sensitive: list[str] | None = 
     class_index = {name: i for i, name in enumerate(classes)}
     everything = Split(images, torch.tensor([class_index[x] for x in table["label"]]),
                        torch.arange(len(table), dtype=torch.int64),
-                       table[sensitive].reset_index(drop=True))
+                       table[sensitive].reset_index(drop=True),
+                       table["path"].to_numpy(dtype=object))
     split = table["split"].to_numpy()
     train, test = (everything.subset(np.flatnonzero(split == s)) for s in ("train", "test"))
     if (split == "val").any():

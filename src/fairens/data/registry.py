@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from ..errors import FairensError, UsageError, bad_setting, unknown_name
@@ -85,12 +86,14 @@ def load_dataset(name: str, *, seed: int = 0, imbalance_ratio: float = 1.0,
         options["seed"] = seed
     if "image_size" in accepted and image_size is not None:
         options["image_size"] = image_size  # decoded at that size: no second resize
-    data = add_intersections(loader(**options), intersections)
+    loaded = loader(**options)
+    data = add_intersections(loaded, intersections)
     check_attribute_columns(data, f"data={name}")
     if max_train_per_class is not None:
         data = cap_training_classes(data, max_train_per_class, seed)
     data = declare_minorities(make_long_tailed(data, imbalance_ratio, seed))
     _check_splits(data, name)
+    data = replace(data, files=data.data_split(before=loaded))
     return data if image_size is None else resize(data, image_size)
 
 

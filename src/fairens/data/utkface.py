@@ -31,7 +31,15 @@ import torch
 
 from ..errors import FairensError, UsageError, bad_setting
 from .base import AugmentSpec, ImageData, Split
-from .decode import decode_cached, file_digests
+from .decode import decode_cached
+from .duplicates import (
+    NEAR_DUPLICATE_DISTANCE,
+    duplicate_sets,
+    file_hashes,
+    label_conflicts,
+    near_pairs,
+    split_sets,
+)
 from .registry import register_dataset
 from .salts import DATA_SALTS
 
@@ -51,7 +59,8 @@ def age_group(age: int) -> str:
 
 @dataclass
 class Hygiene:
-    """What reading the folder found: files, unparsable names, duplicate copies."""
+    """What reading the folder found: files, unparsable names, byte-identical copies and
+    near-duplicate sets."""
 
     files: int = 0
     unparsable: int = 0
@@ -60,6 +69,12 @@ class Hygiene:
     duplicates_dropped_as_copies: int = 0
     conflicting_sets: int = 0
     conflicting_images_dropped: int = 0
+    near_duplicates: bool = False
+    near_duplicate_distance: int | None = None
+    near_duplicate_sets: int = 0
+    near_duplicate_images: int = 0
+    near_duplicate_conflicting_sets: int = 0
+    near_duplicate_conflicting_images_dropped: int = 0
     kept: int = 0
     split_sizes: dict[str, int] = field(default_factory=dict)
 
@@ -67,11 +82,17 @@ class Hygiene:
         return dict(self.__dict__)
 
     def describe(self) -> str:
+        near = (f"{self.near_duplicate_sets} sets of near-duplicates (perceptual hashes within "
+                f"{self.near_duplicate_distance} bits; {self.near_duplicate_images} images), "
+                f"{self.near_duplicate_conflicting_sets} whose labels disagree dropped "
+                f"({self.near_duplicate_conflicting_images_dropped} images), the others kept "
+                "whole in one split; " if self.near_duplicates
+                else "near-duplicates not looked for (data.near_duplicates=false); ")
         return (f"UTKFace: {self.files} files; {self.unparsable} with an unparsable name "
                 f"skipped (e.g. {self.unparsable_example!r}); {self.duplicate_sets} sets of "
                 f"byte-identical copies: {self.duplicates_dropped_as_copies} copies dropped, "
                 f"{self.conflicting_sets} sets whose labels disagree dropped "
-                f"({self.conflicting_images_dropped} images); {self.kept} kept: "
+                f"({self.conflicting_images_dropped} images); {near}{self.kept} kept: "
                 + ", ".join(f"{k} {v}" for k, v in self.split_sizes.items()))
 
 
@@ -87,72 +108,103 @@ def _folder(root: str | None) -> Path:
                        "<age>_<gender>_<race>_<datetime>.jpg.chip.jpg files)")
 
 
-def read_labels(folder: Path, hygiene: Hygiene, *, cache_dir: str | None) -> pd.DataFrame:
-    """One row per kept image: file, path, age, gender, race, age_group (words) and sha256,
-    after skipping unparsable names and resolving byte-identical copies (content hashes
-    cached in ``cache_dir``)."""
+def read_labels(folder: Path, hygiene: Hygiene, *, cache_dir: str | None,
+                labels: tuple[str, ...] = tuple(LABELS), near_duplicates: bool = False,
+                root: Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per kept image: file, path, source, age, gender, race, age_group, sha256,
+    duplicate_set; one row per file read: source, reason it was dropped or "").
+
+    Unparsable names are skipped; byte-identical copies are kept once and near-duplicate
+    sets (with ``near_duplicates``) kept whole, unless their ``labels`` disagree: then the
+    set is dropped. ``source`` is the path relative to ``root`` (default: the folder's
+    parent); hashes are cached in ``cache_dir``."""
     with os.scandir(folder) as entries:
         names = sorted(e.name for e in entries if e.is_file() and ".jpg" in e.name.lower())
     hygiene.files = len(names)
+    relative = os.path.relpath(folder, root or folder.parent)
+    base = "" if relative == "." else os.path.join(relative, "")
+    files = pd.DataFrame({"source": [base + name for name in names], "reason": ""})
     rows = []
-    for name in names:
+    for index, name in enumerate(names):
         match = _NAME.match(name)
         if match is None:
             hygiene.unparsable += 1
             hygiene.unparsable_example = hygiene.unparsable_example or name
+            files.loc[index, "reason"] = "unparsable name"
             continue
         age, gender, race = (int(v) for v in match.groups())
-        rows.append({"file": name, "age": age, "gender": GENDERS[gender], "race": RACES[race],
-                     "age_group": age_group(age)})
+        rows.append({"file": name, "row": index, "age": age, "gender": GENDERS[gender],
+                     "race": RACES[race], "age_group": age_group(age)})
     if not rows:
         raise FairensError(f"{folder}: no image whose name starts with <age>_<gender>_<race>_ "
                            f"({hygiene.files} files looked at)")
     table = pd.DataFrame(rows)
     # paths as text: pathlib's joins cost 0.3 s per 23,708 files, a sixth of a cached load
     table["path"] = [os.path.join(folder, name) for name in table["file"]]
-    table["sha256"] = file_digests(list(table["path"]), cache_dir=cache_dir)
-    return _resolve_copies(table, hygiene)
+    table["source"] = files["source"].to_numpy()[table["row"]]
+    digests, hashes = file_hashes(list(table["path"]), cache_dir=cache_dir)
+    table["sha256"], table["phash"] = digests, list(hashes)
+    table = _resolve_copies(table, hygiene, labels, files)
+    if near_duplicates:
+        table = _resolve_near_duplicates(table, hygiene, labels, files)
+    else:
+        table["duplicate_set"] = np.arange(len(table))
+    hygiene.near_duplicates = near_duplicates
+    hygiene.kept = len(table)
+    return table, files
 
 
-def _resolve_copies(table: pd.DataFrame, hygiene: Hygiene) -> pd.DataFrame:
+def _resolve_copies(table: pd.DataFrame, hygiene: Hygiene, labels: tuple[str, ...],
+                    files: pd.DataFrame) -> pd.DataFrame:
     """Keep one of each set of byte-identical images, unless the set's labels disagree."""
-    sizes = table.groupby("sha256")["file"].transform("size")
-    labels = table.groupby("sha256")[list(LABELS)].transform("nunique").max(axis=1)
-    copies = table[sizes > 1]
-    hygiene.duplicate_sets = int(copies["sha256"].nunique())
-    conflicting = table["sha256"].isin(copies.loc[labels[sizes > 1] > 1, "sha256"])
-    hygiene.conflicting_sets = int(table.loc[conflicting, "sha256"].nunique())
+    _, sets = np.unique(table["sha256"], return_inverse=True)
+    sizes = np.bincount(sets)[sets]
+    conflicting = label_conflicts(sets, table[list(labels)])
+    hygiene.duplicate_sets = len(np.unique(sets[sizes > 1]))
+    hygiene.conflicting_sets = len(np.unique(sets[conflicting]))
     hygiene.conflicting_images_dropped = int(conflicting.sum())
-    kept = table[~conflicting].drop_duplicates("sha256", keep="first")
-    hygiene.duplicates_dropped_as_copies = int((~conflicting).sum() - len(kept))
-    hygiene.kept = len(kept)
-    return kept.reset_index(drop=True)
+    copy = pd.Series(sets).duplicated().to_numpy() & ~conflicting
+    hygiene.duplicates_dropped_as_copies = int(copy.sum())
+    files.loc[table["row"][conflicting], "reason"] = "label conflict (byte-identical copies)"
+    files.loc[table["row"][copy], "reason"] = "byte-identical copy"
+    return table[~conflicting & ~copy].reset_index(drop=True)
+
+
+def _resolve_near_duplicates(table: pd.DataFrame, hygiene: Hygiene, labels: tuple[str, ...],
+                             files: pd.DataFrame) -> pd.DataFrame:
+    """Group near-duplicates into sets; drop the sets whose labels disagree."""
+    hashes = np.stack(table["phash"].to_list())
+    sets = duplicate_sets(len(table), near_pairs(hashes, NEAR_DUPLICATE_DISTANCE))
+    sizes = np.bincount(sets)[sets]
+    conflicting = label_conflicts(sets, table[list(labels)])
+    hygiene.near_duplicate_distance = NEAR_DUPLICATE_DISTANCE
+    hygiene.near_duplicate_sets = len(np.unique(sets[sizes > 1]))
+    hygiene.near_duplicate_images = int((sizes > 1).sum())
+    hygiene.near_duplicate_conflicting_sets = len(np.unique(sets[conflicting]))
+    hygiene.near_duplicate_conflicting_images_dropped = int(conflicting.sum())
+    files.loc[table["row"][conflicting], "reason"] = "label conflict (near-duplicates)"
+    kept = table.assign(duplicate_set=sets)[~conflicting].reset_index(drop=True)
+    _, kept["duplicate_set"] = np.unique(kept["duplicate_set"], return_inverse=True)
+    return kept
 
 
 def split_table(table: pd.DataFrame, seed: int) -> np.ndarray:
     """object [N]: ``train``, ``val`` or ``test`` for each image, seeded and stratified by
-    gender x race x age group: each stratum is shuffled and cut at the fractions (rounded
-    down for val and test, the rest to train)."""
+    gender x race x age group; near-duplicate sets (``duplicate_set``) go whole to one
+    split (:func:`~fairens.data.duplicates.split_sets`)."""
     rng = np.random.default_rng([seed, DATA_SALTS["utkface_split"]])
-    out = np.empty(len(table), dtype=object)
-    strata = table.groupby(list(LABELS), sort=True).indices
-    for key in sorted(strata):
-        index = rng.permutation(strata[key])
-        n_test = int(len(index) * SPLIT_FRACTIONS["test"])
-        n_val = int(len(index) * SPLIT_FRACTIONS["val"])
-        out[index[:n_test]] = "test"
-        out[index[n_test:n_test + n_val]] = "val"
-        out[index[n_test + n_val:]] = "train"
-    return out
+    return split_sets(table["duplicate_set"].to_numpy(), table[list(LABELS)], SPLIT_FRACTIONS,
+                      rng)
 
 
 @register_dataset("utkface")
 def load_utkface(*, root: str | None = None, target: str = "gender",
                  sensitive: list[str] | None = None, split_seed: int = 0,
-                 image_size: int = 64, cache_dir: str | None = None) -> ImageData:
+                 image_size: int = 64, cache_dir: str | None = None,
+                 near_duplicates: bool = True) -> ImageData:
     """UTKFace faces (see the module docstring), resized to ``image_size`` when decoded;
     the label is ``target``; each ``sensitive`` label is a grouping (default: the two that
-    are not the target)."""
+    are not the target); ``near_duplicates`` keeps near-duplicate sets in one split."""
     if target not in LABELS:
         raise bad_setting("data.target", target, f"one of {', '.join(LABELS)}")
     sensitive = [s for s in LABELS if s != target] if sensitive is None else list(sensitive)
@@ -163,9 +215,13 @@ def load_utkface(*, root: str | None = None, target: str = "gender",
                           f"{', '.join(s for s in LABELS if s != target)}")
     if not isinstance(split_seed, int) or isinstance(split_seed, bool) or split_seed < 0:
         raise bad_setting("data.split_seed", split_seed, "a non-negative integer")
+    if not isinstance(near_duplicates, bool):
+        raise bad_setting("data.near_duplicates", near_duplicates, "true or false")
     folder = _folder(root)
     hygiene = Hygiene()
-    table = read_labels(folder, hygiene, cache_dir=cache_dir)
+    table, files = read_labels(folder, hygiene, cache_dir=cache_dir,
+                               labels=(target, *sensitive), near_duplicates=near_duplicates,
+                               root=Path(root).expanduser())
     split = split_table(table, split_seed)
     hygiene.split_sizes = {name: int((split == name).sum()) for name in SPLIT_FRACTIONS}
     print(hygiene.describe(), flush=True)
@@ -174,9 +230,18 @@ def load_utkface(*, root: str | None = None, target: str = "gender",
     classes = LABELS[target]
     labels = torch.from_numpy(pd.Categorical(table[target], categories=classes).codes
                               .astype(np.int64))
-    everything = Split(images, labels, torch.arange(len(table), dtype=torch.int64),
-                       table[sensitive].reset_index(drop=True))
+    sample_ids = np.arange(len(table), dtype=np.int64)
+    everything = Split(images, labels, torch.from_numpy(sample_ids),
+                       table[sensitive].reset_index(drop=True), table["source"].to_numpy())
     splits = {name: everything.subset(np.flatnonzero(split == name)) for name in SPLIT_FRACTIONS}
+    sets = table["duplicate_set"].to_numpy()
+    files["split"] = np.where(files["reason"] == "", "", "dropped")
+    files.loc[table["row"], "split"] = split
+    files["sample_id"] = pd.Series(sample_ids, index=table["row"]).reindex(files.index).astype(
+        "Int64")
+    files["duplicate_set"] = pd.Series(np.where(np.bincount(sets)[sets] > 1, sets, -1),
+                                       index=table["row"]).reindex(files.index).astype("Int64")
+    files.loc[files["duplicate_set"] == -1, "duplicate_set"] = pd.NA
     return ImageData(name="utkface", classes=classes, augment=AugmentSpec(pad=image_size // 16,
                                                                           flip=True),
-                     hygiene=hygiene.as_dict(), **splits)
+                     hygiene=hygiene.as_dict(), files=files, **splits)
