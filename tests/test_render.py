@@ -54,6 +54,9 @@ def pages(tmp_path_factory) -> list[Path]:
 def test_generated_pages_render(pages: list[Path]) -> None:
     for page in pages:
         check_page(page)
+    # a foreign run (no source column) has no gallery
+    assert "Who the models fail" not in pages[0].read_text()
+    assert not (pages[0].parent / "plots" / "gallery.png").exists()
 
 
 def test_the_compression_report_renders(exported_run: Path) -> None:

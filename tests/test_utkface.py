@@ -19,6 +19,7 @@ from fairens.data.utkface import AGE_GROUPS, Hygiene, age_group
 from fairens.settings import load_data
 
 from conftest import REPO, output_files
+from test_render import check_page
 from formats import write_utkface
 
 
@@ -198,6 +199,10 @@ def test_a_run_records_the_hygiene(train_config, faces: Path, tmp_path: Path) ->
     test = load_groups(run)
     assert set(test["source"]) == set(split.loc[split["split"] == "test", "source"])
     assert "source" not in load_run(run).groups.columns  # provenance is not a grouping
+    # the gallery of who the model fails, read from the faces' files
+    assert (run / "plots" / "gallery.png").is_file()
+    assert "Who the models fail: examples" in (run / "report.md").read_text()
+    check_page(run / "report.html")
 
 
 BAD = {

@@ -234,6 +234,7 @@ class RunPredictions:
         missing_members: members that ``run.json`` announces but that have no predictions.
         validation: the same members' validation predictions (logits [K, N_val, C],
             labels, groups), or None where the run has no ``val_groups.csv``.
+        sources: object [N], where each test image came from (``source``), or None.
     """
 
     logits: np.ndarray
@@ -245,6 +246,7 @@ class RunPredictions:
     meta: dict[str, Any] = field(default_factory=dict)
     missing_members: tuple[int, ...] = ()
     validation: RankingData | None = None
+    sources: np.ndarray | None = None
 
     @property
     def class_names(self) -> list[str]:
@@ -290,7 +292,8 @@ def load_run(run_dir: str | Path) -> RunPredictions:
     return RunPredictions(
         logits=logits, members=tuple(files), labels=labels,
         sample_ids=table["sample_id"].to_numpy(np.int64), groups=grouping_columns(table),
-        pair_ids=pair_ids, meta=meta, missing_members=missing, validation=validation)
+        pair_ids=pair_ids, meta=meta, missing_members=missing, validation=validation,
+        sources=table["source"].to_numpy(dtype=object) if "source" in table.columns else None)
 
 
 @dataclass(frozen=True)

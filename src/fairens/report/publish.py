@@ -106,7 +106,7 @@ def write_report(run_dir: str | Path, options: AnalysisOptions | None = None,
     analysis = run.analyse(options)
     title = run_title(run.meta, analysis.fairness, run_dir.name)
     doc = build_run_document(analysis, title=title, meta=run.meta,
-                             members=load_member_summaries(run_dir)) \
+                             members=load_member_summaries(run_dir), run=run) \
         if {"md", "html"} & set(formats) else None
     files = {FAIRNESS_JSON: json_text(analysis.fairness.to_json()),
              GROUPS_CSV: csv_text(analysis.table)}

@@ -10,7 +10,9 @@ from typing import Any
 from ..fairness import Analysis
 from ..fairness.calibration import Reliability
 from ..fairness.result import FairnessResult, GroupingResult, Subpop
+from ..rundir import RunPredictions
 from .document import Document, Image, estimate, p_value, pct, signed_pct
+from .gallery import gallery_section
 from .names import RANKING_WORDS, SCALE_WORDS, Names, verdict_words
 from .plots import curve_figure, forest_figure, heatmap_figure, reliability_figure, shown_groups
 from .summary import summary_block
@@ -355,14 +357,20 @@ def _counterfactual(doc: Document, fairness: FairnessResult, single: bool) -> No
 
 def build_run_document(analysis: Analysis, *, title: str,
                        meta: dict[str, Any] | None = None,
-                       members: list[dict[str, Any]] | None = None) -> Document:
+                       members: list[dict[str, Any]] | None = None,
+                       run: RunPredictions | None = None) -> Document:
     """The report of one analysed run; ``meta`` is its run.json (or empty), ``members``
-    its members' summaries (members/member_XX.json, or none). A single model (one member)
+    its members' summaries (members/member_XX.json, or none); ``run``, its predictions,
+    adds the gallery where the test images can be read. A single model (one member)
     gets the same report without the ensemble's columns, verdicts and curves."""
     fairness, meta = analysis.fairness, meta or {}
     names, single = Names.of_run(meta), fairness.members == 1
     doc = Document(title)
     summary_block(doc, fairness, names)
+    if run is not None and run.sources is not None:
+        gallery_section(doc, fairness=fairness, logits=run.logits, labels=run.labels,
+                        groups=run.groups, sources=run.sources, meta=meta, names=names,
+                        class_names=run.class_names)
     for index, (name, summary) in enumerate(fairness.groupings.items()):
         _grouping_section(doc, index, name, summary, analysis.reliability.get(name), names,
                           single)
