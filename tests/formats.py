@@ -132,14 +132,14 @@ def write_utkface(root: Path, per_stratum: int = 10, ages: tuple[int, ...] = (25
         written[-1].read_bytes())
     # near-duplicates: re-encoded at another quality and resized, under other names
     age, gender, race = written[10].name.split("_")[:3]
-    _near_copy(written[10], folder / f"{age}_{gender}_{race}_{stamp + 3}.jpg.chip.jpg")
+    near_copy(written[10], folder / f"{age}_{gender}_{race}_{stamp + 3}.jpg.chip.jpg")
     age, gender, race = written[20].name.split("_")[:3]
-    _near_copy(written[20], folder / f"{age}_{gender}_{(int(race) + 1) % 5}_{stamp + 4}"
+    near_copy(written[20], folder / f"{age}_{gender}_{(int(race) + 1) % 5}_{stamp + 4}"
                                      ".jpg.chip.jpg")
     return folder
 
 
-def _near_copy(source: Path, target: Path) -> None:
+def near_copy(source: Path, target: Path) -> None:
     """``source`` resized to 2x and saved as a JPEG of another quality: the same photo,
     other bytes (a near-duplicate)."""
     with Image.open(source) as image:

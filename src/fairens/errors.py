@@ -64,3 +64,9 @@ def bad_file(path: str | Path, problem: str) -> FairensError:
 def exit_status(error: FairensError) -> int:
     """2 for a usage error, 1 for any other."""
     return 2 if isinstance(error, UsageError) else 1
+
+
+def check_flag(key: str, value: object) -> None:
+    """Refuse a setting that must be true or false and is not a boolean."""
+    if not isinstance(value, bool):
+        raise bad_setting(key, value, "true or false")

@@ -8,15 +8,17 @@ but the official archive.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..errors import FairensError, UsageError, bad_file
+from ..errors import FairensError, UsageError, bad_file, check_flag
 from .base import AugmentSpec, ImageData, Split
 from .decode import decode_cached
+from .duplicates import separate_splits
 from .registry import register_dataset
 
 _FILES = ("list_attr_celeba.txt", "list_eval_partition.txt")
@@ -67,7 +69,8 @@ def _read_partition(path: Path) -> pd.Series:
 @register_dataset("celeba")
 def load_celeba(*, root: str | None = None, download: bool = False,
                 target_attr: str = "Blond_Hair", sensitive: list[str] | None = None,
-                image_size: int = 64, cache_dir: str | None = None) -> ImageData:
+                image_size: int = 64, cache_dir: str | None = None,
+                near_duplicates: bool = False) -> ImageData:
     """CelebA faces, centre-cropped and resized to ``image_size``; the label is whether
     ``target_attr`` is present; each ``sensitive`` attribute (default ``Male``) is a
     grouping, and ``data.intersections`` adds its intersection with the label (blond & male
@@ -96,5 +99,10 @@ def load_celeba(*, root: str | None = None, download: bool = False,
     classes = (f"not_{target_attr}", target_attr)
     splits = {name: everything.subset(np.flatnonzero(partition.to_numpy() == code))
               for name, code in _SPLITS.items()}
-    return ImageData(name="celeba", classes=classes, augment=AugmentSpec(pad=image_size // 8,
+    data = ImageData(name="celeba", classes=classes, augment=AugmentSpec(pad=image_size // 8,
                                                                          flip=True), **splits)
+    check_flag("data.near_duplicates", near_duplicates)
+    if not near_duplicates:
+        return data
+    splits, files, hygiene = separate_splits(splits, folder, cache_dir=cache_dir)
+    return replace(data, files=files, hygiene=hygiene, **splits)

@@ -19,6 +19,7 @@ import io
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import imagehash
 import numpy as np
@@ -30,6 +31,7 @@ from tqdm.auto import tqdm
 
 from ..errors import FairensError, bad_file
 from ..files import read_json
+from .base import Split
 from .decode import cache_key, store_in_cache
 
 # Chosen on UTKFace (docs/datasets.md, "Near-duplicates"): pairs up to 46 of 256 bits apart
@@ -149,3 +151,55 @@ def split_sets(sets: np.ndarray, strata: pd.DataFrame, fractions: dict[str, floa
         by_set[shuffled] = np.where(start < cut_test, order[0],
                                     np.where(start < cut_val, order[1], order[2]))
     return by_set[sets]
+
+
+SPLIT_ORDER = ("train", "val", "test")
+
+
+def separate_splits(splits: dict[str, Split], root: Path, *, cache_dir: str | Path | None
+                    ) -> tuple[dict[str, Split], pd.DataFrame, dict[str, Any]]:
+    """Near-duplicate hygiene for a dataset whose split is given (an ImageFolder tree, a
+    manifest, CelebA's partition): the images are read at ``root / source``; a set whose
+    labels disagree (the class or any attribute) is dropped, and an image whose set also
+    has an image in an earlier split (train, then val, then test) is dropped from its own,
+    so no set spans two splits and the given split is otherwise kept. Returns (the splits,
+    the ``data_split.csv`` rows, the hygiene counts)."""
+    parts = [splits[name] for name in SPLIT_ORDER]
+    sources = np.concatenate([part.sources for part in parts])
+    rank = np.repeat(np.arange(len(parts)), [len(part) for part in parts])
+    _, hashes = file_hashes([root / str(source) for source in sources], cache_dir=cache_dir)
+    sets = duplicate_sets(len(sources), near_pairs(hashes, NEAR_DUPLICATE_DISTANCE))
+    labels = pd.concat([part.attributes.assign(_label=part.labels.numpy()) for part in parts],
+                       ignore_index=True)
+    conflict = label_conflicts(sets, labels)
+    first = pd.Series(rank).groupby(sets).transform("min").to_numpy()
+    leak = (rank > first) & ~conflict
+    size = np.bincount(sets)[sets]
+    reason = np.where(conflict, "label conflict (near-duplicates)",
+                      np.where(leak, np.char.add("near-duplicate of a ",
+                                                 np.char.add(np.asarray(SPLIT_ORDER)[first],
+                                                             " image")), ""))
+    files = pd.DataFrame({
+        "source": sources, "split": np.where(reason == "", np.asarray(SPLIT_ORDER)[rank],
+                                             "dropped"),
+        "reason": reason,
+        "sample_id": pd.array(np.concatenate([p.sample_ids.numpy() for p in parts]),
+                              dtype="Int64"),
+        "duplicate_set": pd.array(np.where(size > 1, sets, -1), dtype="Int64")})
+    files.loc[files["duplicate_set"] == -1, "duplicate_set"] = pd.NA
+    offsets = np.concatenate([[0], np.cumsum([len(part) for part in parts])])
+    kept = {name: part.subset(np.flatnonzero(reason[offsets[i]:offsets[i + 1]] == ""))
+            for i, (name, part) in enumerate(zip(SPLIT_ORDER, parts, strict=True))}
+    hygiene = {"near_duplicates": True, "near_duplicate_distance": NEAR_DUPLICATE_DISTANCE,
+               "near_duplicate_sets": len(np.unique(sets[size > 1])),
+               "near_duplicate_images": int((size > 1).sum()),
+               "near_duplicate_conflicting_sets": len(np.unique(sets[conflict])),
+               "near_duplicate_conflicting_images_dropped": int(conflict.sum()),
+               "near_duplicates_dropped_across_splits": int(leak.sum()),
+               "split_sizes": {name: len(split) for name, split in kept.items()}}
+    print(f"{root}: {hygiene['near_duplicate_sets']} sets of near-duplicates (perceptual hashes "
+          f"within {NEAR_DUPLICATE_DISTANCE} bits; {hygiene['near_duplicate_images']} images): "
+          f"{hygiene['near_duplicate_conflicting_sets']} whose labels disagree dropped "
+          f"({int(conflict.sum())} images), {int(leak.sum())} copies of an image in an earlier "
+          "split dropped", flush=True)
+    return kept, files, hygiene

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from ..errors import FairensError, UsageError, bad_file
+from ..errors import FairensError, UsageError, bad_file, check_flag
 from ..files import read_csv_text
 from .base import AugmentSpec, ImageData, Split, split_off_validation
 from .decode import decode_cached
+from .duplicates import separate_splits
 from .registry import register_dataset
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -66,11 +68,12 @@ def _stack(entries: list[tuple[Path, int]], images: torch.Tensor, start_id: int,
 @register_dataset("imagefolder")
 def load_imagefolder(*, root: str | None = None, attributes_csv: str | None = None,
                      val_fraction: float = 0.1, seed: int = 0, image_size: int | None = None,
-                     cache_dir: str | None = None) -> ImageData:
+                     cache_dir: str | None = None, near_duplicates: bool = False) -> ImageData:
     """``root/train/<class>/*`` and ``root/test/<class>/*`` (jpg/png), classes from the
     training folders; a stratified ``val_fraction`` of training becomes validation. An
     ``attributes_csv`` (``path`` relative to root, then one column per attribute) adds
-    groupings."""
+    groupings. ``near_duplicates``: no near-duplicate set spans two splits
+    (:func:`~fairens.data.duplicates.separate_splits`)."""
     if root is None:
         raise UsageError("data.root is required for data=imagefolder: the folder that holds "
                          "train/<class>/ and test/<class>/")
@@ -91,8 +94,20 @@ def load_imagefolder(*, root: str | None = None, attributes_csv: str | None = No
     pool = _stack(entries["train"], images[:n_train], 0, attributes.iloc[:n_train], root)
     test = _stack(entries["test"], images[n_train:], n_train, attributes.iloc[n_train:], root)
     train, val = split_off_validation(pool, val_fraction, seed)
-    return ImageData(name="imagefolder", classes=tuple(classes), train=train, val=val,
-                     test=test, augment=_AUGMENT)
+    return _given_split(ImageData(name="imagefolder", classes=tuple(classes), train=train,
+                                  val=val, test=test, augment=_AUGMENT),
+                        root, near_duplicates, cache_dir)
+
+
+def _given_split(data: ImageData, root: Path, near_duplicates: bool,
+                 cache_dir: str | None) -> ImageData:
+    """``data`` with no near-duplicate set across its splits, where asked."""
+    check_flag("data.near_duplicates", near_duplicates)
+    if not near_duplicates:
+        return data
+    splits, files, hygiene = separate_splits({"train": data.train, "val": data.val,
+                                              "test": data.test}, root, cache_dir=cache_dir)
+    return replace(data, files=files, hygiene=hygiene, **splits)
 
 
 _REQUIRED = ("path", "label", "split")
@@ -134,11 +149,13 @@ def _resolve_inside(folder: Path, relative: str, manifest: Path, row: int) -> Pa
 @register_dataset("manifest")
 def load_manifest(*, manifest: str | None = None, sensitive: list[str] | None = None,
                   classes: list[str] | None = None, val_fraction: float = 0.1, seed: int = 0,
-                  image_size: int | None = None, cache_dir: str | None = None) -> ImageData:
+                  image_size: int | None = None, cache_dir: str | None = None,
+                  near_duplicates: bool = False) -> ImageData:
     """A CSV with ``path,label,split`` (train/val/test; without val rows a stratified
     ``val_fraction`` of train) and attribute columns; ``sensitive`` names the attribute
     columns used as groupings (default: all of them). Paths are relative to the manifest's
-    folder and must stay inside it. Classes are ``classes`` or the sorted training labels."""
+    folder and must stay inside it. Classes are ``classes`` or the sorted training labels.
+    ``near_duplicates``: no near-duplicate set spans two splits."""
     if manifest is None:
         raise UsageError("data.manifest is required for data=manifest: a CSV with columns "
                          "path,label,split")
@@ -174,5 +191,6 @@ def load_manifest(*, manifest: str | None = None, sensitive: list[str] | None = 
         val = everything.subset(np.flatnonzero(split == "val"))
     else:
         train, val = split_off_validation(train, val_fraction, seed)
-    return ImageData(name="manifest", classes=tuple(classes), train=train, val=val, test=test,
-                     augment=_AUGMENT)
+    return _given_split(ImageData(name="manifest", classes=tuple(classes), train=train,
+                                  val=val, test=test, augment=_AUGMENT),
+                        folder, near_duplicates, cache_dir)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..errors import FairensError, UsageError, bad_setting
+from ..errors import FairensError, UsageError, bad_setting, check_flag
 from .base import AugmentSpec, ImageData, Split
 from .decode import decode_cached
 from .duplicates import (
@@ -215,8 +215,7 @@ def load_utkface(*, root: str | None = None, target: str = "gender",
                           f"{', '.join(s for s in LABELS if s != target)}")
     if not isinstance(split_seed, int) or isinstance(split_seed, bool) or split_seed < 0:
         raise bad_setting("data.split_seed", split_seed, "a non-negative integer")
-    if not isinstance(near_duplicates, bool):
-        raise bad_setting("data.near_duplicates", near_duplicates, "true or false")
+    check_flag("data.near_duplicates", near_duplicates)
     folder = _folder(root)
     hygiene = Hygiene()
     table, files = read_labels(folder, hygiene, cache_dir=cache_dir,
