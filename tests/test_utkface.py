@@ -19,8 +19,8 @@ from fairens.data.utkface import AGE_GROUPS, Hygiene, age_group
 from fairens.settings import load_data
 
 from conftest import REPO, output_files
-from test_render import check_page
 from formats import write_utkface
+from test_render import check_page
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,13 @@ Data hygiene, reported in ``run.json`` (``data.hygiene``) and never silent:
   race 0-4) is skipped, counted, and one example is named;
 * byte-identical images (same SHA-256) are kept once; a set of copies whose labels disagree
   (gender, race or age group) is dropped entirely, since no one of them can be trusted;
+* near-duplicates (``data.near_duplicates``, default on): re-encoded, resized or re-cropped
+  copies found by perceptual hash (:mod:`fairens.data.duplicates`) form sets; a set whose
+  labels disagree is dropped, the others stay whole;
 * UTKFace has no official split: the kept images are split, seeded by ``data.split_seed``
   and stratified by gender x race x age group, into train / val / test of ``SPLIT_FRACTIONS``,
-  identical for every member and every run with the same seed. Duplicates are kept once, so
-  no image is in two splits.
+  identical for every member and every run with the same seed. The split assigns
+  near-duplicate sets, not files, so no image or copy of it is in two splits.
 """
 
 from __future__ import annotations
