@@ -60,8 +60,11 @@ def test_cifar10s_skews_training_colour_and_doubles_the_test_split(train_config,
     assert torch.equal(gray[:, 0], gray[:, 1]) and torch.equal(gray[:, 1], gray[:, 2])
     groups = data.test_groups()
     assert len(groups) == 2 * 400 and (groups["pair_id"].value_counts() == 2).all()
-    assert list(groups.columns) == ["sample_id", "label", "pair_id", "class", "color",
-                                    "class&color"]
+    assert list(groups.columns) == ["sample_id", "label", "pair_id", "source", "class",
+                                    "color", "class&color"]
+    # provenance: the pickle row, and the gray copy of the same row
+    assert groups["source"].iloc[0].startswith("test_batch:")
+    assert groups["source"].iloc[400] == groups["source"].iloc[0] + " (gray copy)"
     colour, grey = data.test.images[:400], data.test.images[400:]
     assert not torch.equal(colour, grey) and torch.equal(grey[:, 0], grey[:, 2])
     assert set(data.minority["class&color"]) == (
