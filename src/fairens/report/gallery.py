@@ -59,7 +59,8 @@ def _rows(logits: np.ndarray, labels: np.ndarray, chosen: np.ndarray, combine: s
     order = np.lexsort((np.arange(len(labels)), -wrong))  # most members wrong first
     ranked = order[chosen[order]]
     most_wrong = ranked[wrong[ranked] * 2 > members]
-    rows = [("most members wrong" if members > 1 else "wrong", most_wrong[:PER_ROW])]
+    rows = [("most members wrong" if members > 1 else "the model is wrong",
+             most_wrong[:PER_ROW])]
     if members > 1:
         rows.append(("of those, the ensemble fixes",
                      most_wrong[ensemble[most_wrong] == labels[most_wrong]][:PER_ROW]))
@@ -79,7 +80,7 @@ def _thumbnail(path: Path) -> np.ndarray | None:
 
 def gallery_figure(rows: list[tuple[str, list[np.ndarray], list[str]]]) -> bytes:
     """A grid of thumbnails: one row per (title, images, captions)."""
-    cell, text = 1.0, 0.75  # inches: a thumbnail, and the titles above it
+    cell, text = 1.0, 0.9  # inches: a thumbnail, and the titles above it
     height = len(rows) * (cell + text)
     figure, axes = plt.subplots(len(rows), PER_ROW, figsize=(PER_ROW * 1.1, height),
                                 squeeze=False)
@@ -89,7 +90,7 @@ def gallery_figure(rows: list[tuple[str, list[np.ndarray], list[str]]]) -> bytes
             if index < len(images):
                 axis.imshow(images[index])
                 axis.set_title(captions[index], fontsize=7)
-        axis_row[0].text(0, 1.0 + 0.68 / cell, plot_text(title), transform=axis_row[0].transAxes,
+        axis_row[0].text(0, 1.0 + 0.8 / cell, plot_text(title), transform=axis_row[0].transAxes,
                          fontsize=9, fontweight="bold", va="bottom")
     figure.subplots_adjust(left=0.01, right=0.99, top=1 - text / height, bottom=0.02,
                            hspace=text / cell, wspace=0.08)
@@ -116,7 +117,9 @@ def gallery_section(doc: Document, *, fairness: FairnessResult, logits: np.ndarr
             images.append(image)
             captions.append(f"{plot_text(class_names[labels[i]])} → "
                             f"{plot_text(class_names[ensemble[i]])}\n"
-                            f"{wrong[i]} of {logits.shape[0]} wrong")
+                            f"{plot_text(groups[grouping].iloc[i])}"
+                            + (f"\n{wrong[i]} of {logits.shape[0]} wrong"
+                               if logits.shape[0] > 1 else ""))
         if images:
             drawn.append((title, images, captions))
     if not drawn:
