@@ -1,6 +1,7 @@
 """Copy a run, or a comparison with its runs, into results/examples/ so that it re-runs:
-its inputs (run.json, test_groups.csv, val_groups.csv, members/, and predictions/ with
-every .npz re-saved compressed: the same arrays, byte for byte once loaded) and what
+its inputs (run.json, test_groups.csv, val_groups.csv, data_split.csv, members/, and
+predictions/ with every .npz re-saved compressed: the same arrays, byte for byte once loaded)
+and what
 fairens wrote from them (fairness.json, groups*.csv, the report and its plots). Logs,
 checkpoints, locks and the ownership manifest stay behind. tests/test_examples.py checks
 that `fairens report` (or `fairens compare`) on the copy rewrites the same fairness.json
@@ -27,7 +28,7 @@ import numpy as np
 
 from fairens.cli import main as fairens
 
-INPUTS = ("run.json", "test_groups.csv", "val_groups.csv")
+INPUTS = ("run.json", "test_groups.csv", "val_groups.csv", "data_split.csv")
 OUTPUTS = ("fairness.json", "groups.csv", "groups_metricframe.csv", "report.md",
            "report.html")
 LEFT_BEHIND = (".fairens-manifest.json", ".fairens-manifest.lock", ".lock")
