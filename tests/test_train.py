@@ -33,8 +33,15 @@ def two_member_run(tmp_path_factory) -> Path:
 def test_run_directory_follows_the_contract(two_member_run: Path) -> None:
     results = two_member_run / "results" / "test"
     groups = pd.read_csv(results / "test_groups.csv")
-    assert list(groups.columns) == ["sample_id", "label", "class", "train_frequency"]
+    assert list(groups.columns) == ["sample_id", "label", "source", "class",
+                                   "train_frequency"]
     assert len(groups) == 500 and groups["label"].value_counts().eq(50).all()
+    # provenance: each row's index into scikit-learn's digits, and the whole split
+    assert groups["source"].str.fullmatch(r"sklearn\.datasets\.load_digits:\d+").all()
+    split = pd.read_csv(results / "data_split.csv", dtype=str, keep_default_na=False)
+    assert len(split) == 1797 and split["source"].is_unique
+    assert set(split.loc[split["split"] == "test", "source"]) == set(groups["source"])
+    assert set(split["reason"]) == {"", "not sampled (data.max_train_per_class or the long tail)"}
     for member in (0, 1):
         with np.load(results / "predictions" / f"member_{member:02d}.npz") as npz:
             assert set(npz.files) == {"logits", "sample_id"}
@@ -47,7 +54,8 @@ def test_run_directory_follows_the_contract(two_member_run: Path) -> None:
 def test_validation_predictions_are_kept_and_rank_the_groups(two_member_run: Path) -> None:
     results = two_member_run / "results" / "test"
     val = pd.read_csv(results / "val_groups.csv")
-    assert list(val.columns) == ["sample_id", "label", "class", "train_frequency"]
+    assert list(val.columns) == ["sample_id", "label", "source", "class",
+                                   "train_frequency"]
     assert len(val) == 200 and val["label"].value_counts().eq(20).all()  # val_per_class=20
     assert not set(val["sample_id"]) & set(pd.read_csv(results / "test_groups.csv")["sample_id"])
     module = load_member(two_member_run / "models" / "test" / "member_01.ckpt")
