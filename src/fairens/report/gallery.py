@@ -27,6 +27,7 @@ from .plots import plot_text, png
 
 PER_ROW = 8  # thumbnails per row: 3 rows of 8 at most
 THUMBNAIL = 64  # pixels a side
+FIXES = "of those, the ensemble fixes"
 
 
 def _data_root(meta: dict[str, Any]) -> Path | None:
@@ -62,7 +63,7 @@ def _rows(logits: np.ndarray, labels: np.ndarray, chosen: np.ndarray, combine: s
     rows = [("most members wrong" if members > 1 else "the model is wrong",
              most_wrong[:PER_ROW])]
     if members > 1:
-        rows.append(("of those, the ensemble fixes",
+        rows.append((FIXES,
                      most_wrong[ensemble[most_wrong] == labels[most_wrong]][:PER_ROW]))
         right = ranked[::-1][wrong[ranked[::-1]] * 2 < members]
         rows.append(("most members right, the ensemble breaks",
@@ -80,8 +81,8 @@ def _thumbnail(path: Path) -> np.ndarray | None:
 
 def gallery_figure(rows: list[tuple[str, list[np.ndarray], list[str]]]) -> bytes:
     """A grid of thumbnails: one row per (title, images, captions)."""
-    cell, text = 1.0, 0.9  # inches: a thumbnail, and the titles above it
-    height = len(rows) * (cell + text)
+    cell, text, gap = 1.0, 0.75, 0.25  # inches: a thumbnail, the titles above it, a gap
+    height = len(rows) * (cell + text + gap)
     figure, axes = plt.subplots(len(rows), PER_ROW, figsize=(PER_ROW * 1.1, height),
                                 squeeze=False)
     for axis_row, (title, images, captions) in zip(axes, rows, strict=True):
@@ -90,10 +91,10 @@ def gallery_figure(rows: list[tuple[str, list[np.ndarray], list[str]]]) -> bytes
             if index < len(images):
                 axis.imshow(images[index])
                 axis.set_title(captions[index], fontsize=7)
-        axis_row[0].text(0, 1.0 + 0.8 / cell, plot_text(title), transform=axis_row[0].transAxes,
+        axis_row[0].text(0, 1.0 + 0.55 / cell, plot_text(title), transform=axis_row[0].transAxes,
                          fontsize=9, fontweight="bold", va="bottom")
-    figure.subplots_adjust(left=0.01, right=0.99, top=1 - text / height, bottom=0.02,
-                           hspace=text / cell, wspace=0.08)
+    figure.subplots_adjust(left=0.01, right=0.99, top=1 - (text + gap) / height,
+                           bottom=0.01, hspace=(text + gap) / cell, wspace=0.08)
     return png(figure, tight=True)
 
 
@@ -136,5 +137,9 @@ def gallery_section(doc: Document, *, fairness: FairnessResult, logits: np.ndarr
                      "model's prediction")
                   + f". At most {PER_ROW} a row; the images are read from the dataset's "
                     "folder, where test_groups.csv's source column says each came from.")
+    titles = [title for title, _ in rows]
+    if logits.shape[0] > 1 and FIXES not in titles and titles:
+        doc.paragraph("The ensemble fixes none of the images that most members get wrong "
+                      "in these groups.")
     doc.image(Image("gallery.png", gallery_figure(drawn),
                     f"Examples from {described} ({names.grouping(grouping)})", wide=True))
