@@ -202,6 +202,9 @@ def test_a_run_records_the_hygiene(train_config, faces: Path, tmp_path: Path) ->
     # the gallery of who the model fails, read from the faces' files
     assert (run / "plots" / "gallery.png").is_file()
     assert "Who the models fail: examples" in (run / "report.md").read_text()
+    assert ("data hygiene: 305 files, 1 with an unparsable name; 2 sets of byte-identical "
+            "copies (1 copies dropped, 2 images with disagreeing labels dropped); 2 sets of "
+            "near-duplicates") in (run / "report.md").read_text()
     check_page(run / "report.html")
 
 

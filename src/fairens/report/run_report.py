@@ -244,6 +244,31 @@ def _data_text(meta: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _hygiene_text(hygiene: dict[str, Any]) -> str:
+    """What reading the files dropped (run.json's data.hygiene), in one line; the whole
+    split, file by file, is in data_split.csv."""
+    parts = []
+    if "files" in hygiene:
+        parts.append(f"{hygiene['files']:,} files, {hygiene.get('unparsable', 0)} with an "
+                     "unparsable name")
+    if "duplicate_sets" in hygiene:
+        parts.append(f"{hygiene['duplicate_sets']} sets of byte-identical copies "
+                     f"({hygiene.get('duplicates_dropped_as_copies', 0)} copies dropped, "
+                     f"{hygiene.get('conflicting_images_dropped', 0)} images with disagreeing "
+                     "labels dropped)")
+    if hygiene.get("near_duplicates"):
+        parts.append(f"{hygiene.get('near_duplicate_sets', 0)} sets of near-duplicates "
+                     f"(perceptual hashes within {hygiene.get('near_duplicate_distance')} "
+                     f"bits; {hygiene.get('near_duplicate_images', 0):,} images): "
+                     f"{hygiene.get('near_duplicate_conflicting_images_dropped', 0):,} images "
+                     "with disagreeing labels dropped"
+                     + (f", {hygiene['near_duplicates_dropped_across_splits']} copies of an "
+                        "earlier split's image dropped"
+                        if "near_duplicates_dropped_across_splits" in hygiene else
+                        ", the others kept whole in one split"))
+    return "; ".join(parts) + " (every file's fate: data_split.csv)"
+
+
 def run_details(doc: Document, meta: dict[str, Any], members: list[dict[str, Any]]) -> None:
     """The "Run details" section: what was trained, how, with which seeds and libraries,
     when and for how long (from run.json and members/member_XX.json)."""
@@ -262,6 +287,9 @@ def run_details(doc: Document, meta: dict[str, Any], members: list[dict[str, Any
     if meta.get("config"):
         rows.append(["recipe", _recipe_text(meta["config"])])
     rows.append(["data", _data_text(meta)])
+    hygiene = (meta.get("data") or {}).get("hygiene")
+    if hygiene:
+        rows.append(["data hygiene", _hygiene_text(hygiene)])
     if ensemble:
         rows.append(["ensemble", f"{size} members, varying "
                                  f"{', '.join(ensemble.get('vary', [])) or 'nothing'}, "
