@@ -131,6 +131,28 @@ def label_conflicts(sets: np.ndarray, labels: pd.DataFrame) -> np.ndarray:
     return disagree.to_numpy()
 
 
+def group_near_duplicates(hashes: np.ndarray, labels: pd.DataFrame
+                          ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """(the near-duplicate set of each image, bool [N]: the images of sets whose ``labels``
+    disagree, the hygiene counts for run.json)."""
+    sets = duplicate_sets(len(hashes), near_pairs(hashes, NEAR_DUPLICATE_DISTANCE))
+    alone = np.bincount(sets)[sets] == 1
+    conflict = label_conflicts(sets, labels)
+    return sets, conflict, {
+        "near_duplicates": True, "near_duplicate_distance": NEAR_DUPLICATE_DISTANCE,
+        "near_duplicate_sets": len(np.unique(sets[~alone])),
+        "near_duplicate_images": int((~alone).sum()),
+        "near_duplicate_conflicting_sets": len(np.unique(sets[conflict])),
+        "near_duplicate_conflicting_images_dropped": int(conflict.sum())}
+
+
+def set_column(sets: np.ndarray) -> pd.arrays.IntegerArray:
+    """``data_split.csv``'s duplicate_set: the set of an image that has copies, else empty."""
+    column = pd.array(sets, dtype="Int64")
+    column[np.bincount(sets)[sets] == 1] = pd.NA
+    return column
+
+
 def split_sets(sets: np.ndarray, strata: pd.DataFrame, fractions: dict[str, float],
                rng: np.random.Generator) -> np.ndarray:
     """object [N]: the split of each image, given as whole sets: within each stratum (the
@@ -168,13 +190,11 @@ def separate_splits(splits: dict[str, Split], root: Path, *, cache_dir: str | Pa
     sources = np.concatenate([part.sources for part in parts])
     rank = np.repeat(np.arange(len(parts)), [len(part) for part in parts])
     _, hashes = file_hashes([root / str(source) for source in sources], cache_dir=cache_dir)
-    sets = duplicate_sets(len(sources), near_pairs(hashes, NEAR_DUPLICATE_DISTANCE))
     labels = pd.concat([part.attributes.assign(_label=part.labels.numpy()) for part in parts],
                        ignore_index=True)
-    conflict = label_conflicts(sets, labels)
+    sets, conflict, hygiene = group_near_duplicates(hashes, labels)
     first = pd.Series(rank).groupby(sets).transform("min").to_numpy()
     leak = (rank > first) & ~conflict
-    size = np.bincount(sets)[sets]
     reason = np.where(conflict, "label conflict (near-duplicates)",
                       np.where(leak, np.char.add("near-duplicate of a ",
                                                  np.char.add(np.asarray(SPLIT_ORDER)[first],
@@ -185,18 +205,12 @@ def separate_splits(splits: dict[str, Split], root: Path, *, cache_dir: str | Pa
         "reason": reason,
         "sample_id": pd.array(np.concatenate([p.sample_ids.numpy() for p in parts]),
                               dtype="Int64"),
-        "duplicate_set": pd.array(np.where(size > 1, sets, -1), dtype="Int64")})
-    files.loc[files["duplicate_set"] == -1, "duplicate_set"] = pd.NA
+        "duplicate_set": set_column(sets)})
     offsets = np.concatenate([[0], np.cumsum([len(part) for part in parts])])
     kept = {name: part.subset(np.flatnonzero(reason[offsets[i]:offsets[i + 1]] == ""))
             for i, (name, part) in enumerate(zip(SPLIT_ORDER, parts, strict=True))}
-    hygiene = {"near_duplicates": True, "near_duplicate_distance": NEAR_DUPLICATE_DISTANCE,
-               "near_duplicate_sets": len(np.unique(sets[size > 1])),
-               "near_duplicate_images": int((size > 1).sum()),
-               "near_duplicate_conflicting_sets": len(np.unique(sets[conflict])),
-               "near_duplicate_conflicting_images_dropped": int(conflict.sum()),
-               "near_duplicates_dropped_across_splits": int(leak.sum()),
-               "split_sizes": {name: len(split) for name, split in kept.items()}}
+    hygiene |= {"near_duplicates_dropped_across_splits": int(leak.sum()),
+                "split_sizes": {name: len(split) for name, split in kept.items()}}
     print(f"{root}: {hygiene['near_duplicate_sets']} sets of near-duplicates (perceptual hashes "
           f"within {NEAR_DUPLICATE_DISTANCE} bits; {hygiene['near_duplicate_images']} images): "
           f"{hygiene['near_duplicate_conflicting_sets']} whose labels disagree dropped "

@@ -35,14 +35,7 @@ import torch
 from ..errors import FairensError, UsageError, bad_setting, check_flag
 from .base import AugmentSpec, ImageData, Split
 from .decode import decode_cached
-from .duplicates import (
-    NEAR_DUPLICATE_DISTANCE,
-    duplicate_sets,
-    file_hashes,
-    label_conflicts,
-    near_pairs,
-    split_sets,
-)
+from .duplicates import file_hashes, group_near_duplicates, label_conflicts, set_column, split_sets
 from .registry import register_dataset
 from .salts import DATA_SALTS
 
@@ -176,15 +169,10 @@ def _resolve_copies(table: pd.DataFrame, hygiene: Hygiene, labels: tuple[str, ..
 def _resolve_near_duplicates(table: pd.DataFrame, hygiene: Hygiene, labels: tuple[str, ...],
                              files: pd.DataFrame) -> pd.DataFrame:
     """Group near-duplicates into sets; drop the sets whose labels disagree."""
-    hashes = np.stack(table["phash"].to_list())
-    sets = duplicate_sets(len(table), near_pairs(hashes, NEAR_DUPLICATE_DISTANCE))
-    sizes = np.bincount(sets)[sets]
-    conflicting = label_conflicts(sets, table[list(labels)])
-    hygiene.near_duplicate_distance = NEAR_DUPLICATE_DISTANCE
-    hygiene.near_duplicate_sets = len(np.unique(sets[sizes > 1]))
-    hygiene.near_duplicate_images = int((sizes > 1).sum())
-    hygiene.near_duplicate_conflicting_sets = len(np.unique(sets[conflicting]))
-    hygiene.near_duplicate_conflicting_images_dropped = int(conflicting.sum())
+    sets, conflicting, counts = group_near_duplicates(np.stack(table["phash"].to_list()),
+                                                      table[list(labels)])
+    for key, value in counts.items():
+        setattr(hygiene, key, value)
     files.loc[table["row"][conflicting], "reason"] = "label conflict (near-duplicates)"
     kept = table.assign(duplicate_set=sets)[~conflicting].reset_index(drop=True)
     _, kept["duplicate_set"] = np.unique(kept["duplicate_set"], return_inverse=True)
@@ -236,14 +224,12 @@ def load_utkface(*, root: str | None = None, target: str = "gender",
     everything = Split(images, labels, torch.from_numpy(sample_ids),
                        table[sensitive].reset_index(drop=True), table["source"].to_numpy())
     splits = {name: everything.subset(np.flatnonzero(split == name)) for name in SPLIT_FRACTIONS}
-    sets = table["duplicate_set"].to_numpy()
-    files["split"] = np.where(files["reason"] == "", "", "dropped")
+    files["split"] = "dropped"
     files.loc[table["row"], "split"] = split
     files["sample_id"] = pd.Series(sample_ids, index=table["row"]).reindex(files.index).astype(
         "Int64")
-    files["duplicate_set"] = pd.Series(np.where(np.bincount(sets)[sets] > 1, sets, -1),
-                                       index=table["row"]).reindex(files.index).astype("Int64")
-    files.loc[files["duplicate_set"] == -1, "duplicate_set"] = pd.NA
+    files["duplicate_set"] = pd.Series(set_column(table["duplicate_set"].to_numpy()),
+                                       index=table["row"]).reindex(files.index)
     return ImageData(name="utkface", classes=classes, augment=AugmentSpec(pad=image_size // 16,
                                                                           flip=True),
                      hygiene=hygiene.as_dict(), files=files, **splits)
