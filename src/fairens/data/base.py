@@ -151,7 +151,8 @@ class ImageData:
         ``data.max_train_per_class`` left out are dropped as not sampled. None for a dataset
         without sources."""
         before = before or self
-        files = before.files if before.files is not None else _files_of(before)
+        files = before.files if before.files is not None else split_files(
+            {"train": before.train, "val": before.val, "test": before.test})
         if files is None:
             return None
         files = files.copy()
@@ -173,9 +174,9 @@ class ImageData:
                 **({"hygiene": self.hygiene} if self.hygiene is not None else {})}
 
 
-def _files_of(data: ImageData) -> pd.DataFrame | None:
-    """A split table made from the splits' sources (every image kept), or None."""
-    splits = {"train": data.train, "val": data.val, "test": data.test}
+def split_files(splits: dict[str, Split]) -> pd.DataFrame | None:
+    """``data_split.csv``'s rows made from the splits' sources, every image kept (reason
+    and duplicate_set empty), in the splits' order; None where a split has no sources."""
     if any(split.sources is None for split in splits.values()):
         return None
     return pd.DataFrame({

@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from ..errors import FairensError, bad_file
 from ..files import read_json
-from .base import Split
+from .base import Split, split_files
 from .decode import cache_key, store_in_cache
 
 # Chosen on UTKFace (docs/datasets.md, "Near-duplicates"): pairs up to 46 of 256 bits apart
@@ -199,13 +199,10 @@ def separate_splits(splits: dict[str, Split], root: Path, *, cache_dir: str | Pa
                       np.where(leak, np.char.add("near-duplicate of a ",
                                                  np.char.add(np.asarray(SPLIT_ORDER)[first],
                                                              " image")), ""))
-    files = pd.DataFrame({
-        "source": sources, "split": np.where(reason == "", np.asarray(SPLIT_ORDER)[rank],
-                                             "dropped"),
-        "reason": reason,
-        "sample_id": pd.array(np.concatenate([p.sample_ids.numpy() for p in parts]),
-                              dtype="Int64"),
-        "duplicate_set": set_column(sets)})
+    files = split_files(dict(zip(SPLIT_ORDER, parts, strict=True)))
+    files["split"] = files["split"].where(reason == "", "dropped")
+    files["reason"] = reason
+    files["duplicate_set"] = set_column(sets)
     offsets = np.concatenate([[0], np.cumsum([len(part) for part in parts])])
     kept = {name: part.subset(np.flatnonzero(reason[offsets[i]:offsets[i + 1]] == ""))
             for i, (name, part) in enumerate(zip(SPLIT_ORDER, parts, strict=True))}
