@@ -24,6 +24,7 @@ from ..fairness.result import FairnessResult
 from .document import Document, Image
 from .names import Names
 from .plots import plot_text, png
+from .summary import lowest_worst_group
 
 PER_ROW = 8  # thumbnails per row: 3 rows of 8 at most
 THUMBNAIL = 64  # pixels a side
@@ -38,15 +39,12 @@ def _data_root(meta: dict[str, Any]) -> Path | None:
 def _focus(fairness: FairnessResult) -> tuple[str, list[str]] | None:
     """(the grouping of the lowest worst group across groupings but train_frequency, its
     worst group and bottom-k groups), or None."""
-    worst = {name: s.subpop.worst_group.ensemble for name, s in fairness.groupings.items()
-             if s.subpop is not None and name != "train_frequency"}
-    if not worst:
+    name = lowest_worst_group(fairness)
+    if name is None:
         return None
-    name = min(worst, key=lambda n: (worst[n].accuracy, n))
+    worst = fairness.groupings[name].subpop.worst_group.ensemble.group
     bottom = fairness.groupings[name].bottom_k
-    groups = [worst[name].group, *(g for g in (bottom.groups if bottom else [])
-                                   if g != worst[name].group)]
-    return name, groups
+    return name, [worst, *(g for g in (bottom.groups if bottom else []) if g != worst)]
 
 
 def _rows(logits: np.ndarray, labels: np.ndarray, chosen: np.ndarray, combine: str

@@ -8,7 +8,7 @@ data do not separate the two sides."""
 
 from __future__ import annotations
 
-from ..fairness.result import FairnessResult, GroupingResult, Verdict
+from ..fairness.result import FairnessResult, GroupingResult, SubpopWorst, Verdict
 from .document import Document, estimate, p_value, pct, signed_pct
 from .names import Names, verdict_words
 
@@ -53,14 +53,24 @@ def _overall_sentence(fairness: FairnessResult, names: Names) -> str:
             f"{signed_pct(overall.gain)} points{_ci_words(overall.interval('gain'))}.")
 
 
+def worst_groups(fairness: FairnessResult) -> dict[str, SubpopWorst]:
+    """SubpopBench's worst group of every grouping but train_frequency, by grouping."""
+    return {name: summary.subpop.worst_group for name, summary in fairness.groupings.items()
+            if summary.subpop is not None and _protected(name)}
+
+
+def lowest_worst_group(fairness: FairnessResult) -> str | None:
+    """The grouping whose worst group is lowest with the ensemble (first on ties), or None."""
+    worst = worst_groups(fairness)
+    return min(worst, key=lambda name: worst[name].ensemble.accuracy) if worst else None
+
+
 def _worst_sentence(fairness: FairnessResult, names: Names) -> str | None:
     """The worst group of every grouping of people in one sentence: whether the ensemble
     lifts it, and the lowest one with its interval."""
-    worst = {name: summary.subpop.worst_group for name, summary in fairness.groupings.items()
-             if summary.subpop is not None and _protected(name)}
-    if not worst:
+    worst, lowest = worst_groups(fairness), lowest_worst_group(fairness)
+    if lowest is None:
         return None
-    lowest = min(worst, key=lambda name: worst[name].ensemble.accuracy)
     side = worst[lowest].ensemble
     where = (f"the lowest is the {names.group_of(lowest)} {side.group!r} at "
              f"{pct(side.accuracy)}%{_ci_words(side.ci, signed=False)}")
