@@ -241,7 +241,7 @@ def test_training_off_a_terminal_prints_one_line_per_epoch(tmp_path: Path) -> No
 def test_trainer_logger_and_callbacks_from_the_config(tmp_path: Path) -> None:
     extra = tmp_path / "tensorboard_like"
     train(compose_train(
-        tmp_path, "trainer.max_epochs=2",
+        tmp_path, "trainer.max_epochs=2", "trainer.check_val_every_n_epoch=1",
         f"+trainer.logger={{_target_: pytorch_lightning.loggers.CSVLogger, save_dir: {extra}, "
         "name: extra}",
         "+trainer.callbacks={lr: {_target_: pytorch_lightning.callbacks.LearningRateMonitor}}"))

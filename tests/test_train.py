@@ -19,6 +19,9 @@ from fairens.settings import recipe_from
 
 from conftest import output_files
 
+# validated at the second of three epochs (trainer.check_val_every_n_epoch)
+TWO_MEMBER_RUN = ("trainer.max_epochs=3", "trainer.check_val_every_n_epoch=2")
+
 FAST = ("trainer.limit_train_batches=3", "trainer.limit_val_batches=1")
 
 
@@ -26,7 +29,7 @@ FAST = ("trainer.limit_train_batches=3", "trainer.limit_val_batches=1")
 def two_member_run(tmp_path_factory) -> Path:
     from conftest import compose_train
     root = tmp_path_factory.mktemp("run")
-    train(compose_train(root))
+    train(compose_train(root, *TWO_MEMBER_RUN))
     return root
 
 
@@ -80,7 +83,7 @@ def test_run_json_records_config_seeds_versions_and_cost(two_member_run: Path) -
     counts = meta["data"]["train_class_counts"]
     assert counts[-1] == counts[0] // 10 and counts == sorted(counts, reverse=True)
     assert {"torch", "pytorch-lightning", "hydra-core"} <= set(meta["versions"])
-    assert meta["config"]["trainer"]["max_epochs"] == 1
+    assert meta["config"]["trainer"]["max_epochs"] == 3
 
 
 def test_fairness_json_and_report_are_written(two_member_run: Path) -> None:
@@ -106,7 +109,7 @@ def test_checkpoint_rebuilds_the_member(two_member_run: Path) -> None:
 def test_rerun_skips_finished_members(two_member_run: Path, capsys) -> None:
     from conftest import compose_train
     before = {p: p.stat().st_mtime_ns for p in output_files(two_member_run / "models")}
-    train(compose_train(two_member_run))
+    train(compose_train(two_member_run, *TWO_MEMBER_RUN))
     assert capsys.readouterr().out.count("already trained: skipped") == 2
     assert before == {p: p.stat().st_mtime_ns for p in output_files(two_member_run / "models")}
 
@@ -186,7 +189,7 @@ def test_select_keeps_the_chosen_epoch(tmp_path: Path, monkeypatch, select: str,
         module.log("val_worst_group_acc", 1 - value)
     monkeypatch.setattr(MemberModule, "on_validation_epoch_end", scripted)
     cfg = compose_train(tmp_path, "trainer.max_epochs=4", f"trainer.select={select}",
-                        "trainer.limit_train_batches=2")
+                        "trainer.limit_train_batches=2", "trainer.check_val_every_n_epoch=1")
     recipe, data = recipe_from(cfg), load_data(cfg)
     snapshots: list = []
     result = train_member(data, recipe, member_seeds(0, ("init",), 0), member=0,
@@ -202,15 +205,38 @@ def test_select_keeps_the_chosen_epoch(tmp_path: Path, monkeypatch, select: str,
 
 
 def test_learning_curves_hold_every_groups_validation_accuracy(two_member_run: Path) -> None:
-    """Each epoch's validation accuracy per group of the tracked grouping, and the worst of
-    them, next to the loss and overall accuracy (docs/datasets.md, "Model selection")."""
+    """The validation accuracy per group of the tracked grouping, and the worst of them,
+    at each validated epoch (every trainer.check_val_every_n_epoch-th: 2 of 3 here), next to
+    the loss and overall accuracy (docs/datasets.md, "Model selection")."""
     curves = pd.read_csv(two_member_run / "results" / "test" / "logs" / "member_00" /
                          "metrics.csv")
     per_group = [c for c in curves.columns if c.startswith("val_acc/")]
     assert len(per_group) == 10  # the ten digits
-    epochs = curves.dropna(subset=per_group).groupby("epoch")
-    assert len(epochs) == curves["epoch"].nunique()
+    assert sorted(curves.dropna(subset=per_group)["epoch"].unique()) == [1]
+    assert sorted(curves.dropna(subset=["val_acc"])["epoch"].unique()) == [1]
+    assert sorted(curves.dropna(subset=["train_loss"])["epoch"].unique()) == [0, 1, 2]
     worst = curves.dropna(subset=["val_worst_group_acc"]).set_index("epoch")
     lowest = curves.dropna(subset=per_group).set_index("epoch")[per_group].min(axis=1)
     np.testing.assert_allclose(worst["val_worst_group_acc"], lowest.loc[worst.index],
                                atol=1e-6)
+
+
+def test_epoch_lines_show_each_epochs_loss_and_validation_where_it_ran(tmp_path: Path,
+                                                                       capsys) -> None:
+    """Off a terminal, one line per epoch: that epoch's training loss (not the previous
+    one's), and validation accuracy on validated epochs only; the member's val_acc is its
+    kept weights' accuracy on the validation predictions it saved."""
+    from conftest import compose_train
+    train(compose_train(tmp_path, "ensemble.size=1", "trainer.max_epochs=3",
+                        "trainer.check_val_every_n_epoch=2", "trainer.enable_progress_bar=true"))
+    lines = [line for line in capsys.readouterr().out.splitlines() if " epoch " in line]
+    assert [line.split(" (")[0].split(" val_acc=")[0].split(" train_loss=")[0]
+            for line in lines] == [f"member 1/1 epoch {e}/3" for e in (1, 2, 3)]
+    assert all("train_loss=" in line for line in lines)
+    assert ["val_acc=" in line for line in lines] == [False, True, False]
+    results = tmp_path / "results" / "test"
+    member = json.loads((results / "members" / "member_00.json").read_text())
+    with np.load(results / "predictions" / "val" / "member_00.npz") as npz:
+        logits, ids = npz["logits"], npz["sample_id"]
+    labels = pd.read_csv(results / "val_groups.csv").set_index("sample_id").loc[ids, "label"]
+    assert member["val_acc"] == pytest.approx(float((logits.argmax(1) == labels.to_numpy()).mean()))

@@ -195,19 +195,27 @@ class _MemberProgressBar(TQDMProgressBar):
 
 class _EpochLines(pl.Callback):
     """Where output is not a terminal (a log file, a batch job, CI): one line per epoch
-    instead of progress-bar redraws."""
+    instead of progress-bar redraws, with this epoch's training loss and, on epochs that
+    validated (``trainer.check_val_every_n_epoch``), its validation accuracy."""
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.start = 0.0
+        self.val_acc: float | None = None
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.start = time.perf_counter()
+        self.val_acc = None
 
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        metrics = " ".join(f"{key}={float(value):.4f}" for key, value in
-                           sorted(trainer.callback_metrics.items())
-                           if key in ("train_loss", "val_acc"))
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        value = trainer.callback_metrics.get("val_acc")  # this validation's, logged by now
+        self.val_acc = None if value is None else float(value)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: MemberModule) -> None:
+        # callbacks run before the module's own hook logs train_loss: read it from the module
+        metrics = f"train_loss={float(pl_module.mean_train_loss()):.4f}"
+        if self.val_acc is not None:
+            metrics += f" val_acc={self.val_acc:.4f}"
         print(f"{self.label} epoch {trainer.current_epoch + 1}/{trainer.max_epochs} {metrics} "
               f"({time.perf_counter() - self.start:.1f}s)", flush=True)
 
@@ -260,8 +268,11 @@ class _ResumePoint(ModelCheckpoint):
         # without a monitor, top-1 is the latest epoch: Lightning rewrites last.ckpt at
         # every epoch end (with save_top_k=0 it would only write it when training ends)
         path = models.path / relative
+        # at training epoch ends even where validation runs only every n-th epoch (Lightning
+        # would then save after validation, inside the epoch: not a point to resume from)
         super().__init__(dirpath=path.parent, filename=path.stem, save_top_k=1,
-                         every_n_epochs=1, enable_version_counter=False)
+                         every_n_epochs=1, enable_version_counter=False,
+                         save_on_train_epoch_end=True)
         self.models, self.relative = models, relative
         self.interval = interval
         self.saved_at = time.monotonic()
@@ -483,12 +494,14 @@ def train_member(data: ImageData, recipe: Recipe, seeds: MemberSeeds, *, member:
             _restore_earlier_curves(run, curves[0], earlier_curves)
         run.settle(curves, by="train")
     _check_stepped(trainer, len(data.train), recipe, label)
-    val_acc = trainer.callback_metrics.get("val_acc")
     selected = _keep_best(best, module)
     save_member(trainer, models, checkpoint_file(member))
     models.remove([resume_name, best_name], by="train")
+    val_logits = predict_logits(module, data.val)
+    # of the kept weights, whichever epochs validated (trainer.check_val_every_n_epoch)
+    val_acc = (float((val_logits.argmax(axis=1) == data.val.labels.numpy()).mean())
+               if len(data.val) else None)
     return MemberResult(
         member=member, seeds=seeds, test_logits=predict_logits(module, data.test),
-        val_logits=predict_logits(module, data.val),
-        val_acc=None if val_acc is None else float(val_acc), epochs=trainer.current_epoch,
+        val_logits=val_logits, val_acc=val_acc, epochs=trainer.current_epoch,
         seconds=time.perf_counter() - start, selected_epoch=selected)

@@ -3,15 +3,15 @@
 What each architecture accepts was found by building it at every side from 8 to 256
 pixels (timm 1.0): some must be told ``img_size`` (their position embeddings or attention
 biases are sized at construction) and some reject that argument; the rules are encoded
-here and nowhere else.
+here and nowhere else. timm itself is imported when one of them is built: importing it
+costs about 1 s, a third of what fairens adds to Lightning's import (``python -X importtime``),
+and the default run never uses it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import timm
-from timm.utils import reparameterize_model
 from torch import nn
 
 from ..errors import bad_file
@@ -21,6 +21,8 @@ from .registry import ModelSpec, register_model
 def _builder(timm_name: str, takes_img_size: bool):
     def build(*, num_classes: int, in_chans: int, img_size: int, checkpoint: str | None = None,
               **options: Any) -> nn.Module:
+        import timm
+
         kwargs = dict(num_classes=num_classes, in_chans=in_chans, **options)
         if takes_img_size:
             kwargs["img_size"] = img_size
@@ -37,13 +39,19 @@ def _builder(timm_name: str, takes_img_size: bool):
     return build
 
 
+def _reparameterize(module: nn.Module) -> nn.Module:
+    from timm.utils import reparameterize_model
+
+    return reparameterize_model(module)
+
+
 def _register(name: str, family: str, *, takes_img_size: bool = False, min_size: int = 8,
               multiple: int = 1, canonical_size: int = 224, deploy: bool = False,
               paper_params: float | None = None, **rule: Any) -> None:
     register_model(ModelSpec(
         name=name, build=_builder(name, takes_img_size), family=family, min_size=min_size,
         multiple=multiple, takes_img_size=takes_img_size, canonical_size=canonical_size,
-        deploy=reparameterize_model if deploy else None, paper_params=paper_params,
+        deploy=_reparameterize if deploy else None, paper_params=paper_params,
         source="timm", **rule))
 
 
