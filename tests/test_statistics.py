@@ -89,7 +89,7 @@ def test_a_member_variance_the_effects_do_not_show_is_left_out() -> None:
 def test_wilson_interval_at_100_percent() -> None:
     perfect = Estimate.mean(np.ones(50), np.arange(50), np.empty((2, 0)), kind=1)
     spread = uncertainty(perfect, Design.build(np.zeros(50, np.int64)))
-    low, high = wilson_interval(perfect, spread, 50)
+    low, high = wilson_interval(perfect, spread)  # 50 distinct samples
     t = stats.t.ppf(0.975, 49)  # the pseudo-observations' variance, on 49 degrees of freedom
     assert low == pytest.approx(1 / (1 + t * t / 50)) and high == 1.0
     assert 0.92 < low < 0.93

@@ -345,7 +345,7 @@ def _summarise(context: Context, choice: Choice, spread: _Spread
                              (Outcome.MINORITY_MORE, Outcome.MAJORITY_MORE), measured=False)
         # two groupings with the same minority samples (class and train_frequency of a
         # long tail) make one comparison: it enters the family of verdicts once
-        same = tuple(hashlib.sha1(np.sort(np.unique(side[0].samples)).tobytes()).hexdigest()
+        same = tuple(hashlib.sha1(side[0].distinct_samples().tobytes()).hexdigest()
                      for side in sides)
         tests.append(("minority_vs_majority", replace(test, same=same, where=grouping.name)))
     return draft, tests, estimates
@@ -433,7 +433,15 @@ def _curve(context: Context, folds: list[Fold], picks: list[GroupPicks],
     the bottom-k and top-k sets stay those of all members, each subset's worst group is
     chosen on the fold's ranking data."""
     measures, grouping = context.measures, context.grouping
-    lines: dict[str, list[tuple[Estimate | None, Design]]] = {"overall": []}
+    # each point's interval is taken as the point is made: holding every size's estimates
+    # (N-long influence terms each) until the end was the analysis' peak memory at 1e6 samples
+    lines: dict[str, list[tuple[float | None, list | None]]] = {"overall": []}
+
+    def point(estimate: Estimate | None, design: Design) -> tuple[float | None, list | None]:
+        if estimate is None:
+            return None, None
+        return num(estimate.value), context.accuracy(estimate, design)
+
     if size:
         lines |= {"bottom_k": [], "top_k": []}
     lines["worst_group"] = []
@@ -441,28 +449,27 @@ def _curve(context: Context, folds: list[Fold], picks: list[GroupPicks],
         lines |= {"minority": [], "majority": []}
     everything = measures.all_cells()
     for m in measures.correct.sizes:
-        lines["overall"].append((measures.curve(m, everything), context.design))
+        lines["overall"].append(point(measures.curve(m, everything), context.design))
         for side in ("bottom", "top"):
             if size:
-                lines[f"{side}_k"].append((average([
+                lines[f"{side}_k"].append(point(average([
                     average([measures.curve(m, measures.cells(g, f.half))
                              for g in getattr(p, side)])
                     for f, p in zip(folds, picks, strict=True)]), context.measured))
         worst = [measures.worst_line(m, p.subset_worst, f.half)
                  for f, p in zip(folds, picks, strict=True)]
         worst = [w for w in worst if w is not None]
-        lines["worst_group"].append((average(worst) if worst else None, context.measured))
+        lines["worst_group"].append(point(average(worst) if worst else None,
+                                          context.measured))
         if grouping.splits_minority:
             for side in ("minority", "majority"):
                 cells = [c for g in getattr(grouping, side) for c in measures.cells(g)]
-                lines[side].append((measures.curve(m, cells), context.design))
+                lines[side].append(point(measures.curve(m, cells), context.design))
     ci = None if not context.options.intervals else CurveIntervals(**{
-        name: [None if e is None else context.accuracy(e, d) for e, d in line]
-        for name, line in lines.items()})
+        name: [interval for _, interval in line] for name, line in lines.items()})
     return Curve(list(measures.correct.sizes), [len(drawn) for drawn in
                                                  measures.correct.subsets],
-                 **{name: [None if e is None else num(e.value) for e, _ in line]
-                    for name, line in lines.items()}, ci=ci)
+                 **{name: [value for value, _ in line] for name, line in lines.items()}, ci=ci)
 
 
 def _minority(context: Context) -> tuple[Minority, list[tuple[Estimate, Estimate]]]:

@@ -220,7 +220,7 @@ class Context:
         if not self.options.intervals:
             return None
         spread = uncertainty(estimate, design or self.design)
-        return wilson_interval(estimate, spread, len(np.unique(estimate.samples)), level)
+        return wilson_interval(estimate, spread, level)
 
     def difference(self, estimate: Estimate, design: Design | None = None,
 ) -> list | None:

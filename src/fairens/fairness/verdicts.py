@@ -103,7 +103,7 @@ def unsupported(scale: str, first: Estimate, second: Estimate,
         return None
     what = "errors" if scale == "error_reduction" else "right answers"
     for side, single in zip(labels, (first, second), strict=True):
-        n = len(np.unique(single.samples))
+        n = len(single.distinct_samples())
         count = n * (1 - single.value if scale == "error_reduction" else single.value)
         if not count >= MIN_BASELINE:
             return (f"the {side.removesuffix('_more')} side has {count:.1f} single-model "
