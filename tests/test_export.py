@@ -17,6 +17,7 @@ import torch
 from fairens.cli import main
 from fairens.ensemble import MemberModule
 from fairens.export import ProbabilityGraph, export_onnx, open_session
+from fairens.export.cascade import THRESHOLDS, cascade_name, run_cascade, running_means
 from fairens.export.graphs import deploy_form, parity, run_session
 from fairens.export.quantize import quantize
 from fairens.models import list_models
@@ -115,12 +116,18 @@ def test_bench_measures_ort_and_eager_and_draws_the_frontier(exported_run: Path,
     report = json.loads((export / "latency-host.json").read_text())
     onnx_rows = [r for r in report["results"] if r["format"] == "onnx"]
     torch_rows = [r for r in report["results"] if r["format"] == "torch"]
-    assert len(onnx_rows) == 7 and len(torch_rows) == 3  # eager only for fp32 graphs
+    cascades = [r for r in onnx_rows if r["kind"] == "cascade"]
+    assert len(onnx_rows) == 7 + len(THRESHOLDS) and len(torch_rows) == 3  # eager: fp32 graphs
     for row in onnx_rows:
-        assert 0 < row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"] and row["runs"] == 50
+        assert 0 < row["p50_ms"] <= row["p90_ms"] <= row["p99_ms"]
         assert row["load_ms"] > 0 and row["peak_mb"] > 0
-    frontier = (export / "frontier.csv").read_text()
+    assert all(r["runs"] == 50 for r in onnx_rows if r["kind"] != "cascade")
+    assert all(r["runs"] == 500 and 1 <= r["members_mean"] <= 2 for r in cascades)  # test images
+    frontier = pd.read_csv(export / "frontier.csv")
     assert "pareto_worst_group" in frontier and (export / "frontier.html").is_file()
+    on_frontier = frontier[frontier["kind"] == "cascade"].set_index("graph")
+    assert sorted(on_frontier.index) == [cascade_name(t) for t in THRESHOLDS]
+    assert on_frontier["members"].between(1, 2).all()
     main(["frontier", str(export), "--out", str(tmp_path / "by_frequency"),
           "--grouping", "train_frequency"])
     assert "The best worst train frequency group: " in \
@@ -190,3 +197,67 @@ def test_ingest_merges_device_files(exported_run: Path, tmp_path: Path, capsys) 
     frontier = (export / "frontier.md").read_text()
     assert "## pixel-7, 1 thread(s), ort" in frontier
     assert "## raspberry pi, 1 thread(s), ort" in frontier
+
+
+def _bundle_script(device: Path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_device_bundle", device / "bench_device.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bundle_cascade_runner_matches_the_python_cascade(exported_run: Path) -> None:
+    """The device bundle's runner, image by image at batch 1, predicts what the Python
+    cascade predicts from the members' probabilities, and its accuracy is the one the
+    compression report lists."""
+    export = _export(exported_run)
+    graphs = json.loads((export / "device" / "graphs.json").read_text())
+    images = np.load(export / "device" / graphs["cascade_images"]).astype(np.float32)
+    labels = pd.read_csv(exported_run / "results" / "test" / "test_groups.csv")["label"].to_numpy()
+    assert len(images) == len(labels) == 500  # every digits test image, in order
+    script = _bundle_script(export / "device")
+    compression = json.loads((export / "compression.json").read_text())["accuracy"]
+    for cascade in graphs["cascades"]:
+        sessions = [script.open_session(str(export / "device" / name), 1)
+                    for name in cascade["graphs"]]
+        steps = [script.cascade_step(sessions, image, cascade["threshold"]) for image in images]
+        probs = np.stack([run_session(s, images) for s in sessions])
+        python = run_cascade(running_means(probs), cascade["threshold"])
+        assert [p for p, _ in steps] == python.predictions.tolist()
+        assert [m for _, m in steps] == python.members.tolist()
+        result = compression[cascade["name"]]["fp32"]
+        assert result["overall"] == pytest.approx(float(np.mean(python.predictions == labels)))
+        assert result["members"] == pytest.approx(float(python.members.mean()))
+
+
+def test_cascade_ends_of_the_sweep_and_its_member_counts() -> None:
+    """Threshold 0: the first member; above 1: the whole ensemble (mean probability); the
+    per-group mean members, weighted by group size, give the overall mean."""
+    from fairens.export.cascade import evaluate_cascades
+    from fairens.export.evaluate import ChosenGroups
+    from fairens.fairness.combine import softmax64
+    from fairens.fairness.groups import Grouping
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(5, 400, 4)) * 2
+    probs = softmax64(logits)
+    means = running_means(probs)
+    first, everyone = run_cascade(means, 0.0), run_cascade(means, 1.01)
+    assert np.array_equal(first.predictions, logits[0].argmax(axis=1))
+    assert (first.members == 1).all() and (everyone.members == 5).all()
+    assert np.array_equal(everyone.predictions, probs.mean(axis=0).argmax(axis=1))
+    labels = rng.integers(0, 4, 400)
+    grouping = Grouping.from_column("colour", pd.Series(rng.choice(["red", "blue", "green"],
+                                                                    400)), None)
+    chosen = {"colour": ChosenGroups(["red"], "red", ["green"])}
+    results = evaluate_cascades(probs, labels, [grouping], chosen, (0.0, 0.5, 0.8, 1.01))
+    for threshold, result in zip((0.0, 0.5, 0.8, 1.01), results.values(), strict=True):
+        members = result.groupings["colour"].members
+        weighted = sum(members[g] * n for g, n in zip(grouping.names, grouping.counts,
+                                                      strict=True)) / 400
+        assert weighted == pytest.approx(result.members)
+        run = run_cascade(means, threshold)
+        assert result.overall == pytest.approx(float(np.mean(run.predictions == labels)))
+        assert result.members == pytest.approx(run.members.mean())
+    assert list(results) == ["cascade_0.00", "cascade_0.50", "cascade_0.80", "cascade_1.01"]
+    assert [r.members for r in results.values()] == sorted(r.members for r in results.values())

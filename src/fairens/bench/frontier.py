@@ -57,7 +57,8 @@ def _table(exports: list[_Measured], grouping: str) -> pd.DataFrame:
     rows = []
     for export in exports:
         export_dir, manifest, accuracy = export.folder, export.manifest, export.accuracy
-        graphs = {(g["name"], g["precision"]): g for g in manifest["graphs"]}
+        graphs = {(g["name"], g["precision"]): g
+                  for g in [*manifest["graphs"], *manifest.get("cascades", [])]}
         for report in export.reports:
             for result in report["results"]:
                 if result.get("p50_ms") is None or result["format"] == "torch":
@@ -72,7 +73,9 @@ def _table(exports: list[_Measured], grouping: str) -> pd.DataFrame:
                     **_intervals(measured, groups),
                     "model": manifest["model"], "run": manifest["run"], "graph": result["graph"],
                     "kind": graphs[result["graph"], result["precision"]]["kind"],
-                    "members": graphs[result["graph"], result["precision"]]["members"],
+                    # a cascade: the mean members it ran on the timed images
+                    "members": result.get("members_mean",
+                                          graphs[result["graph"], result["precision"]]["members"]),
                     "precision": result["precision"], "device": report["device"],
                     "threads": result["threads"], "format": result["format"],
                     "p50_ms": result["p50_ms"], "p90_ms": result["p90_ms"],
@@ -154,7 +157,7 @@ def _figure(table: pd.DataFrame, device: str, threads: int, fmt: str, metric: st
                                                   front[f"{metric}_hi"] - front[metric]])),
                       fmt="none", ecolor="black", elinewidth=0.8, capsize=2)
     for _, point in front.iterrows():  # name every Pareto-optimal point
-        axis.annotate(plot_text(f"{point['model']} ×{point['members']} {point['precision']}"),
+        axis.annotate(plot_text(f"{point['model']} {_size(point)} {point['precision']}"),
                       (point["p50_ms"], 100 * point[metric]), xytext=(5, -10),
                       textcoords="offset points", fontsize=7)
     axis.set_xscale("log")
@@ -167,6 +170,13 @@ def _figure(table: pd.DataFrame, device: str, threads: int, fmt: str, metric: st
     axis.legend(handles=_legend_handles(present, models, sorted(set(rows["precision"]))),
                 loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return png(figure)
+
+
+def _size(point: Any) -> str:
+    """``×10`` for a graph of 10 members, ``cascade 0.90 (2.1 members)`` for a cascade."""
+    if point["kind"] == "cascade":
+        return f"{point['graph'].replace('_', ' ')} ({point['members']:.1f} members)"
+    return f"×{int(point['members'])}"
 
 
 def _legend_handles(present: list[str], models: list[str],
@@ -218,7 +228,9 @@ def _summary(table: pd.DataFrame, grouping: str) -> list[str]:
     out = []
     for (device, threads, fmt), rows in table.groupby(["device", "threads", "format"]):
         def name(row: Any) -> str:
-            members = "one member" if row["members"] == 1 else f"{row['members']} members"
+            members = ("one member" if row["members"] == 1 else
+                       f"{int(row['members'])} members") if row["kind"] != "cascade" \
+                else _size(row)
             return f"{row['model']} ({members}, {row['precision']}) at {row['p50_ms']:.2f} ms"
 
         best = rows.loc[rows["accuracy"].idxmax()]

@@ -13,6 +13,7 @@ from ..ensemble import load_member
 from ..errors import bad_setting
 from ..export import ProbabilityGraph, bench_device
 from ..export.folder import (
+    CASCADE_IMAGES,
     HOST,
     graph_file,
     latency_file,
@@ -62,6 +63,29 @@ def _eager(manifest: dict[str, Any], graph: dict[str, Any], threads: int, runs: 
     return eager_latency(module, torch.rand(1, *manifest["input"]) * 255, threads, runs, warmup)
 
 
+def _cascades(export_dir: Path, manifest: dict[str, Any], threads: list[int], runs: int,
+              warmup: int) -> list[dict[str, Any]]:
+    """Each cascade of the export (export/cascade.py) timed image by image on the bundle's
+    test images, in a fresh process per thread count, as bench_device.py does."""
+    graphs = {g["onnx"]: g for g in manifest["graphs"]}
+    results = []
+    for cascade in manifest.get("cascades", []):
+        paths = [str(graph_file(export_dir, graphs[name])) for name in cascade["graphs"]]
+        for count in threads:
+            result = bench_device.measure_in_child(
+                paths[0], count, runs, warmup,
+                (cascade["threshold"], paths, str(export_dir / CASCADE_IMAGES)))
+            if "error" in result:
+                raise describe_session_error(Path(paths[0]), result["error"], manifest["model"])
+            results.append({"graph": cascade["name"], "kind": "cascade",
+                            "members": cascade["members"], "precision": cascade["precision"],
+                            "file": None, "threads": count, "format": "onnx", **result})
+            print(f"{cascade['name']:14s} {cascade['precision']:13s} threads={count} "
+                  f"ORT p50 {result['p50_ms']:.3f} ms, {result['members_mean']:.2f} members",
+                  flush=True)
+    return results
+
+
 def bench_export(export_dir: str | Path, *, threads: list[int] = (1, 2), runs: int = 50,
                  warmup: int = 10, eager: bool = True) -> Path:
     """Measure every graph of an export at batch 1 for each thread count, each in a fresh
@@ -88,6 +112,7 @@ def bench_export(export_dir: str | Path, *, threads: list[int] = (1, 2), runs: i
                                 **_eager(manifest, graph, count, runs, warmup, cache)})
             print(f"{graph['name']:14s} {graph['precision']:13s} threads={count} "
                   f"ORT p50 {result['p50_ms']:.3f} ms", flush=True)
+    results += _cascades(export_dir, manifest, threads, runs, warmup)
     report = {"device": HOST, "run": manifest["run"], "model": manifest["model"],
               "input": manifest["input"], "python": platform.python_version(),
               "platform": {"system": platform.system(), "machine": platform.machine(),

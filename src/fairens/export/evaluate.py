@@ -51,6 +51,8 @@ class GroupedAccuracy:
     worst_group: WorstAccuracy | None = field(default=None, metadata=OPTIONAL)
     minority: float | None = field(default=None, metadata=OPTIONAL)
     majority: float | None = field(default=None, metadata=OPTIONAL)
+    # a cascade's mean members run per group (export/cascade.py); absent for graphs
+    members: dict[str, float] | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class GraphAccuracy:
     overall: float
     groupings: dict[str, GroupedAccuracy]
     n: int | None = field(default=None, metadata=OPTIONAL)  # test samples
+    members: float | None = field(default=None, metadata=OPTIONAL)  # a cascade's mean run
 
 
 @dataclass(frozen=True)

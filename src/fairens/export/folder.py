@@ -28,6 +28,7 @@ MANIFEST = "export.json"
 DEVICE_DIR = "device"
 GRAPHS_JSON = f"{DEVICE_DIR}/graphs.json"
 DEVICE_SCRIPT_NAME = f"{DEVICE_DIR}/bench_device.py"
+CASCADE_IMAGES = f"{DEVICE_DIR}/cascade_images.npy"  # test images the cascade runner times
 COMPRESSION = "compression"  # compression.json, .md, .html
 LATENCY_FILES = "latency-*.json"
 HOST = "host"
@@ -239,7 +240,7 @@ def check_latency_results(path: str | Path, report: dict[str, Any],
                           manifest: dict[str, Any] | None) -> None:
     """Every measurement of a latency report read from ``path``: of a graph the export's
     ``manifest`` holds (where given), with thread counts and times of the right types."""
-    graphs = None if manifest is None else {(g["name"], g["precision"]): g
-                                            for g in manifest["graphs"]}
+    graphs = None if manifest is None else {(g["name"], g["precision"]): g for g in
+                                            [*manifest["graphs"], *manifest.get("cascades", [])]}
     for index, result in enumerate(report["results"]):
         _check_result(Path(path), index, result, graphs)

@@ -3,6 +3,7 @@ int8 variants, ORT-format files, a device bundle and the compression report."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from ..rundir import (
     member_name,
 )
 from ..settings import load_data
+from .cascade import THRESHOLDS, cascade_name, cascade_section, evaluate_cascades
 from .evaluate import (
     CompressionReport,
     GraphAccuracy,
@@ -41,6 +43,7 @@ from .evaluate import (
     groupings_of,
 )
 from .folder import (
+    CASCADE_IMAGES,
     COMPRESSION,
     DEVICE_DIR,
     DEVICE_SCRIPT_NAME,
@@ -70,6 +73,8 @@ class ExportOptions:
         calibration: training images for static quantization.
         parity_images: test images of the parity check.
         exporter: ``dynamo`` (torch's default) or ``torchscript`` (faster, deprecated).
+        cascades: thresholds of the cascades of the fp32 members (export/cascade.py),
+            evaluated and listed for the device bundle's cascade runner; none where ().
     """
 
     sizes: tuple[int, ...] | None = None
@@ -79,6 +84,7 @@ class ExportOptions:
     calibration: int = 256
     parity_images: int = 256
     exporter: str = "dynamo"
+    cascades: tuple[float, ...] = THRESHOLDS
 
 
 def _trained_meta(run_dir: Path) -> dict[str, Any]:
@@ -145,6 +151,21 @@ def _images(split, count: int | None = None, seed: int = 0) -> np.ndarray:
     index = np.arange(len(split)) if count is None or count >= len(split) else np.sort(
         np.random.default_rng(seed).choice(len(split), count, replace=False))
     return split.images[torch.from_numpy(index)].float().numpy()
+
+
+CASCADE_SAMPLE = 1000  # test images the device bundle's cascade runner times
+
+
+def _cascade_sample(n: int) -> np.ndarray:
+    """A fixed random sample of the test images (all of them up to CASCADE_SAMPLE), in order."""
+    return np.arange(n) if n <= CASCADE_SAMPLE else np.sort(
+        np.random.default_rng(3).choice(n, CASCADE_SAMPLE, replace=False))
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array.astype(np.uint8), allow_pickle=False)
+    return buffer.getvalue()
 
 
 def export_run(run_dir: str | Path, *, out: str | Path | None = None,
@@ -246,7 +267,7 @@ def _export_all(trained: _Trained, sizes: list[int], folder: Path, options: Expo
     groupings = [g for g in groupings_of(grouping_columns(trained.groups), labels)
                  if g.name in chosen]
     model = meta["model"]["name"]
-    graphs, accuracy = [], {}
+    graphs, accuracy, member_probs = [], {}, []
     plan = _graph_plan(len(trained.members), sizes, options)
     # disable=None: no bar where output is not a terminal (a log file, a batch job)
     for entry in tqdm(plan, desc="exporting", unit="graph",
@@ -268,8 +289,21 @@ def _export_all(trained: _Trained, sizes: list[int], folder: Path, options: Expo
                 ort_file = to_ort_format(path, check[:16])
                 record |= {"ort": f"{DEVICE_DIR}/{ort_file.name}", "ort_sha256": sha256(ort_file)}
             graphs.append(record)
+            if entry["kind"] == "member" and precision == "fp32":
+                member_probs.append(probs)
+    cascades = []
+    if len(member_probs) > 1:
+        for name, result in evaluate_cascades(np.stack(member_probs), labels, groupings,
+                                              chosen, options.cascades).items():
+            accuracy[name] = {"fp32": result}
+        members = [g["onnx"] for g in graphs if g["kind"] == "member"
+                   and g["precision"] == "fp32"]
+        cascades = [{"name": cascade_name(t), "kind": "cascade", "threshold": t,
+                     "members": len(members), "precision": "fp32", "graphs": members}
+                    for t in options.cascades]
     summary = compression_summary(accuracy)
     doc = compression_document(accuracy, summary, f"fairens compression report: {run}")
+    cascade_section(doc, accuracy, cascades)
     bundle = {"run": run, "model": model, "input": [int(d) for d in test.shape[1:]],
               "classes": len(data.classes)}
     outputs = document_outputs(COMPRESSION, doc, {
@@ -279,8 +313,12 @@ def _export_all(trained: _Trained, sizes: list[int], folder: Path, options: Expo
             {key: Path(g[key]).name if key in ("onnx", "ort") else g[key]
              for key in ("name", "kind", "members", "precision", "onnx", "sha256", "ort",
                          "ort_sha256") if key in g}
-            for g in graphs]}),
+            for g in graphs], **({"cascades": [
+                {**c, "graphs": [Path(f).name for f in c["graphs"]]} for c in cascades],
+                "cascade_images": Path(CASCADE_IMAGES).name} if cascades else {})}),
+        **({CASCADE_IMAGES: _npy(test[_cascade_sample(len(test))])} if cascades else {}),
         DEVICE_SCRIPT_NAME: DEVICE_SCRIPT.read_text(encoding="utf-8")})
     write_files(folder, outputs)
-    return {"format": FORMAT, **bundle, "graphs": graphs, "model_profile": meta["model"], "k": k,
-            "options": {**options.__dict__, "sizes": sizes}}
+    return {"format": FORMAT, **bundle, "graphs": graphs,
+            **({"cascades": cascades} if cascades else {}), "model_profile": meta["model"],
+            "k": k, "options": {**options.__dict__, "sizes": sizes}}

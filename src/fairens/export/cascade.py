@@ -1,0 +1,105 @@
+"""Cascade ensembles: members run one after another in a fixed order (member 0 first), and
+the cascade stops as soon as the running ensemble is confident enough.
+
+After m members the running ensemble predicts the argmax of the mean of their softmax
+probabilities (the ``mean_prob`` combine, summed in member order in float64), and its
+confidence is that mean's largest probability. The cascade stops at the first m whose
+confidence is at least the threshold, or at the last member. Threshold 0 is the first
+member alone; a threshold above 1 is the whole ensemble. The device bundle's runner
+(``bench_device.py``) applies the same rule to the same member graphs.
+
+Each threshold is evaluated like an exported graph (accuracy overall, per group and on
+the analysis' chosen groups), plus the mean number of members it ran, overall and per
+group: early exit spends less where members agree, which may not be where the ensemble
+helps most (docs/export.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..fairness.groups import Grouping
+from ..report.document import Document, pct
+from .evaluate import ChosenGroups, GraphAccuracy, grouped_accuracy
+
+THRESHOLDS = (0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+def cascade_name(threshold: float) -> str:
+    """The name of a threshold's cascade among an export's graphs: ``cascade_0.90``."""
+    return f"cascade_{threshold:.2f}"
+
+
+@dataclass(frozen=True)
+class CascadeRun:
+    """What a cascade did on each sample."""
+
+    predictions: np.ndarray  # int64 [N]
+    members: np.ndarray  # int64 [N], members run (1..K)
+
+
+def running_means(probs: np.ndarray) -> np.ndarray:
+    """float64 [K, N, C]: row m-1 is the mean of the first m members' probabilities."""
+    totals = np.cumsum(np.asarray(probs, dtype=np.float64), axis=0)
+    return totals / np.arange(1, len(totals) + 1)[:, None, None]
+
+
+def run_cascade(means: np.ndarray, threshold: float) -> CascadeRun:
+    """The cascade at ``threshold`` on the running means of :func:`running_means`."""
+    stop = means.max(axis=2) >= threshold  # [K, N]
+    stop[-1] = True
+    first = stop.argmax(axis=0)  # the first m - 1 whose confidence passes
+    chosen = means[first, np.arange(means.shape[1])]  # [N, C]
+    return CascadeRun(chosen.argmax(axis=1), first + 1)
+
+
+def evaluate_cascades(probs: np.ndarray, labels: np.ndarray, groupings: list[Grouping],
+                      chosen: dict[str, ChosenGroups],
+                      thresholds: tuple[float, ...] = THRESHOLDS) -> dict[str, GraphAccuracy]:
+    """Per threshold (by :func:`cascade_name`): its accuracy as for an exported graph, with
+    the mean members it ran overall and per group (a group's mean over its samples: weighted
+    by group size, they add up to the overall mean)."""
+    means = running_means(probs)
+    out = {}
+    for threshold in thresholds:
+        run = run_cascade(means, threshold)
+        correct = run.predictions == labels
+        members = run.members.astype(np.float64)
+        out[cascade_name(threshold)] = GraphAccuracy(
+            float(correct.mean()),
+            {g.name: replace(grouped_accuracy(correct, g, chosen[g.name]), members=dict(zip(
+                g.names, (g.sums(members[None])[0] / g.counts).tolist(), strict=True)))
+             for g in groupings}, len(correct), float(members.mean()))
+    return out
+
+
+def cascade_section(doc: Document, accuracy: dict[str, dict[str, GraphAccuracy]],
+                    cascades: list[dict]) -> None:
+    """The compression report's cascade table: per threshold its accuracy, the members it
+    ran, and per grouping its worst group's accuracy and members."""
+    if not cascades:
+        return
+    full = accuracy.get(f"ensemble_{cascades[0]['members']:02d}", {}).get("fp32")
+    doc.heading("Cascades: stop once the running ensemble is confident")
+    doc.paragraph(
+        f"Members run in order (member_00 first) and the cascade stops once the mean of "
+        f"their probabilities reaches the threshold, or after all {cascades[0]['members']}; "
+        "members run: the mean over the test images, overall and on each grouping's worst "
+        "group (the analysis' choice)" + (f"; the full ensemble is {pct(full.overall)}%."
+                                          if full is not None else "."))
+    first = accuracy[cascades[0]["name"]]["fp32"].groupings
+    rows = []
+    for cascade in cascades:
+        result = accuracy[cascade["name"]]["fp32"]
+        cells = [f"{cascade['threshold']:.2f}", pct(result.overall), f"{result.members:.2f}"]
+        for grouping in first:
+            entry = result.groupings[grouping]
+            worst = entry.worst_group
+            cells += ["", ""] if worst is None else [f"{worst.group}: {pct(worst.accuracy)}",
+                                                     f"{entry.members[worst.group]:.2f}"]
+        rows.append(cells)
+    doc.table(["threshold", "accuracy (%)", "members run",
+               *[h for g in first for h in (f"worst {g} (%)", f"members on worst {g}")]],
+              rows)
