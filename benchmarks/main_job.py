@@ -2,9 +2,11 @@
 
 Each run is a fresh process, as a new user meets it, writing into its own temporary
 folders; the baseline is a ``git worktree`` of ``--baseline`` (default: the previous
-commit) run with its own sources. Runs alternate baseline/candidate, because this shared
-2-core machine drifts; the median and range of ``--repeats`` runs each are printed, with
-their ratio, and whether the two print the same summary (the README quotes it).
+commit) run with its own sources, after one untimed run of each (byte-compiling). Runs
+alternate baseline/candidate, because this shared 2-core machine drifts; the median and
+range of ``--repeats`` runs each are printed, wall and CPU seconds (user + system: less
+moved by other tenants and by shared libraries read again from disk), with their ratios,
+and whether the two print the same summary (the README quotes it).
 
 One more run of each under cProfile gives the breakdown: imports (before ``main``),
 Trainer set-up, training steps, validation and its curves, test/val predictions, the
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import pstats
+import resource
 import shutil
 import statistics
 import subprocess
@@ -74,21 +77,25 @@ def step_ms() -> float:
     return statistics.median(times)
 
 
-def run_job(tree: Path, profile: Path | None = None) -> tuple[float, list[str]]:
-    """Seconds of one main job in ``tree`` (fresh folders) and its summary lines."""
+def run_job(tree: Path, profile: Path | None = None) -> tuple[float, float, list[str]]:
+    """Wall and CPU (user + system) seconds of one main job in ``tree`` (fresh folders),
+    and its summary lines."""
     with tempfile.TemporaryDirectory() as folder:
         args = [f"paths.results={folder}/results", f"paths.models={folder}/models",
                 f"paths.export={folder}/export"]
         prefix = [sys.executable] + (["-m", "cProfile", "-o", str(profile)] if profile else [])
         env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         done = subprocess.run([*prefix, *COMMAND, *args], cwd=tree, env=env,
                               capture_output=True, text=True)
         seconds = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         sys.exit(f"{tree}: the main job failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     summary = [line for line in done.stdout.splitlines() if line.startswith(SUMMARY_PREFIXES)]
-    return seconds, summary
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, cpu, summary
 
 
 def breakdown(profile: Path) -> dict[str, float]:
@@ -131,19 +138,27 @@ def main() -> None:
     try:
         trees = {"baseline": _worktree(args.baseline, folder), "candidate": REPO}
         times: dict[str, list[float]] = {name: [] for name in trees}
+        cpus: dict[str, list[float]] = {name: [] for name in trees}
         summaries: dict[str, list[str]] = {}
+        for tree in trees.values():  # not timed: byte-compiles a fresh worktree
+            run_job(tree)
         for repeat in range(args.repeats):
             order = list(trees) if repeat % 2 == 0 else list(reversed(trees))
             for name in order:
-                seconds, summaries[name] = run_job(trees[name])
+                seconds, cpu, summaries[name] = run_job(trees[name])
                 times[name].append(seconds)
-                print(f"  {name} run {repeat + 1}: {seconds:.1f} s", flush=True)
+                cpus[name].append(cpu)
+                print(f"  {name} run {repeat + 1}: {seconds:.1f} s ({cpu:.1f} s CPU)",
+                      flush=True)
         for name, values in times.items():
             print(f"{name:>9} ({args.baseline if name == 'baseline' else 'working tree'}): "
                   f"median {statistics.median(values):.1f} s, range {min(values):.1f}-"
-                  f"{max(values):.1f} s over {len(values)} runs")
-        print(f"speed ratio (baseline / candidate, medians): "
-              f"{statistics.median(times['baseline']) / statistics.median(times['candidate']):.2f}")
+                  f"{max(values):.1f} s over {len(values)} runs; CPU median "
+                  f"{statistics.median(cpus[name]):.1f} s")
+        def ratio(values: dict[str, list[float]]) -> float:
+            return statistics.median(values["baseline"]) / statistics.median(values["candidate"])
+        print(f"speed ratio (baseline / candidate, medians): wall {ratio(times):.2f}, "
+              f"CPU {ratio(cpus):.2f}")
         same = summaries["baseline"] == summaries["candidate"]
         print("summary lines: " + ("identical" if same else "DIFFERENT"))
         if not same:
