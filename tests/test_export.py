@@ -229,6 +229,10 @@ def test_bundle_cascade_runner_matches_the_python_cascade(exported_run: Path) ->
         result = compression[cascade["name"]]["fp32"]
         assert result["overall"] == pytest.approx(float(np.mean(python.predictions == labels)))
         assert result["members"] == pytest.approx(float(python.members.mean()))
+    report = (export / "compression.md").read_text()
+    assert "## Cascades: stop once the running ensemble is confident" in report
+    assert "The cheapest cascade within 0.3 points of the full ensemble" in report or \
+        "No threshold comes within 0.3 points" in report
 
 
 def test_cascade_ends_of_the_sweep_and_its_member_counts() -> None:

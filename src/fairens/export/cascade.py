@@ -89,6 +89,8 @@ def cascade_section(doc: Document, accuracy: dict[str, dict[str, GraphAccuracy]]
         "members run: the mean over the test images, overall and on each grouping's worst "
         "group (the analysis' choice)" + (f"; the full ensemble is {pct(full.overall)}%."
                                           if full is not None else "."))
+    if full is not None:
+        doc.paragraph(_finding(accuracy, cascades, full))
     first = accuracy[cascades[0]["name"]]["fp32"].groupings
     rows = []
     for cascade in cascades:
@@ -103,3 +105,30 @@ def cascade_section(doc: Document, accuracy: dict[str, dict[str, GraphAccuracy]]
     doc.table(["threshold", "accuracy (%)", "members run",
                *[h for g in first for h in (f"worst {g} (%)", f"members on worst {g}")]],
               rows)
+
+
+CLOSE = 0.003  # "as accurate as the ensemble": within 0.3 points
+
+
+def _finding(accuracy: dict[str, dict[str, GraphAccuracy]], cascades: list[dict],
+             full: GraphAccuracy) -> str:
+    """The cheapest threshold within 0.3 points of the full ensemble, in words, with the worst
+    group it spends the most members on."""
+    close = [c for c in cascades
+             if accuracy[c["name"]]["fp32"].overall >= full.overall - CLOSE]
+    if not close:
+        return (f"No threshold comes within {100 * CLOSE:.1f} points of the full ensemble's "
+                f"{pct(full.overall)}%.")
+    best = min(close, key=lambda c: accuracy[c["name"]]["fp32"].members)
+    result = accuracy[best["name"]]["fp32"]
+    text = (f"The cheapest cascade within {100 * CLOSE:.1f} points of the full ensemble "
+            f"({pct(full.overall)}%) stops at {best['threshold']:.2f}: {pct(result.overall)}% "
+            f"with {result.members:.2f} of {best['members']} members on average")
+    spent = [(entry.members[entry.worst_group.group], grouping, entry)
+             for grouping, entry in result.groupings.items() if entry.worst_group is not None]
+    if spent:
+        members, grouping, entry = max(spent, key=lambda item: item[0])
+        text += (f"; it runs the most on the worst {grouping} group, {entry.worst_group.group} "
+                 f"({members:.2f} members, {pct(entry.worst_group.accuracy)}% right, against "
+                 f"{pct(full.groupings[grouping].worst_group.accuracy)}% for the full ensemble)")
+    return text + "."
