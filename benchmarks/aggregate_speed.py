@@ -10,9 +10,9 @@ Measures, in one run:
     and compute accuracy by group with fairlearn's ``MetricFrame`` (identical numbers are
     checked); target: fairens >= 50x faster;
   * how the analysis scales with N and with the number of subsets (should be linear);
-  * with --memory, the peak memory of the whole analysis (K=10 members, C=10 classes) at
-    N = 1e5, 1e6 and 2e6 test samples, each in a fresh process,
-    next to the size of its input logits: target < 4 GB at 2e6.
+  * with --memory, the time and peak memory of the whole analysis (K=10 members, C=10
+    classes) at N = 1e5, 1e6 and 2e6 test samples, each in a fresh process, next to the
+    size of its input logits: targets <= 100 s and <= 2 GB at 1e6, <= 4 GB at 2e6.
 
     python benchmarks/aggregate_speed.py [--quick] [--memory] [--whole N]
 """
