@@ -11,7 +11,7 @@ member alone; a threshold above 1 is the whole ensemble. The device bundle's run
 Each threshold is evaluated like an exported graph (accuracy overall, per group and on
 the analysis' chosen groups), plus the mean number of members it ran, overall and per
 group: early exit spends less where members agree, which may not be where the ensemble
-helps most (docs/export.md).
+helps most (README, "Cascades").
 """
 
 from __future__ import annotations
@@ -67,12 +67,16 @@ def evaluate_cascades(probs: np.ndarray, labels: np.ndarray, groupings: list[Gro
         run = run_cascade(means, threshold)
         correct = run.predictions == labels
         members = run.members.astype(np.float64)
-        out[cascade_name(threshold)] = GraphAccuracy(
-            float(correct.mean()),
-            {g.name: replace(grouped_accuracy(correct, g, chosen[g.name]), members=dict(zip(
-                g.names, (g.sums(members[None])[0] / g.counts).tolist(), strict=True)))
-             for g in groupings}, len(correct), float(members.mean()))
+        by_group = {g.name: replace(grouped_accuracy(correct, g, chosen[g.name]),
+                                    members=_group_means(members, g)) for g in groupings}
+        out[cascade_name(threshold)] = GraphAccuracy(float(correct.mean()), by_group,
+                                                     len(correct), float(members.mean()))
     return out
+
+
+def _group_means(values: np.ndarray, grouping: Grouping) -> dict[str, float]:
+    means = grouping.sums(values[None])[0] / grouping.counts
+    return dict(zip(grouping.names, means.tolist(), strict=True))
 
 
 def cascade_section(doc: Document, accuracy: dict[str, dict[str, GraphAccuracy]],
