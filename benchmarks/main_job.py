@@ -53,7 +53,6 @@ STAGES = [
 
 def step_ms() -> float:
     """Median milliseconds of one small_cnn training step, batch 64 of 8x8, bare PyTorch."""
-    sys.path.insert(0, str(REPO / "src"))
     from fairens.models.cnn import SmallCNN
 
     torch.manual_seed(0)

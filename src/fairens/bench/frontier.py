@@ -228,9 +228,11 @@ def _summary(table: pd.DataFrame, grouping: str) -> list[str]:
     out = []
     for (device, threads, fmt), rows in table.groupby(["device", "threads", "format"]):
         def name(row: Any) -> str:
-            members = ("one member" if row["members"] == 1 else
-                       f"{int(row['members'])} members") if row["kind"] != "cascade" \
-                else _size(row)
+            if row["kind"] == "cascade":
+                members = _size(row)
+            else:
+                members = "one member" if row["members"] == 1 else \
+                    f"{int(row['members'])} members"
             return f"{row['model']} ({members}, {row['precision']}) at {row['p50_ms']:.2f} ms"
 
         best = rows.loc[rows["accuracy"].idxmax()]
